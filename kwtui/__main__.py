@@ -1,0 +1,3 @@
+from kwtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,294 @@
+"""The ``kwtui`` command: no subcommand opens the TUI; subcommands run headless.
+
+Exit codes: 0 success, 1 runtime error (one clear line on stderr), 2 usage error.
+``--debug`` shows the traceback of a runtime error. Importing this module does not
+import Textual: the TUI is loaded only when it is about to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import decimal
+import getpass
+import importlib
+import json
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from kwtui import __version__
+from kwtui.errors import KwtuiError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own usage errors: exit 2
+        self.print_usage(sys.stderr)
+        self.exit(2, f"kwtui: error: {message}\n")
+
+
+def _add_target_args(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument("--dsn", help="libpq URI or keyword string (postgresql://user@host:port/db)")
+    g.add_argument("--profile", "-p", help="name of a saved profile")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kwtui",
+        description="Plan, run, watch and prove data migrations into and out of KWDB (KaiwuDB). "
+        "Without a command, opens the terminal console.",
+    )
+    parser.add_argument("--version", action="version", version=f"kwtui {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    _add_target_args(parser)
+    parser.add_argument("--demo", action="store_true",
+                        help="open the console on an embedded PostgreSQL with sample data")
+    parser.add_argument("--reset", action="store_true", help="with --demo: seed the demo data afresh")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    prof = sub.add_parser("profile", help="manage saved connection profiles")
+    psub = prof.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    add = psub.add_parser("add", help="save a profile (a password given in --dsn goes to the keyring or is dropped)")
+    add.add_argument("name")
+    add.add_argument("--dsn", help="libpq URI or keyword string")
+    add.add_argument("--host")
+    add.add_argument("--port", type=int)
+    add.add_argument("--user")
+    add.add_argument("--dbname", "--database", dest="dbname")
+    add.add_argument("--sslmode", choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])
+    add.add_argument("--sslrootcert")
+    add.add_argument("--sslcert")
+    add.add_argument("--sslkey")
+    add.add_argument("--certs-dir", help="KWDB certificate directory (ca.crt, client.<user>.crt/.key)")
+    add.add_argument("--application-name")
+    add.add_argument("--options", help="libpq options, e.g. '-c search_path=app'")
+    add.add_argument("--service", help="a service name from pg_service.conf")
+    add.add_argument("--replace", action="store_true", help="overwrite a profile of the same name")
+    lst = psub.add_parser("list", help="list saved profiles")
+    lst.add_argument("--json", action="store_true")
+    rm = psub.add_parser("remove", help="delete a saved profile (and its keyring entry)")
+    rm.add_argument("name")
+    test = psub.add_parser("test", help="connect and print server kind, version and deployment type")
+    test.add_argument("name", nargs="?", help="profile name (or use --dsn)")
+    test.add_argument("--dsn")
+    test.add_argument("--json", action="store_true")
+
+    q = sub.add_parser("query", help="run a read query and print the result")
+    _add_target_args(q)
+    q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
+    q.add_argument("sql", help="the SQL text")
+    return parser
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+def text_value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    j = jsonable(value)
+    return j if isinstance(j, str) else str(j)
+
+
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[text_value(v).replace("\n", "\\n") for v in row] for row in rows]
+    widths = [len(c) for c in columns]
+    for row in cells:
+        for i, v in enumerate(row):
+            widths[i] = min(max(widths[i], len(v)), 60)
+    def fmt(vals: Sequence[str]) -> str:
+        return " | ".join(v[:60].ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
+    lines = [fmt(columns), "-+-".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in cells]
+    return "\n".join(lines)
+
+
+async def _terminal_password_prompt(label: str) -> str | None:
+    if not sys.stdin.isatty():
+        return None
+    return await asyncio.to_thread(getpass.getpass, f"{label}: ")
+
+
+def _service(target: Any) -> Any:
+    from kwtui.connection import ConnectionService
+
+    return ConnectionService(target, password_prompt=_terminal_password_prompt)
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from kwtui.profiles import Profile, ProfileStore, add_profile_from_dsn
+
+    store = ProfileStore()
+    if args.action == "add":
+        if args.dsn:
+            fields = [f for f in ("host", "port", "user", "dbname") if getattr(args, f)]
+            if fields:
+                raise UsageError(f"give either --dsn or --{fields[0]} and friends, not both")
+            result = add_profile_from_dsn(store, args.name, args.dsn, replace=args.replace)
+            profile = result.profile
+            for msg in result.messages:
+                print(f"note: {msg}", file=sys.stderr)
+        else:
+            profile = Profile(
+                name=args.name, host=args.host or "", port=args.port, user=args.user or "",
+                dbname=args.dbname or "", sslmode=args.sslmode or "", sslrootcert=args.sslrootcert or "",
+                sslcert=args.sslcert or "", sslkey=args.sslkey or "", certs_dir=args.certs_dir or "",
+                application_name=args.application_name or "kwtui", options=args.options or "",
+                service=args.service or "",
+            )
+            if profile.certs_dir:
+                profile.conninfo_params()  # checks the directory now, not at first connect
+            store.save(profile, replace=args.replace)
+        print(f"saved profile {profile.name!r}: {profile.describe()} ({store.path})")
+        return 0
+    if args.action == "list":
+        profiles = store.load()
+        if args.json:
+            print(json.dumps([{"name": p.name, **p.to_toml()} for p in profiles.values()], indent=2))
+        elif not profiles:
+            print(f"no saved profiles ({store.path}); add one with: kwtui profile add NAME --dsn URI")
+        else:
+            width = max(len(n) for n in profiles)
+            for name in sorted(profiles):
+                print(f"{name.ljust(width)}  {profiles[name].describe()}")
+        return 0
+    if args.action == "remove":
+        store.remove(args.name)
+        print(f"removed profile {args.name!r}")
+        return 0
+    if args.action == "test":
+        if bool(args.name) == bool(args.dsn):
+            raise UsageError("give a profile name or --dsn")
+        from kwtui.connection import ConnectTarget
+
+        target = ConnectTarget.resolve(dsn=args.dsn, profile=args.name, store=store)
+
+        async def run() -> Any:
+            async with _service(target) as svc:
+                return svc.info
+
+        info = asyncio.run(run())
+        if args.json:
+            print(json.dumps(info.as_dict(), indent=2))
+        else:
+            kind = "KWDB" if info.kind == "kwdb" else "PostgreSQL"
+            print(f"server:     {kind}\nversion:    {info.version}\ndeployment: {info.deployment}\n"
+                  f"database:   {info.database}\nuser:       {info.user}")
+        return 0
+    raise UsageError(f"unknown profile action {args.action}")
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from kwtui.connection import ConnectTarget
+
+    target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
+    if not args.sql.strip():
+        raise UsageError("the SQL text is empty")
+
+    async def run() -> Any:
+        async with _service(target) as svc:
+            return await svc.query(args.sql, read_only=True)
+
+    result = asyncio.run(run())
+    notice = "; ".join(result.notices) or None
+    if args.json:
+        print(json.dumps({"columns": result.columns, "rows": [jsonable(list(r)) for r in result.rows],
+                          "notice": notice}, ensure_ascii=False))
+    else:
+        if result.columns:
+            print(format_table(result.columns, result.rows))
+            print(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''}, {result.elapsed * 1000:.0f} ms)")
+        else:
+            print(result.status)
+        if notice:
+            print(notice, file=sys.stderr)
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from kwtui.connection import ConnectTarget
+
+    if args.reset and not args.demo:
+        raise UsageError("--reset only goes with --demo")
+    target = None
+    demo = None
+    if args.demo:
+        if args.dsn or args.profile:
+            raise UsageError("--demo opens its own server; drop --dsn/--profile")
+        from kwtui.demo import start_demo
+        from kwtui.embedded import exit_cleanly_on_sigterm
+
+        exit_cleanly_on_sigterm()
+        demo = start_demo(reset=args.reset, progress=lambda m: print(f"kwtui demo: {m}", file=sys.stderr))
+        target = ConnectTarget.from_dsn(demo.conninfo("shop"))
+        target.label = "demo (embedded PostgreSQL)"
+    elif args.dsn or args.profile:
+        target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
+    # Loaded by name so the core keeps no import of the UI layer (see the import-linter contract).
+    app_module = importlib.import_module("kwtui.screens.app")
+    try:
+        return int(app_module.run_app(target=target, demo=demo is not None) or 0)
+    finally:
+        if demo is not None:
+            demo.server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug or bool(os.environ.get("KWTUI_DEBUG"))
+    try:
+        if args.command == "profile":
+            return cmd_profile(args)
+        if args.command == "query":
+            return cmd_query(args)
+        return cmd_tui(args)
+    except KwtuiError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"kwtui: {'usage error: ' if exc.exit_code == 2 else ''}{exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kwtui: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback unless asked
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"kwtui: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                  file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

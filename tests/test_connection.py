@@ -421,3 +421,29 @@ async def test_profile_password_from_keyring(pg_server: PgServer, db: TestDb, pr
             assert svc.info is not None and svc.info.user == PW_USER
     finally:
         keyring.set_keyring(previous)
+
+
+async def test_pg_environment_only(pg_server: PgServer, db: TestDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither --dsn nor --profile: libpq takes everything from PG* variables."""
+    monkeypatch.setenv("PGHOST", pg_server.host)
+    monkeypatch.setenv("PGPORT", str(pg_server.port))
+    monkeypatch.setenv("PGUSER", "postgres")
+    monkeypatch.setenv("PGDATABASE", db.name)
+    async with ConnectionService(ConnectTarget.resolve()) as svc:
+        assert svc.info is not None and svc.info.database == db.name
+
+
+async def test_service_file(pg_server: PgServer, db: TestDb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            profiles_path: Path) -> None:
+    """A profile that names only a pg_service.conf entry (password from the service file's peer: pgpass)."""
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[kwsvc]\nhost={pg_server.host}\nport={pg_server.port}\nuser={PW_USER}\ndbname={db.name}\n")
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"{pg_server.host}:{pg_server.port}:*:{PW_USER}:{PW_PASSWORD}\n")
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    store = ProfileStore(profiles_path)
+    store.save(Profile(name="svc", service="kwsvc"))
+    async with ConnectionService(ConnectTarget.resolve(profile="svc", store=store)) as svc:
+        assert svc.info is not None and svc.info.user == PW_USER and svc.info.database == db.name

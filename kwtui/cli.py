@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import decimal
 import getpass
 import importlib
 import json
-import math
 import os
 import sys
+import time
 import traceback
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from kwtui import __version__
 from kwtui.errors import KwtuiError, UsageError
+from kwtui.fmt import jsonable, text_value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--dsn")
     test.add_argument("--json", action="store_true")
 
-    q = sub.add_parser("query", help="run a read query and print the result")
+    q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
     q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
+    q.add_argument("--write", action="store_true", help="write mode: allow statements that change data or settings")
+    q.add_argument("--yes", "-y", action="store_true", help="with --write: do not ask for confirmation")
     q.add_argument("sql", help="the SQL text")
     return parser
 
@@ -92,48 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value).replace("inf", "Infinity").replace("nan", "NaN")  # JSON has no NaN/Infinity
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return "\\x" + bytes(value).hex()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return str(value)
-
-
-def text_value(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    j = jsonable(value)
-    return j if isinstance(j, str) else str(j)
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: list[int] | None = None,
+                 header: bool = True, with_widths: bool = False) -> Any:
+    """An aligned text table (cells cut at 60 characters, newlines shown as \\n)."""
     cells = [[text_value(v).replace("\n", "\\n") for v in row] for row in rows]
-    widths = [len(c) for c in columns]
-    for row in cells:
-        for i, v in enumerate(row):
-            widths[i] = min(max(widths[i], len(v)), 60)
+    if widths is None:
+        widths = [len(c) for c in columns]
+        for row in cells:
+            for i, v in enumerate(row):
+                widths[i] = min(max(widths[i], len(v)), 60)
+
     def fmt(vals: Sequence[str]) -> str:
         return " | ".join(v[:60].ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
-    lines = [fmt(columns), "-+-".join("-" * w for w in widths)]
+
+    lines = [fmt(columns), "-+-".join("-" * w for w in widths)] if header else []
     lines += [fmt(r) for r in cells]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    return (text, widths) if with_widths else text
 
 
 async def _terminal_password_prompt(label: str) -> str | None:
@@ -214,31 +189,82 @@ def cmd_profile(args: argparse.Namespace) -> int:
     raise UsageError(f"unknown profile action {args.action}")
 
 
+def _confirm(summary: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    print(f"About to run: {summary}", file=sys.stderr)
+    answer = input("Proceed? [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
 def cmd_query(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
+    from kwtui.query import QueryRunner, WriteRefused
 
-    target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
     if not args.sql.strip():
         raise UsageError("the SQL text is empty")
+    target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
 
-    async def run() -> Any:
+    async def run() -> int:
         async with _service(target) as svc:
-            return await svc.query(args.sql, read_only=True)
+            runner = QueryRunner(svc)
+            guarded = runner.prepare(args.sql, write_mode=args.write)  # WriteRefused: exit 2
+            confirmed = not guarded.is_write or args.yes
+            if guarded.is_write and not confirmed:
+                confirmed = await asyncio.to_thread(_confirm, guarded.summary)
+                if not confirmed:
+                    raise WriteRefused(f"not confirmed: {guarded.summary}",
+                                       hint="add --yes to run it without asking")
+            ex = await runner.run(guarded, write_mode=args.write, confirmed=confirmed)
+            notices = [guarded.notice] if guarded.notice else []
+            rows: list[Any] = list(ex.rows)
+            columns = ex.columns
+            started = ex.started
+            if ex.stream is not None:
+                stream = ex.stream
+                try:
+                    if args.json:
+                        while not stream.done:
+                            rows.extend(await stream.next_page(5000))
+                    else:
+                        first = True
+                        widths: list[int] | None = None
+                        while not stream.done:
+                            page = await stream.next_page(5000)
+                            if first:
+                                text, widths = format_table(columns, page, with_widths=True)
+                                print(text)
+                                first = False
+                            elif page:
+                                print(format_table(columns, page, widths=widths, header=False))
+                finally:
+                    await stream.close()
+                count = stream.fetched
+                status = stream.status
+            else:
+                count = len(rows)
+                status = ex.outcomes[-1].status if ex.outcomes else ""
+            notices += [n for o in [svc._notices] for n in o]
+            elapsed = time.perf_counter() - started
+            notice = "; ".join(notices) or None
+            if args.json:
+                print(json.dumps({"columns": columns, "rows": [jsonable(list(r)) for r in rows],
+                                  "notice": notice}, ensure_ascii=False))
+                return 0
+            if ex.stream is None:
+                for o in ex.outcomes:
+                    print(o.status or o.verb)
+                if columns:
+                    print(format_table(columns, rows))
+            extra = f"; {notice}" if notice else ""
+            if columns:
+                print(f"({count} row{'s' if count != 1 else ''}, {elapsed * 1000:.0f} ms{extra})")
+            elif notice:
+                print(f"({notice})")
+            del status
+            return 0
 
-    result = asyncio.run(run())
-    notice = "; ".join(result.notices) or None
-    if args.json:
-        print(json.dumps({"columns": result.columns, "rows": [jsonable(list(r)) for r in result.rows],
-                          "notice": notice}, ensure_ascii=False))
-    else:
-        if result.columns:
-            print(format_table(result.columns, result.rows))
-            print(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''}, {result.elapsed * 1000:.0f} ms)")
-        else:
-            print(result.status)
-        if notice:
-            print(notice, file=sys.stderr)
-    return 0
+    return asyncio.run(run())
 
 
 def cmd_tui(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ cancels the running statement and switches to autocommit on request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import time
@@ -380,6 +381,29 @@ class ConnectionService:
                 notices=list(self._notices),
             )
 
+    async def open_stream(self, query: Query, params: Sequence[Any] | dict[str, Any] | None = None, *,
+                          read_only: bool = False, chunk: int = 500) -> ResultStream:
+        """Start a statement whose rows are read page by page (never all at once).
+
+        Works on PostgreSQL and KWDB alike (libpq chunked-rows mode, no server-side cursor).
+        The service's lock is held until the stream is closed, so give a console its own
+        service. ``read_only`` runs the statement in a READ ONLY transaction.
+        """
+        await self._lock.acquire()
+        stream: ResultStream | None = None
+        try:
+            if self._conn is None:
+                raise ConnectError("not connected")
+            if self._conn.closed:
+                await self.reconnect()
+            stream = ResultStream(self, self._require(), query, params, read_only=read_only, chunk=chunk)
+            await stream._start()
+        except BaseException:
+            if stream is None or not stream.closed:  # a started stream releases the lock itself
+                self._lock.release()
+            raise
+        return stream
+
     async def cancel(self) -> None:
         """Ask the server to stop the statement that is running now (does not wait for the lock)."""
         conn = self._conn
@@ -430,10 +454,119 @@ class ConnectionService:
         return self.dialect.parse_databases(result.columns, result.rows)
 
 
+class ResultStream:
+    """The rows of one running statement, fetched in pages. Close it when done."""
+
+    def __init__(self, service: ConnectionService, conn: psycopg.AsyncConnection[Any], query: Query,
+                 params: Any, *, read_only: bool, chunk: int) -> None:
+        self._service = service
+        self._conn = conn
+        self._query = query
+        self._params = params
+        self._read_only = read_only
+        self._chunk = max(1, chunk)
+        self._cur: psycopg.AsyncCursor[Any] | None = None
+        self._rows: AsyncIterator[Any] | None = None
+        self._tx: Any = None
+        self._peek: tuple[Any, ...] | None = None
+        self.columns: list[str] = []
+        self.status = ""
+        self.fetched = 0
+        self.done = False
+        self.closed = False
+        self.started = time.perf_counter()
+        self.first_page_elapsed: float | None = None
+        self.elapsed = 0.0
+
+    async def _start(self) -> None:
+        try:
+            if self._read_only:
+                self._tx = self._conn.transaction()
+                await self._tx.__aenter__()
+                await self._conn.execute("SET TRANSACTION READ ONLY")
+            self._cur = self._conn.cursor()
+            self._rows = self._cur.stream(self._query, self._params, size=self._chunk).__aiter__()
+            # Read the first row now so errors surface here and the description is known.
+            try:
+                self._peek = tuple(await self._rows.__anext__())
+            except StopAsyncIteration:
+                self._peek = None
+                self.done = True
+            desc = self._cur.description
+            self.columns = [d.name for d in desc] if desc else []
+            self.status = self._cur.statusmessage or ""
+        except psycopg.Error as exc:
+            await self._finish(exc)
+            raise query_error(exc) from None
+        except BaseException as exc:
+            await self._finish(exc)
+            raise
+        finally:
+            self.first_page_elapsed = time.perf_counter() - self.started
+            self.elapsed = self.first_page_elapsed
+        if self.done:
+            await self._finish(None)
+
+    async def next_page(self, size: int = 500) -> list[tuple[Any, ...]]:
+        """Up to ``size`` more rows; an empty list once the result is exhausted."""
+        if self.closed:
+            return []
+        out: list[tuple[Any, ...]] = []
+        if self._peek is not None:
+            out.append(self._peek)
+            self._peek = None
+        assert self._rows is not None
+        try:
+            while len(out) < size and not self.done:
+                try:
+                    out.append(tuple(await self._rows.__anext__()))
+                except StopAsyncIteration:
+                    self.done = True
+        except psycopg.Error as exc:
+            await self._finish(exc)
+            raise query_error(exc) from None
+        self.fetched += len(out)
+        self.elapsed = time.perf_counter() - self.started
+        if self.done:
+            if self._cur is not None:
+                self.status = self._cur.statusmessage or self.status
+            if not self.status and self.columns:
+                self.status = f"SELECT {self.fetched}"
+            await self._finish(None)
+        return out
+
+    async def _finish(self, exc: BaseException | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            if self._rows is not None and not self.done:
+                with contextlib.suppress(Exception):
+                    await self._rows.aclose()  # type: ignore[attr-defined]
+            if self._cur is not None:
+                with contextlib.suppress(Exception):
+                    await self._cur.close()
+            if self._tx is not None:
+                with contextlib.suppress(Exception):
+                    if exc is None and self.done:
+                        await self._tx.__aexit__(None, None, None)
+                    else:  # an error or closed early: roll the read-only transaction back
+                        reason = exc if exc is not None else RuntimeError("stream closed early")
+                        await self._tx.__aexit__(type(reason), reason, None)
+        finally:
+            self._service._lock.release()
+
+    async def close(self) -> None:
+        """Stop reading (the server-side statement is cancelled if it still runs)."""
+        await self._finish(None)
+
+
 async def _fetch(cur: psycopg.AsyncCursor[Any], max_rows: int | None) -> tuple[list[str], list[tuple[Any, ...]]]:
     if cur.description is None:
         return [], []
     columns = [d.name for d in cur.description]
+    if max_rows == 0:
+        return columns, []
     if max_rows is None:
         rows = await cur.fetchall()
     else:

@@ -14,9 +14,11 @@ from textual.screen import Screen
 from kwtui import __version__
 from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError
+from kwtui.explorer import Explorer
 from kwtui.profiles import ProfileStore
+from kwtui.screens.browse import BrowseScreen
 from kwtui.screens.connect import ConnectScreen
-from kwtui.screens.main import MainScreen
+from kwtui.screens.console import ConsoleScreen
 from kwtui.screens.messages import Connected, ConnectFailed, DemoStarted
 from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
 from kwtui.screens.placeholder import NewMigrationScreen
@@ -40,17 +42,25 @@ class KwtuiApp(App[int]):
         self.initial_target = target
         self.store = store or ProfileStore()
         self.service: ConnectionService | None = None
+        self.explorer: Explorer | None = None
         self.demo_info: Any = None
         self.is_demo = demo
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
+        await self.open_initial()
+
+    async def open_initial(self) -> None:
+        """The first screens: welcome, then connect when a target was given (tests override this)."""
         self.push_screen(WelcomeScreen())
         if self.initial_target is not None:
             self.connect(self.initial_target)
 
     async def on_unmount(self) -> None:
+        if self.explorer is not None:
+            with contextlib.suppress(Exception):
+                await self.explorer.close()
         if self.service is not None:
             with contextlib.suppress(Exception):
                 await self.service.close()
@@ -93,12 +103,15 @@ class KwtuiApp(App[int]):
         if self.service is not None and self.service is not message.service:
             with contextlib.suppress(Exception):
                 await self.service.close()
+        if self.explorer is not None:
+            await self.explorer.close()
         self.service = message.service
+        self.explorer = Explorer(message.service)
         self._pop_to_welcome()
         where = message.service.target.label
         if where != message.service.target.describe():
             where = f"{where} ({message.service.target.describe()})"
-        self.push_screen(MainScreen(message.service, message.info, message.databases, where))
+        self.push_screen(BrowseScreen(self.explorer, message.info, message.databases, where))
 
     @on(ConnectFailed)
     def on_connect_failed(self, message: ConnectFailed) -> None:
@@ -109,6 +122,10 @@ class KwtuiApp(App[int]):
 
     @work(exclusive=True, group="connect")
     async def _disconnect_worker(self) -> None:
+        if self.explorer is not None:
+            with contextlib.suppress(Exception):
+                await self.explorer.close()
+            self.explorer = None
         if self.service is not None:
             with contextlib.suppress(Exception):
                 await self.service.close()
@@ -120,6 +137,28 @@ class KwtuiApp(App[int]):
             len(self.screen_stack) == 2 and not isinstance(self.screen, WelcomeScreen)
         ):
             self.pop_screen()
+
+    # -- console ----------------------------------------------------------------------------
+
+    def open_console(self, database: str) -> None:
+        """The SQL console on ``database``, on a connection of its own (so cancel and paging never block browsing)."""
+        if self.service is None:
+            return
+        self._console_worker(database)
+
+    @work(exclusive=True, group="console")
+    async def _console_worker(self, database: str) -> None:
+        assert self.service is not None
+        target = self.service.target.with_database(database) if database else self.service.target
+        service = ConnectionService(target, password_prompt=self.prompt_password)
+        service._password = self.service._password  # same server, same credentials
+        try:
+            await service.connect()
+        except Exception as exc:
+            await service.close()
+            self.show_error("Cannot open the console", exc if isinstance(exc, KwtuiError) else KwtuiError(str(exc)))
+            return
+        self.push_screen(ConsoleScreen(service, database or (service.info.database if service.info else "")))
 
     # -- actions ----------------------------------------------------------------------------
 

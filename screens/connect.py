@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -106,7 +107,8 @@ class ConnectScreen(Screen[None]):
         lv.clear()
         lv.append(ListItem(Label("+ new profile"), name=""))
         for name in sorted(self.profiles):
-            lv.append(ListItem(Label(f"{name}\n[dim]{self.profiles[name].describe()}[/dim]"), name=name))
+            lv.append(ListItem(Label(f"{escape(name)}\n[dim]{escape(self.profiles[name].describe())}[/dim]"),
+                               name=name))
         names = sorted(self.profiles)
         if select in self.profiles:
             index = 1 + names.index(select)
@@ -171,7 +173,7 @@ class ConnectScreen(Screen[None]):
         return target
 
     def set_status(self, text: str) -> None:
-        self.query_one("#connect-status", Static).update(text)
+        self.query_one("#connect-status", Static).update(escape(text))
 
     @on(Input.Submitted, "#f-dsn")
     def on_dsn_submitted(self, event: Input.Submitted) -> None:

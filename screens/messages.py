@@ -30,9 +30,3 @@ class DemoStarted(Message):
     def __init__(self, demo: Any) -> None:
         super().__init__()
         self.demo = demo
-
-
-class DatabasesLoaded(Message):
-    def __init__(self, databases: list[Database]) -> None:
-        super().__init__()
-        self.databases = databases

@@ -269,7 +269,9 @@ def test_query_text_awkward_values(capsys: pytest.CaptureFixture[str], db: TestD
 def test_query_json(capsys: pytest.CaptureFixture[str], db: TestDb) -> None:
     code, out, err = run(capsys, "query", "--dsn", db.uri, "--json", "select 1 as a")
     assert code == 0, err
-    assert json.loads(out) == {"columns": ["a"], "rows": [[1]], "notice": None}
+    assert json.loads(out) == {"columns": ["a"], "rows": [[1]], "notice": "LIMIT 20 added"}
+    code, out, err = run(capsys, "query", "--dsn", db.uri, "--json", "select 1 as a limit 1")
+    assert json.loads(out)["notice"] is None
 
 
 def test_query_json_types(capsys: pytest.CaptureFixture[str], db: TestDb) -> None:
@@ -293,7 +295,7 @@ def test_query_json_types(capsys: pytest.CaptureFixture[str], db: TestDb) -> Non
     assert d == "1931-03-07"
     assert i == "1 day, 2:00:00"
     assert f == 2.5 and ok is True and z is None and arr == [1, 2]
-    assert doc["notice"] is None
+    assert doc["notice"] == "LIMIT 20 added"
 
 
 def test_query_sql_error(capsys: pytest.CaptureFixture[str], db: TestDb) -> None:
@@ -306,9 +308,19 @@ def test_query_sql_error(capsys: pytest.CaptureFixture[str], db: TestDb) -> None
 
 def test_query_is_read_only(capsys: pytest.CaptureFixture[str], db: TestDb) -> None:
     code, _, err = run(capsys, "query", "--dsn", db.uri, "CREATE TABLE made_by_query (id int)")
+    assert code == 2  # refused by the guard before anything is sent
+    assert "write" in assert_one_line_error(err)
+    assert db.execute("SELECT to_regclass('made_by_query')") == [(None,)]
+
+
+def test_query_read_mode_runs_in_a_read_only_transaction(capsys: pytest.CaptureFixture[str], db: TestDb) -> None:
+    """A function that writes passes the parser as a SELECT; the server refuses it."""
+    db.execute("CREATE TABLE log (x int)")
+    db.execute("CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING x'")
+    code, _, err = run(capsys, "query", "--dsn", db.uri, "select sneaky()")
     assert code == 1
     assert "read-only transaction" in assert_one_line_error(err)
-    assert db.execute("SELECT to_regclass('made_by_query')") == [(None,)]
+    assert db.execute("SELECT count(*) FROM log") == [(0,)]
 
 
 def test_query_with_profile(capsys: pytest.CaptureFixture[str], profiles_path: Path, pg_server: PgServer,
@@ -331,7 +343,7 @@ def test_query_json_is_strict_for_special_floats(capsys: pytest.CaptureFixture[s
     code, out, err = run(capsys, "query", "--dsn", db.uri, "--json", sql)
     assert code == 0, err
     assert _strict_json(out) == {"columns": ["a", "b", "c", "d"], "rows": [["NaN", "Infinity", "-Infinity", "NaN"]],
-                                 "notice": None}
+                                 "notice": "LIMIT 20 added"}
 
 
 def test_target_given_before_the_subcommand(capsys: pytest.CaptureFixture[str], profiles_path: Path,

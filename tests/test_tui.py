@@ -15,8 +15,8 @@ from kwtui.catalog import RELATIONAL, TIME_SERIES, Database
 from kwtui.connection import ServerInfo
 from kwtui.profiles import Profile, ProfileStore
 from kwtui.screens.app import KwtuiApp
+from kwtui.screens.browse import BrowseScreen
 from kwtui.screens.connect import ConnectScreen
-from kwtui.screens.main import MainScreen
 from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
 from kwtui.screens.placeholder import NewMigrationScreen
 from kwtui.screens.welcome import WelcomeScreen
@@ -42,6 +42,33 @@ async def fill(pilot: Pilot, **values: str) -> None:
     await pilot.pause()
 
 
+def tree_labels(screen: object) -> list[str]:
+    from textual.widgets import Tree
+
+    tree = screen.query_one("#db-tree", Tree)  # type: ignore[attr-defined]
+    return [str(n.label).split(" ")[0] for n in tree.root.children]
+
+
+def _db_node(screen: object, database: str):  # type: ignore[no-untyped-def]
+    from textual.widgets import Tree
+
+    tree = screen.query_one("#db-tree", Tree)  # type: ignore[attr-defined]
+    return next((n for n in tree.root.children if n.data and n.data.database == database), None)
+
+
+def schema_labels(screen: object, database: str) -> list[str]:
+    db = _db_node(screen, database)
+    return [] if db is None else [n.data.schema for n in db.children if n.data and n.data.kind == "schema"]
+
+
+def table_labels(screen: object, database: str, schema: str) -> list[str]:
+    db = _db_node(screen, database)
+    node = None if db is None else next((n for n in db.children if n.data and n.data.schema == schema), None)
+    if node is None:
+        return []
+    return [n.data.table.name for n in node.children if n.data and n.data.table is not None]
+
+
 def table_column(table: DataTable, index: int = 0) -> list[str]:
     return [str(table.get_row_at(i)[index]) for i in range(table.row_count)]
 
@@ -58,17 +85,16 @@ async def test_welcome_connect_main_walk(db: TestDb, profiles_path: Path) -> Non
         await fill(pilot, host=db.pg.host, port=str(db.pg.port), user="postgres", dbname=db.name, name="local")
         await pilot.press("ctrl+s")  # save the profile on the way
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
-        table = app.screen.query_one("#databases", DataTable)
-        assert db.name in table_column(table)
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        assert db.name in tree_labels(app.screen)
         assert app.service is not None and app.service.info is not None
         assert app.service.info.kind == "postgres"
         # refresh, help, disconnect
-        await pilot.press("r")
+        await pilot.press("f5")
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_rows = table_column(app.screen.query_one(DataTable), 1)
-        assert "Refresh" in help_rows and "Disconnect" in help_rows
+        assert {"Refresh", "Disconnect", "SQL console", "Filter"} <= set(help_rows)
         await pilot.press("escape")
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
@@ -88,15 +114,20 @@ async def test_open_saved_profile(db: TestDb, profiles_path: Path) -> None:
         await pilot.pause()  # lands on the first saved profile
         assert app.screen.query_one("#f-name", Input).value == "mine"
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
 
 
 async def test_connect_with_dsn_target(db: TestDb) -> None:
     from kwtui.connection import ConnectTarget
 
+    db.execute("CREATE SCHEMA app; CREATE TABLE app.things (id int PRIMARY KEY); CREATE TABLE public.other (x int)")
     app = KwtuiApp(target=ConnectTarget.from_dsn(db.uri))
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        # the connected database opens by itself: its schemas and tables are in the tree
+        await wait_for(pilot, lambda: {"app", "public"} <= set(schema_labels(app.screen, db.name)))
+        await wait_for(pilot, lambda: "things" in table_labels(app.screen, db.name, "app"))
+        assert "other" in table_labels(app.screen, db.name, "public")
 
 
 async def test_unreachable_server_shows_error_modal(profiles_path: Path) -> None:
@@ -145,7 +176,7 @@ async def test_wrong_password_then_prompt(db: TestDb, profiles_path: Path) -> No
         await wait_for(pilot, lambda: isinstance(app.screen, ConnectScreen))
         await fill(pilot, password=PW_PASSWORD)
         await pilot.press("ctrl+o")
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
     # the password typed into the form was never written
     assert not profiles_path.exists() or PW_PASSWORD not in profiles_path.read_text()
 
@@ -199,10 +230,10 @@ def _kwdb_info() -> tuple[ServerInfo, list[Database]]:
 
 
 class _MainSnapshotApp(KwtuiApp):
-    def on_mount(self) -> None:
+    async def open_initial(self) -> None:
         info, dbs = _kwdb_info()
         self.push_screen(WelcomeScreen())
-        self.push_screen(MainScreen(None, info, dbs, "prod-kwdb (10.0.0.5:26257/defaultdb)"))
+        self.push_screen(BrowseScreen(None, info, dbs, "prod-kwdb (10.0.0.5:26257/defaultdb)"))
 
 
 def _store(tmp: Path) -> ProfileStore:

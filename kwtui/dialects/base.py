@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from psycopg import sql
 
-from kwtui.catalog import Database
+from kwtui.catalog import Database, Schema, Table, TableDetail
 
 
 @dataclass(frozen=True)
@@ -32,3 +32,14 @@ class Dialect(Protocol):
     def list_databases_query(self) -> sql.SQL: ...
 
     def parse_databases(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[Database]: ...
+
+    #: PostgreSQL needs a new connection to read another database; KWDB can name it in SHOW.
+    one_database_per_connection: bool
+
+    async def list_schemas(self, svc: Any) -> list[Schema]: ...
+
+    async def list_tables(self, svc: Any, schema: str) -> list[Table]: ...
+
+    async def table_detail(self, svc: Any, table: Table) -> TableDetail: ...
+
+    def preview_query(self, table: Table, limit: int = 100) -> sql.Composed: ...

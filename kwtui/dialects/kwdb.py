@@ -5,14 +5,61 @@ from typing import Any
 
 from psycopg import sql
 
-from kwtui.catalog import RELATIONAL, TIME_SERIES, Database
+from kwtui.catalog import (
+    RELATIONAL,
+    TIME_SERIES,
+    Database,
+    Index,
+    Schema,
+    Table,
+    TableDetail,
+    parse_create_statement,
+    parse_kwdb_columns,
+    parse_kwdb_indexes,
+    parse_kwdb_schemas,
+    parse_kwdb_tables,
+)
 from kwtui.dialects.base import Capabilities
 
 
-class KwdbDialect:
+async def _show(svc: Any, statement: sql.Composable, params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    res = await svc.query(statement, params)
+    return res.columns, res.rows
+
+
+class _KwdbCatalog:
+    """Catalog reads through KWDB's SHOW statements (no pg_catalog sizes or estimates there)."""
+
+    async def list_schemas(self, svc: Any) -> list[Schema]:
+        cols, rows = await _show(svc, sql.SQL("SHOW SCHEMAS"))
+        return parse_kwdb_schemas(cols, rows)
+
+    async def list_tables(self, svc: Any, schema: str) -> list[Table]:
+        cols, rows = await _show(svc, sql.SQL("SHOW TABLES FROM {} WITH COMMENT").format(sql.Identifier(schema)))
+        return parse_kwdb_tables(schema, cols, rows)
+
+    async def table_detail(self, svc: Any, table: Table) -> TableDetail:
+        name = sql.Identifier(table.schema, table.name)
+        cols, rows = await _show(svc, sql.SQL("SHOW CREATE TABLE {}").format(name))
+        ddl = parse_create_statement(cols, rows)
+        cols, rows = await _show(svc, sql.SQL("SHOW COLUMNS FROM {} WITH COMMENT").format(name))
+        columns = parse_kwdb_columns(cols, rows, ddl)
+        indexes: list[Index] = []
+        if not table.is_ts:
+            cols, rows = await _show(svc, sql.SQL("SHOW INDEXES FROM {}").format(name))
+            indexes = parse_kwdb_indexes(cols, rows)
+        return TableDetail(table=table, columns=columns, indexes=indexes, ddl=ddl)
+
+    def preview_query(self, table: Table, limit: int = 100) -> sql.Composed:
+        return sql.SQL("SELECT * FROM {}.{} LIMIT {}").format(
+            sql.Identifier(table.schema), sql.Identifier(table.name), sql.Literal(int(limit)))
+
+
+class KwdbDialect(_KwdbCatalog):
     kind = "kwdb"
     label = "KWDB"
     default_port = 26257
+    one_database_per_connection = False
     caps = Capabilities(
         copy_from_stdin=True,  # relational tables only
         copy_to_stdout=False,
@@ -43,3 +90,4 @@ class KwdbDialect:
                 comment = None
             out.append(Database(name=str(row[name_i]), engine=engine, comment=comment))
         return out
+

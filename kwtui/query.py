@@ -1,0 +1,152 @@
+"""Running what the user typed: the read/write guard, then the statements, streaming reads.
+
+Used by the SQL console and by ``kwtui query``. Read mode (the default) refuses writes,
+adds ``LIMIT 20`` to a SELECT without a limit and runs reads in a READ ONLY transaction,
+so a function that writes is refused by the server too. Write mode runs writes in
+autocommit after a confirmation the caller obtained (``confirmed=True``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from kwtui.connection import ConnectionService, ResultStream
+from kwtui.errors import UsageError
+from kwtui.sqlsafety import READ, Guarded, guard
+
+#: rows fetched from a write statement's RETURNING at most
+MAX_WRITE_ROWS = 1000
+
+
+class WriteRefused(UsageError):
+    """A write in read mode, or a write that was not confirmed (CLI exit code 2)."""
+
+
+@dataclass
+class Outcome:
+    """One statement that ran to completion."""
+
+    text: str
+    verb: str
+    status: str
+    rowcount: int
+    elapsed: float
+
+
+@dataclass
+class Execution:
+    """What running an input produced: finished statements, and a stream for a final read."""
+
+    guarded: Guarded
+    outcomes: list[Outcome] = field(default_factory=list)
+    stream: ResultStream | None = None
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple[object, ...]] = field(default_factory=list)  # RETURNING rows of a final write
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def notice(self) -> str | None:
+        return self.guarded.notice
+
+
+class QueryRunner:
+    def __init__(self, service: ConnectionService, *, limit: int = 20) -> None:
+        self.service = service
+        self.limit = limit
+        self.auto_limit = True
+
+    def prepare(self, text: str, *, write_mode: bool) -> Guarded:
+        """Classify; raise WriteRefused when the input may not run in this mode."""
+        if not text.strip():
+            raise UsageError("nothing to run: the SQL text is empty")
+        guarded = guard(text, limit=self.limit) if self.auto_limit else _no_limit(text)
+        if guarded.is_write and not write_mode:
+            raise WriteRefused(guarded.refusal or "this is a write: switch to write mode to run it")
+        return guarded
+
+    async def run(self, guarded: Guarded, *, write_mode: bool, confirmed: bool = False,
+                  chunk: int = 500) -> Execution:
+        """Run a prepared input. Writes need ``write_mode`` and ``confirmed``."""
+        if guarded.is_write and not write_mode:
+            raise WriteRefused(guarded.refusal or "this is a write: switch to write mode to run it")
+        if guarded.is_write and not confirmed:
+            raise WriteRefused(f"not confirmed: {guarded.summary}")
+        ex = Execution(guarded)
+        statements = list(guarded.statements)
+        if not statements:
+            raise UsageError("nothing to run: only comments")
+        single = len(statements) == 1
+        for i, st in enumerate(statements):
+            last = i == len(statements) - 1
+            text = guarded.sql if single else st.text
+            if last and st.kind == READ:
+                ex.stream = await self.service.open_stream(text, read_only=not write_mode, chunk=chunk)
+                ex.columns = ex.stream.columns
+                break
+            res = await self.service.query(text, max_rows=MAX_WRITE_ROWS if last else 0, retry=False)
+            ex.outcomes.append(Outcome(st.text, st.verb, res.status, res.rowcount, res.elapsed))
+            if last and res.columns:
+                ex.columns, ex.rows = res.columns, res.rows
+        return ex
+
+
+def _no_limit(text: str) -> Guarded:
+    """The guard's classification without the automatic LIMIT (console toggle)."""
+    from dataclasses import replace
+
+    g = guard(text)
+    if g.limit_added:
+        g = replace(g, sql=text, limit_added=False, notice=None)
+    return g
+
+
+async def save_csv(service: ConnectionService, text: str, path: str, *, read_only: bool = True,
+                   header: bool = True, chunk: int = 5000) -> int:
+    """Run ``text`` again and stream its rows to a CSV file (NULL empty, '' quoted). Returns rows."""
+    from kwtui.fmt import csv_line
+
+    stream = await service.open_stream(text, read_only=read_only, chunk=chunk)
+    rows = 0
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            if header and stream.columns:
+                fh.write(csv_line(stream.columns))
+            while not stream.done:
+                page = await stream.next_page(chunk)
+                fh.writelines(csv_line(r) for r in page)
+                rows += len(page)
+    finally:
+        await stream.close()
+    return rows
+
+
+def statement_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of each statement of ``text`` (sqlparse's split, located in the text)."""
+    import sqlparse
+
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for part in sqlparse.split(text):
+        stripped = part.strip()
+        if not stripped:
+            continue
+        start = text.find(stripped, pos)
+        if start < 0:  # sqlparse normalised something: fall back to a rough cursor
+            start = pos
+        end = start + len(stripped)
+        spans.append((start, end))
+        pos = end
+    return spans
+
+
+def statement_at(text: str, offset: int) -> str:
+    """The statement under the cursor: the one whose span holds ``offset``, else the one before it."""
+    spans = statement_spans(text)
+    if not spans:
+        return ""
+    chosen = spans[0]
+    for start, end in spans:
+        if start <= offset:
+            chosen = (start, end)
+    return text[chosen[0]:chosen[1]]

@@ -80,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--dsn")
     test.add_argument("--json", action="store_true")
 
+    tr = sub.add_parser("transfer", help="copy tables from one server to another (PostgreSQL or KWDB, either way)")
+    tr.add_argument("--source", "-s", required=True, help="profile name or connection URI of the source")
+    tr.add_argument("--target", "-t", required=True, help="profile name or connection URI of the target")
+    which = tr.add_mutually_exclusive_group(required=True)
+    which.add_argument("--table", action="append", metavar="T", help="schema.table (repeat for more)")
+    which.add_argument("--all", action="store_true", help="every base table of the source")
+    tr.add_argument("--workers", type=int, default=2, help="parallel workers per table (key ranges), default 2")
+    tr.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where COPY is not possible")
+    tr.add_argument("--no-create", action="store_true", help="fail instead of creating missing target tables")
+    tr.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
     q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
@@ -267,6 +278,80 @@ def cmd_query(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def target_from_arg(text: str) -> Any:
+    """A --source/--target value: a URI or keyword string, else a saved profile's name."""
+    from kwtui.connection import ConnectTarget
+
+    if "://" in text or "=" in text:
+        return ConnectTarget.from_dsn(text)
+    return ConnectTarget.resolve(profile=text)
+
+
+class ProgressPrinter:
+    """One progress line on a TTY (rewritten in place), JSON lines with --json, nothing otherwise."""
+
+    def __init__(self, json_lines: bool) -> None:
+        self.json = json_lines
+        self.tty = sys.stderr.isatty()
+        self.width = 0
+
+    def __call__(self, ev: Any) -> None:
+        if self.json:
+            print(json.dumps({"event": "progress", "table": ev.table, "phase": ev.phase, "rows": ev.rows,
+                              "bytes": ev.bytes, "rejects": ev.rejects, "rows_per_s": round(ev.rows_per_s),
+                              "mb_per_s": round(ev.mb_per_s, 2), "eta_s": None if ev.eta is None else round(ev.eta, 1),
+                              "elapsed_s": round(ev.elapsed, 2), "message": ev.message}), flush=True)
+            return
+        if not self.tty:
+            return
+        eta = "" if ev.eta is None else f"  ETA {int(ev.eta) // 60}:{int(ev.eta) % 60:02d}"
+        rejects = f"  {ev.rejects:,} rejected" if ev.rejects else ""
+        line = (f"{ev.table or 'transfer'}: {ev.rows:,} rows  {ev.rows_per_s:,.0f} rows/s  "
+                f"{ev.mb_per_s:.1f} MB/s{eta}{rejects}")
+        if ev.phase in ("create", "failed") and ev.message:
+            line = f"{ev.table}: {ev.message}"
+        pad = max(0, self.width - len(line))
+        self.width = len(line)
+        print("\r" + line + " " * pad, end="", file=sys.stderr, flush=True)
+
+    def finish(self) -> None:
+        if self.tty and not self.json and self.width:
+            print(file=sys.stderr)
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from kwtui.transfer.engine import TransferOptions, transfer
+
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.batch_rows < 1:
+        raise UsageError("--batch-rows must be at least 1")
+    source = target_from_arg(args.source)
+    target = target_from_arg(args.target)
+    printer = ProgressPrinter(args.json)
+    options = TransferOptions(workers=args.workers, batch_rows=args.batch_rows, create_missing=not args.no_create)
+
+    async def run() -> Any:
+        async with _service(source) as src, _service(target) as dst:
+            return await transfer(src, dst, None if args.all else args.table, options, printer)
+
+    result = asyncio.run(run())
+    printer.finish()
+    if args.json:
+        print(json.dumps({"event": "result", "ok": result.ok, "rows": result.rows,
+                          "elapsed_s": round(result.elapsed, 3),
+                          "tables": [{"table": t.table, "target": t.target, "rows": t.rows, "bytes": t.bytes,
+                                      "path": t.path, "created": t.created, "elapsed_s": round(t.elapsed, 3),
+                                      "error": t.error} for t in result.tables]}))
+    else:
+        for t in result.tables:
+            state = f"FAILED: {t.error}" if t.error else f"{t.rows:,} rows in {t.elapsed:.2f} s"
+            made = ", created" if t.created else ""
+            print(f"{t.table} -> {t.target} ({t.path}{made}): {state}")
+        print(f"{result.rows:,} rows in {result.elapsed:.2f} s")
+    return 0 if result.ok else 1
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
 
@@ -297,13 +382,18 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse's own exit code
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     debug = args.debug or bool(os.environ.get("KWTUI_DEBUG"))
     try:
         if args.command == "profile":
             return cmd_profile(args)
         if args.command == "query":
             return cmd_query(args)
+        if args.command == "transfer":
+            return cmd_transfer(args)
         return cmd_tui(args)
     except KwtuiError as exc:
         if debug:

@@ -434,6 +434,13 @@ class ConnectionService:
             async with conn.transaction():
                 yield conn
 
+    async def open_raw(self, *, autocommit: bool = False) -> psycopg.AsyncConnection[Any]:
+        """A new, separate connection to the same server and database (for transfer workers)."""
+        try:
+            return await psycopg.AsyncConnection.connect(autocommit=autocommit, **self.conninfo_kwargs())
+        except psycopg.OperationalError as exc:
+            raise connect_error(exc, self.target, self._password) from None
+
     async def pool(self, min_size: int = 1, max_size: int = 4) -> Any:
         """A connection pool to the same server for jobs that need several connections."""
         from psycopg_pool import AsyncConnectionPool

@@ -60,24 +60,18 @@ def test_version_subprocess() -> None:
 
 
 def test_version_in_process(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["--version"])
-    assert info.value.code == 0
+    assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
 
 
 def test_unknown_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["--no-such-flag"])
-    assert info.value.code == 2
+    assert main(["--no-such-flag"]) == 2
     err = capsys.readouterr().err
     assert "--no-such-flag" in err and "Traceback" not in err
 
 
 def test_query_with_dsn_and_profile_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["query", "--dsn", "host=h", "--profile", "p", "select 1"])
-    assert info.value.code == 2
+    assert main(["query", "--dsn", "host=h", "--profile", "p", "select 1"]) == 2
     assert "not allowed with" in capsys.readouterr().err
 
 

@@ -1,0 +1,546 @@
+"""The transfer engine: server to server, with bounded memory and parallel workers.
+
+For each table it picks the fastest path both ends allow and says which:
+
+* PostgreSQL -> PostgreSQL, same column types: binary COPY blocks passed through untouched
+  (no per-row Python); other types: text COPY blocks.
+* PostgreSQL -> KWDB relational: text COPY blocks (KWDB takes COPY FROM STDIN, not binary).
+* anything -> KWDB time-series: rows, multi-row INSERT in batches (TS tables have no COPY).
+* KWDB -> anything: keyset-paginated SELECT (KWDB has no COPY TO and no server-side cursor).
+
+A large table with a key is cut into key ranges found by sampling the key, and the ranges
+run in parallel workers, each range in one target transaction. Progress goes out as small
+immutable events, at most ten a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from kwtui.catalog import TableDetail
+from kwtui.connection import ConnectionService
+from kwtui.errors import KwtuiError, UsageError
+from kwtui.transfer.sink import CopyIn, InsertSink, copy_in_statement
+from kwtui.transfer.source import (
+    BINARY,
+    ROWS,
+    TEXT,
+    Block,
+    column_list,
+    copy_out,
+    copy_out_statement,
+    key_range_condition,
+    keyset_rows,
+    qualified,
+    select_query,
+)
+
+QUEUE_DEPTH = 4
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """A small immutable progress report (the CLI prints it, the TUI turns it into a message)."""
+
+    table: str
+    rows: int
+    bytes: int
+    total_rows: int | None
+    rejects: int
+    elapsed: float
+    done: bool = False
+    phase: str = "copy"  # "plan" | "create" | "copy" | "done" | "failed"
+    message: str = ""
+    tables_done: int = 0
+    tables_total: int = 0
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / 1e6 / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if not self.total_rows or self.rows <= 0 or self.done:
+            return None
+        rate = self.rows_per_s
+        return max(0.0, (self.total_rows - self.rows) / rate) if rate > 0 else None
+
+
+Listener = Callable[[ProgressEvent], None]
+
+
+class Progress:
+    """Counts for one job; emits events to a listener at most every ``interval`` seconds."""
+
+    def __init__(self, listener: Listener | None, *, interval: float = 0.1, tables_total: int = 0) -> None:
+        self.listener = listener
+        self.interval = interval
+        self.started = time.perf_counter()
+        self._last = 0.0
+        self.table = ""
+        self.rows = 0
+        self.bytes = 0
+        self.rejects = 0
+        self.total_rows: int | None = None
+        self.tables_done = 0
+        self.tables_total = tables_total
+
+    def event(self, *, done: bool = False, phase: str = "copy", message: str = "") -> ProgressEvent:
+        return ProgressEvent(self.table, self.rows, self.bytes, self.total_rows, self.rejects,
+                             time.perf_counter() - self.started, done, phase, message,
+                             self.tables_done, self.tables_total)
+
+    def add(self, rows: int = 0, nbytes: int = 0, rejects: int = 0) -> None:
+        self.rows += rows
+        self.bytes += nbytes
+        self.rejects += rejects
+        now = time.perf_counter()
+        if self.listener is not None and now - self._last >= self.interval:
+            self._last = now
+            self.listener(self.event())
+
+    def emit(self, **kw: Any) -> None:
+        if self.listener is not None:
+            self._last = time.perf_counter()
+            self.listener(self.event(**kw))
+
+
+# -- plan -------------------------------------------------------------------------------------
+
+
+@dataclass
+class TablePlan:
+    source: TableDetail
+    target_schema: str
+    target_name: str
+    columns: list[str]
+    key: list[str]
+    path: str = ""  # what the engine will do, for the user
+    create: bool = False
+    target_ts: bool = False
+    same_types: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.source.table.qualified
+
+
+@dataclass
+class TransferOptions:
+    workers: int = 2
+    #: tables above this estimated size are cut into key ranges
+    split_rows: int = 200_000
+    page_rows: int = 10_000
+    batch_rows: int = 500
+    create_missing: bool = True
+    #: test and fallback switches: read with keyset SELECT / write with INSERT even where COPY works
+    force_keyset: bool = False
+    force_insert: bool = False
+
+
+@dataclass
+class TableResult:
+    table: str
+    target: str
+    rows: int = 0
+    bytes: int = 0
+    elapsed: float = 0.0
+    path: str = ""
+    created: bool = False
+    error: str | None = None
+
+
+@dataclass
+class TransferResult:
+    tables: list[TableResult] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+    @property
+    def ok(self) -> bool:
+        return all(t.error is None for t in self.tables)
+
+
+def split_name(name: str, default_schema: str = "public") -> tuple[str, str]:
+    if "." in name:
+        schema, _, table = name.partition(".")
+        return schema.strip('"'), table.strip('"')
+    return default_schema, name.strip('"')
+
+
+async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: Sequence[str] | None,
+                        options: TransferOptions) -> list[TablePlan]:
+    """Read the source tables (all base tables of all schemas when ``tables`` is None) and match targets."""
+    assert src.dialect is not None and dst.dialect is not None
+    if tables is None:
+        names: list[tuple[str, str]] = []
+        for sch in await src.dialect.list_schemas(src):
+            for t in await src.dialect.list_tables(src, sch.name):
+                if t.kind in ("table", "ts table", "partitioned table"):
+                    names.append((t.schema, t.name))
+    else:
+        names = [split_name(n) for n in tables]
+    if not names:
+        raise UsageError("no tables to transfer")
+    plans = []
+    target_cache: dict[str, dict[str, Any]] = {}
+    for schema, name in names:
+        listed = {t.name: t for t in await src.dialect.list_tables(src, schema)}
+        if name not in listed:
+            raise UsageError(f"source table {schema}.{name} does not exist")
+        detail = await src.dialect.table_detail(src, listed[name])
+        columns = [c.name for c in detail.columns]
+        if detail.table.is_ts:  # a TS row is identified by its timestamp and primary tags
+            key = [detail.columns[0].name, *detail.primary_tags]
+        else:
+            key = detail.primary_key
+        tschema = schema if dst.info and dst.info.kind == "postgres" else "public"
+        if tschema not in target_cache:
+            try:
+                target_cache[tschema] = {t.name: t for t in await dst.dialect.list_tables(dst, tschema)}
+            except KwtuiError:
+                target_cache[tschema] = {}
+        existing = target_cache[tschema].get(name)
+        plan = TablePlan(detail, tschema, name, columns, list(key))
+        if existing is None:
+            if not options.create_missing:
+                raise UsageError(f"target table {tschema}.{name} does not exist (creation is off)")
+            plan.create = True
+            plan.same_types = True
+        else:
+            tdetail = await dst.dialect.table_detail(dst, existing)
+            plan.target_ts = existing.is_ts
+            tcols = {c.name: c.type for c in tdetail.columns}
+            missing = [c for c in columns if c not in tcols]
+            if missing:
+                raise UsageError(f"target table {tschema}.{name} lacks columns: {', '.join(missing)}")
+            plan.same_types = all(tcols[c.name] == c.type for c in detail.columns)
+        plan.path = choose_path(src, dst, plan, options)
+        plans.append(plan)
+    return plans
+
+
+def choose_path(src: ConnectionService, dst: ConnectionService, plan: TablePlan, options: TransferOptions) -> str:
+    assert src.dialect is not None and dst.dialect is not None
+    read_copy = src.dialect.caps.copy_to_stdout and not options.force_keyset
+    write_copy = dst.dialect.caps.copy_from_stdin and not plan.target_ts and not options.force_insert
+    same_kind = src.dialect.kind == dst.dialect.kind == "postgres"
+    if read_copy and write_copy:
+        return "binary COPY" if same_kind and plan.same_types else "text COPY"
+    reader = "COPY rows" if read_copy else "keyset SELECT"
+    writer = "COPY rows" if write_copy else "batched INSERT"
+    return f"{reader} -> {writer}"
+
+
+# -- DDL for missing targets ------------------------------------------------------------------
+
+
+def create_table_statement(plan: TablePlan, target_kind: str, *, with_key: bool = True) -> sql.Composed:
+    """CREATE TABLE on the target: columns, NOT NULL, defaults that stand alone, primary key.
+
+    Secondary indexes and foreign keys are left for after the load (faster, and a subset of
+    tables may not hold the referenced rows yet). A KWDB TS source becomes an ordinary table
+    with the tag columns last and a primary key on the timestamp plus the primary tags.
+    """
+    detail = plan.source
+    cols = []
+    for c in detail.columns:
+        type_text = c.type
+        if target_kind == "postgres":
+            type_text = _kwdb_to_pg_type(type_text)
+        parts = [sql.Identifier(c.name), sql.SQL(type_text)]
+        if c.default and not c.default.startswith("GENERATED") and "nextval(" not in c.default \
+                and "unique_rowid" not in c.default:
+            parts.append(sql.SQL("DEFAULT " + c.default))
+        if not c.nullable:
+            parts.append(sql.SQL("NOT NULL"))
+        cols.append(sql.SQL(" ").join(parts))
+    if plan.key and with_key:
+        cols.append(sql.SQL("PRIMARY KEY ({})").format(column_list(plan.key)))
+    return sql.SQL("CREATE TABLE {} ({})").format(qualified(plan.target_schema, plan.target_name),
+                                                  sql.SQL(", ").join(cols))
+
+
+_KWDB_TYPES = {
+    "INT2": "smallint", "INT4": "integer", "INT8": "bigint", "FLOAT4": "real", "FLOAT8": "double precision",
+    "BOOL": "boolean", "VARBYTES": "bytea", "BYTES": "bytea", "STRING": "text", "GEOMETRY": "text",
+}
+
+
+def add_key_statement(plan: TablePlan) -> sql.Composed:
+    return sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
+        qualified(plan.target_schema, plan.target_name), column_list(plan.key))
+
+
+def _kwdb_to_pg_type(type_text: str) -> str:
+    """KWDB-only type names to PostgreSQL (NCHAR/NVARCHAR -> char/varchar, VARBYTES -> bytea, ...)."""
+    upper = type_text.upper()
+    base = upper.split("(")[0].strip()
+    if base in _KWDB_TYPES:
+        return _KWDB_TYPES[base]
+    if base in ("NCHAR", "NVARCHAR"):
+        return type_text[1:]
+    if base.startswith("TIMESTAMP"):
+        return type_text.lower()
+    return type_text
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+async def sample_ranges(conn: psycopg.AsyncConnection[Any], plan: TablePlan,
+                        parts: int) -> list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]]:
+    """Cut the key space into ``parts`` ranges at sampled key values (any orderable key)."""
+    if parts <= 1 or not plan.key:
+        return [(None, None)]
+    t = plan.source.table
+    keys = column_list(plan.key)
+    q2 = sql.SQL(
+        "WITH s AS (SELECT {keys} FROM {t} TABLESAMPLE SYSTEM (2) REPEATABLE (7)),"
+        " n AS (SELECT {keys}, ntile({n}) OVER (ORDER BY {keys}) AS part FROM s)"
+        " SELECT DISTINCT ON (part) {keys} FROM n WHERE part < {n} ORDER BY part, {keys_desc}"
+    ).format(keys=keys, t=qualified(t.schema, t.name), n=sql.Literal(parts),
+             keys_desc=sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(k)) for k in plan.key))
+    async with conn.cursor() as cur:
+        await cur.execute(q2)
+        bounds = [tuple(r) for r in await cur.fetchall()]
+    await conn.rollback()
+    edges: list[tuple[Any, ...] | None] = [None, *bounds, None]
+    ranges = [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+    return [r for r in ranges if r[0] is None or r[1] is None or r[0] != r[1]]
+
+
+class Transfer:
+    """Moves the rows of planned tables from one server to another."""
+
+    def __init__(self, src: ConnectionService, dst: ConnectionService, plans: list[TablePlan],
+                 options: TransferOptions | None = None, listener: Listener | None = None) -> None:
+        self.src, self.dst = src, dst
+        self.plans = plans
+        self.options = options or TransferOptions()
+        self.progress = Progress(listener, tables_total=len(plans))
+        self._cancel = asyncio.Event()
+        self._thread_cancel = threading.Event()
+        self._bytes_per_row: dict[str, float] = {}
+        for plan in plans:
+            t = plan.source.table
+            if t.est_rows and t.size_bytes and t.est_rows > 0:
+                self._bytes_per_row[plan.label] = max(1.0, t.size_bytes / t.est_rows * 0.6)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._thread_cancel.set()
+
+    async def run(self) -> TransferResult:
+        result = TransferResult()
+        started = time.perf_counter()
+        for plan in self.plans:
+            result.tables.append(await self.run_table(plan))
+            self.progress.tables_done += 1
+        result.elapsed = time.perf_counter() - started
+        self.progress.emit(done=True, phase="done")
+        return result
+
+    async def run_table(self, plan: TablePlan) -> TableResult:
+        res = TableResult(plan.label, f"{plan.target_schema}.{plan.target_name}", path=plan.path)
+        self.progress.table = plan.label
+        self.progress.total_rows = plan.source.table.est_rows
+        started = time.perf_counter()
+        rows_before, bytes_before = self.progress.rows, self.progress.bytes
+        try:
+            # a table we create on PostgreSQL gets its primary key after the load: building the
+            # index once is much faster than maintaining it row by row
+            key_after = plan.create and bool(plan.key) and self.dst.info is not None \
+                and self.dst.info.kind == "postgres"
+            if plan.create:
+                self.progress.emit(phase="create", message=f"creating {res.target}")
+                await self._create(plan, with_key=not key_after)
+                res.created = True
+            est = plan.source.table.est_rows or 0
+            parts = self.options.workers if est >= self.options.split_rows and plan.key else 1
+            ranges: list[tuple[tuple[Any, ...] | None, tuple[Any, ...] | None]] = [(None, None)]
+            if parts > 1 and self.src.dialect is not None and self.src.dialect.caps.copy_to_stdout:
+                conn = await self.src.open_raw()
+                try:
+                    ranges = await sample_ranges(conn, plan, parts)
+                finally:
+                    await conn.close()
+            sem = asyncio.Semaphore(max(1, self.options.workers))
+            snapshot, holder = await self._export_snapshot(len(ranges))
+            try:
+                async def one(r: tuple[Any, Any]) -> None:
+                    async with sem:
+                        await self._copy_range(plan, r[0], r[1], snapshot)
+
+                await asyncio.gather(*(one(r) for r in ranges))
+            finally:
+                if holder is not None:
+                    await holder.close()
+            if key_after:
+                self.progress.emit(phase="index", message=f"adding the primary key of {res.target}")
+                conn = await self.dst.open_raw(autocommit=True)
+                try:
+                    await conn.execute(add_key_statement(plan))
+                finally:
+                    await conn.close()
+        except (psycopg.Error, KwtuiError) as exc:
+            res.error = _message(exc)
+            self.progress.emit(phase="failed", message=res.error)
+        res.rows = self.progress.rows - rows_before
+        res.bytes = self.progress.bytes - bytes_before
+        res.elapsed = time.perf_counter() - started
+        return res
+
+    async def _export_snapshot(self, ranges: int) -> tuple[str | None, psycopg.AsyncConnection[Any] | None]:
+        """PostgreSQL: one exported snapshot so parallel ranges read one consistent state."""
+        if ranges <= 1 or self.src.info is None or self.src.info.kind != "postgres":
+            return None, None
+        holder = await self.src.open_raw()
+        await holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        row = await (await holder.execute("SELECT pg_export_snapshot()")).fetchone()
+        return (str(row[0]) if row else None), holder
+
+    async def _create(self, plan: TablePlan, *, with_key: bool = True) -> None:
+        assert self.dst.info is not None
+        stmt = create_table_statement(plan, self.dst.info.kind, with_key=with_key)
+        conn = await self.dst.open_raw(autocommit=True)
+        try:
+            if plan.target_schema != "public" and self.dst.info.kind == "postgres":
+                await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(plan.target_schema)))
+            await conn.execute(stmt)
+        finally:
+            await conn.close()
+
+    async def _blocks(self, conn: psycopg.AsyncConnection[Any], plan: TablePlan, fmt: str,
+                      lower: Any, upper: Any) -> AsyncIterator[Block]:
+        t = plan.source.table
+        if fmt in (BINARY, TEXT):
+            # COPY takes no parameters: the range bounds go in as literals
+            where = key_range_condition(plan.key, lower, upper, literal=True)[0] if plan.key else None
+            query = select_query(t.schema, t.name, plan.columns, where=where)
+            async for block in copy_out(conn, copy_out_statement(query, fmt), fmt):
+                yield block
+        elif plan.key:
+            async for block in keyset_rows(conn, t.schema, t.name, plan.columns, plan.key,
+                                           page=self.options.page_rows, lower=lower, upper=upper):
+                yield block
+        else:
+            from kwtui.transfer.source import query_rows
+
+            async for block in query_rows(conn, select_query(t.schema, t.name, plan.columns),
+                                          page=self.options.page_rows):
+                yield block
+
+    async def _pump_range(self, plan: TablePlan, fmt: str, lower: Any, upper: Any, snapshot: str | None) -> None:
+        """Bytes from COPY TO to COPY FROM in a thread (no per-row Python at all)."""
+        from kwtui.transfer.pump import pump
+
+        t = plan.source.table
+        where = key_range_condition(plan.key, lower, upper, literal=True)[0] if plan.key else None
+        out_stmt = copy_out_statement(select_query(t.schema, t.name, plan.columns, where=where), fmt)
+        in_stmt = copy_in_statement(plan.target_schema, plan.target_name, plan.columns, fmt)
+        loop = asyncio.get_running_loop()
+        # rows are counted by the target at the end of the range; meanwhile bytes drive progress,
+        # with rows estimated from the table's bytes per row
+        per_row = self._bytes_per_row.get(plan.label)
+
+        estimated = [0]
+
+        def on_bytes(n: int) -> None:
+            est = int(n / per_row) if per_row else 0
+            estimated[0] += est
+            loop.call_soon_threadsafe(self.progress.add, est, n)
+
+        rows, _nbytes = await asyncio.to_thread(
+            pump, self.src.conninfo_kwargs(), self.dst.conninfo_kwargs(), out_stmt, in_stmt,
+            snapshot=snapshot, on_bytes=on_bytes, cancel=self._thread_cancel)
+        # replace the estimate by the exact count (after the queued estimates have landed)
+        loop.call_soon(self.progress.add, rows - estimated[0], 0)
+        await asyncio.sleep(0)
+
+    async def _copy_range(self, plan: TablePlan, lower: Any, upper: Any, snapshot: str | None = None) -> None:
+        fmt = BINARY if plan.path == "binary COPY" else TEXT if plan.path == "text COPY" else ROWS
+        if fmt != ROWS:
+            await self._pump_range(plan, fmt, lower, upper, snapshot)
+            return
+        src_conn = await self.src.open_raw()
+        dst_conn = await self.dst.open_raw()
+        queue: asyncio.Queue[Block | None] = asyncio.Queue(maxsize=QUEUE_DEPTH)
+        try:
+            await src_conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ") if fmt != ROWS else None
+
+            async def reader() -> None:
+                try:
+                    async for block in self._blocks(src_conn, plan, fmt, lower, upper):
+                        if self._cancel.is_set():
+                            raise asyncio.CancelledError
+                        await queue.put(block)
+                finally:
+                    await queue.put(None)
+
+            read_task = asyncio.create_task(reader())
+            try:
+                async with dst_conn.transaction():
+                    if "INSERT" in plan.path:
+                        sink = InsertSink(dst_conn, plan.target_schema, plan.target_name, plan.columns,
+                                          batch_rows=self.options.batch_rows)
+                        while (block := await queue.get()) is not None:
+                            await sink.write(block)
+                            self.progress.add(block.nrows, block.nbytes)
+                    else:
+                        stmt = copy_in_statement(plan.target_schema, plan.target_name, plan.columns, fmt)
+                        async with CopyIn(dst_conn, stmt) as copy:
+                            while (block := await queue.get()) is not None:
+                                await copy.write(block)
+                                self.progress.add(block.nrows if fmt == ROWS else 0, block.nbytes)
+                        if fmt != ROWS:
+                            self.progress.add(copy.rows)
+            finally:
+                if not read_task.done():
+                    read_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await read_task
+        finally:
+            await src_conn.close()
+            await dst_conn.close()
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KwtuiError):
+        return exc.message
+    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+        ctx = f" ({exc.diag.context.strip().splitlines()[0]})" if exc.diag.context else ""
+        return f"{exc.diag.message_primary}{ctx}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+async def transfer(src: ConnectionService, dst: ConnectionService, tables: Sequence[str] | None = None,
+                   options: TransferOptions | None = None, listener: Listener | None = None) -> TransferResult:
+    options = options or TransferOptions()
+    plans = await plan_transfer(src, dst, tables, options)
+    return await Transfer(src, dst, plans, options, listener).run()
+
+
+__all__ = [
+    "ProgressEvent", "Progress", "TablePlan", "TransferOptions", "TableResult", "TransferResult",
+    "Transfer", "plan_transfer", "transfer", "create_table_statement",
+]

@@ -39,6 +39,31 @@ def _add_target_args(p: argparse.ArgumentParser, *, required: bool = False, sub:
     g.add_argument("--profile", "-p", default=default, help="name of a saved profile")
 
 
+def _add_csv_args(p: argparse.ArgumentParser, *, export: bool) -> None:
+    p.add_argument("--delimiter", help="field separator, one character (default ,)")
+    p.add_argument("--enclosed", help="quote character: \" or ' (default \")")
+    p.add_argument("--escaped", help="escape character inside quotes: \" or \\ (default \")")
+    if export:
+        p.add_argument("--nullas", help="text written for NULL (default: an empty unquoted field)")
+    else:
+        p.add_argument("--nullif", help="text read as NULL (default: an empty unquoted field)")
+    p.add_argument("--charset", help="UTF-8 (default), GBK, GB18030 or BIG5")
+
+
+def _dialect(args: argparse.Namespace, *, export: bool) -> Any:
+    from kwtui.transfer.csvdialect import CsvDialect
+
+    kwargs: dict[str, Any] = {}
+    for name in ("delimiter", "enclosed", "escaped", "charset"):
+        value = getattr(args, name, None)
+        if value is not None:
+            kwargs[name] = value.encode().decode("unicode_escape") if name == "delimiter" else value
+    null = getattr(args, "nullas" if export else "nullif", None)
+    if null is not None:
+        kwargs["nullas"] = null
+    return CsvDialect(**kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kwtui",
@@ -90,6 +115,43 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where COPY is not possible")
     tr.add_argument("--no-create", action="store_true", help="fail instead of creating missing target tables")
     tr.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+
+    ex = sub.add_parser("export", help="export a table, a query or a database to files in KWDB's export layout")
+    _add_target_args(ex, sub=True)
+    what = ex.add_mutually_exclusive_group(required=True)
+    what.add_argument("--table", help="schema.table")
+    what.add_argument("--query", help="a SELECT (native EXPORT ... FROM SELECT)")
+    what.add_argument("--database", help="every table of a database (KWDB database tree)")
+    ex.add_argument("--to", required=True, help="an empty directory (with --native: a nodelocal:// path)")
+    _add_csv_args(ex, export=True)
+    ex.add_argument("--chunk-rows", type=int, help="rows per n1.<k>.csv file, 0..100000 (default 100000; 0: one file)")
+    ex.add_argument("--column-name", action="store_true", help="write a header line of column names")
+    only = ex.add_mutually_exclusive_group()
+    only.add_argument("--meta-only", action="store_true", help="only meta.sql (the DDL)")
+    only.add_argument("--data-only", action="store_true", help="only the data files")
+    ex.add_argument("--native", action="store_true", help="let KWDB run EXPORT itself (server-side files)")
+    ex.add_argument("--print-sql", action="store_true", help="with --native: print the statement and exit")
+    ex.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+
+    im = sub.add_parser("import", help="import a CSV file, a table export or a database export")
+    _add_target_args(im, sub=True)
+    im.add_argument("--from", dest="source", required=True,
+                    help="a file or directory (with --native: a nodelocal:// path)")
+    how = im.add_mutually_exclusive_group(required=True)
+    how.add_argument("--into", help="an existing table (schema.table)")
+    how.add_argument("--create", action="store_true", help="create the table from the export's meta.sql")
+    how.add_argument("--database", action="store_true", help="a database export tree: every table")
+    im.add_argument("--columns", help="target columns in file order: a,b,c")
+    im.add_argument("--schema", help="put created tables in this schema")
+    _add_csv_args(im, export=False)
+    im.add_argument("--skip-header", action="store_true", help="the first line of each file holds column names")
+    im.add_argument("--reject-file", help="where bad lines go (default: reject.n1.<k>.txt beside the data)")
+    im.add_argument("--max-rejects", type=int, help="stop when more lines than this were rejected")
+    im.add_argument("--thread-concurrency", type=int, help="with --native: KWDB import threads")
+    im.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where there is no COPY")
+    im.add_argument("--native", action="store_true", help="let KWDB run IMPORT itself (server-side files)")
+    im.add_argument("--print-sql", action="store_true", help="with --native: print the statement and exit")
+    im.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
 
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
@@ -352,6 +414,158 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kwtui.connection import ConnectTarget
+
+    if args.chunk_rows is not None and not 0 <= args.chunk_rows <= 100_000:
+        raise UsageError("--chunk-rows must be between 0 and 100000 (0: one file)")
+    if args.print_sql and not args.native:
+        raise UsageError("--print-sql goes with --native")
+    dialect = _dialect(args, export=True)  # checks the options before anything is touched
+    if args.native:
+        from kwtui.transfer import native
+
+        opts = native.ExportOptions(
+            chunk_rows=args.chunk_rows, delimiter=args.delimiter, enclosed=args.enclosed, escaped=args.escaped,
+            nullas=args.nullas, column_name=args.column_name, meta_only=args.meta_only,
+            data_only=args.data_only, charset=args.charset)
+        if args.table:
+            stmt = native.export_table(args.to, args.table, options=opts)
+        elif args.query:
+            stmt = native.export_select(args.to, args.query, options=opts)
+        else:
+            stmt = native.export_database(args.to, args.database, options=opts)
+        if args.print_sql:
+            print(stmt.sql)
+            return 0
+        target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
+
+        async def run_native() -> Any:
+            async with _service(target) as svc:
+                return await native.run_native(svc, stmt)
+
+        result = asyncio.run(run_native())
+        print(json.dumps({"ok": result.ok, "statement": stmt.sql, "status": result.status, "rows": result.rows})
+              if args.json else f"{stmt.sql}\n{result.summary()}")
+        return 0 if result.ok else 1
+    if args.query:
+        raise UsageError("--query needs --native for now (the streamed path exports tables and databases)")
+    chunk_rows = 100_000 if args.chunk_rows is None else args.chunk_rows
+    if dialect.header is False and args.column_name:
+        from dataclasses import replace
+
+        dialect = replace(dialect, header=True)
+    target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
+    out = Path(args.to)
+    printer = ProgressPrinter(args.json)
+
+    async def run() -> Any:
+        from kwtui.transfer.files import export_database, export_named_table
+
+        async with _service(target) as svc:
+            if args.table:
+                return [await export_named_table(svc, args.table, out, dialect, chunk_rows=chunk_rows,
+                                                 meta=not args.data_only, data=not args.meta_only,
+                                                 listener=printer)]
+            return await export_database(svc, args.database, out, dialect, chunk_rows=chunk_rows,
+                                         meta=not args.data_only, data=not args.meta_only,
+                                         listener=printer)
+
+    results = asyncio.run(run())
+    printer.finish()
+    if args.json:
+        print(json.dumps({"event": "result", "ok": True, "rows": sum(r.rows for r in results),
+                          "tables": [{"table": r.table, "directory": r.directory, "rows": r.rows, "bytes": r.bytes,
+                                      "files": r.files, "elapsed_s": round(r.elapsed, 3)} for r in results]}))
+    else:
+        for r in results:
+            print(f"{r.table}: {r.rows:,} rows, {len(r.files)} file(s), {r.bytes / 1e6:.1f} MB in "
+                  f"{r.elapsed:.2f} s -> {r.directory}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kwtui.connection import ConnectTarget
+
+    if args.print_sql and not args.native:
+        raise UsageError("--print-sql goes with --native")
+    if args.max_rejects is not None and args.max_rejects < 0:
+        raise UsageError("--max-rejects must be 0 or more")
+    if args.batch_rows < 1:
+        raise UsageError("--batch-rows must be at least 1")
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    if columns is not None and not args.into:
+        raise UsageError("--columns goes with --into")
+    dialect = _dialect(args, export=False)  # checks the options before anything is touched
+    if args.native:
+        from kwtui.transfer import native
+
+        opts = native.ImportOptions(
+            delimiter=args.delimiter, enclosed=args.enclosed, escaped=args.escaped, nullif=args.nullif,
+            thread_concurrency=args.thread_concurrency, batch_rows=args.batch_rows if args.batch_rows != 500 else None,
+            charset=args.charset)
+        if args.into:
+            stmt = native.import_into(args.into, [args.source], columns=columns, options=opts)
+        elif args.create:
+            meta = args.source.rstrip("/") + "/meta.sql"
+            stmt = native.import_table_create_using(meta, [args.source], options=opts)
+        else:
+            stmt = native.import_database(args.source, options=opts)
+        if args.print_sql:
+            print(stmt.sql)
+            return 0
+        target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
+
+        async def run_native() -> Any:
+            async with _service(target) as svc:
+                return await native.run_native(svc, stmt)
+
+        result = asyncio.run(run_native())
+        print(json.dumps({"ok": result.ok, "statement": stmt.sql, "rows": result.rows,
+                          "reject_rows": result.reject_rows, "note": result.note})
+              if args.json else f"{stmt.sql}\n{result.summary()}")
+        return 0 if result.ok else 1
+    if args.thread_concurrency is not None:
+        raise UsageError("--thread-concurrency goes with --native (KWDB's own IMPORT)")
+    source = Path(args.source)
+    if not source.exists():
+        raise UsageError(f"{source} does not exist")
+    target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
+    printer = ProgressPrinter(args.json)
+
+    async def run() -> Any:
+        from kwtui.transfer.files import import_path
+
+        async with _service(target) as svc:
+            return await import_path(
+                svc, source, dialect, into=args.into, columns=columns, create=args.create, database=args.database,
+                schema=args.schema, skip_header=args.skip_header,
+                reject_file=Path(args.reject_file) if args.reject_file else None,
+                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer)
+
+    try:
+        outcome = asyncio.run(run())
+    finally:
+        printer.finish()
+    for note in outcome.notices:
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"event": "result", "ok": True, "rows": outcome.rows, "rejects": outcome.rejects,
+                          "tables": [{"table": t.table, "rows": t.rows, "bytes": t.bytes, "rejects": t.rejects,
+                                      "reject_file": t.reject_file, "created": t.created, "path": t.path,
+                                      "files": t.files, "elapsed_s": round(t.elapsed, 3)} for t in outcome.tables]}))
+    else:
+        for t in outcome.tables:
+            rej = f", {t.rejects:,} rejected (see {t.reject_file})" if t.rejects else ""
+            made = ", created" if t.created else ""
+            print(f"{t.table}: {t.rows:,} rows from {len(t.files)} file(s) in {t.elapsed:.2f} s ({t.path}{made}){rej}")
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
 
@@ -394,6 +608,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_query(args)
         if args.command == "transfer":
             return cmd_transfer(args)
+        if args.command == "export":
+            return cmd_export(args)
+        if args.command == "import":
+            return cmd_import(args)
         return cmd_tui(args)
     except KwtuiError as exc:
         if debug:

@@ -266,7 +266,7 @@ def create_table_statement(plan: TablePlan, target_kind: str, *, with_key: bool 
     for c in detail.columns:
         type_text = c.type
         if target_kind == "postgres":
-            type_text = _kwdb_to_pg_type(type_text)
+            type_text = kwdb_to_pg_type(type_text)
         parts = [sql.Identifier(c.name), sql.SQL(type_text)]
         if c.default and not c.default.startswith("GENERATED") and "nextval(" not in c.default \
                 and "unique_rowid" not in c.default:
@@ -291,7 +291,7 @@ def add_key_statement(plan: TablePlan) -> sql.Composed:
         qualified(plan.target_schema, plan.target_name), column_list(plan.key))
 
 
-def _kwdb_to_pg_type(type_text: str) -> str:
+def kwdb_to_pg_type(type_text: str) -> str:
     """KWDB-only type names to PostgreSQL (NCHAR/NVARCHAR -> char/varchar, VARBYTES -> bytea, ...)."""
     upper = type_text.upper()
     base = upper.split("(")[0].strip()

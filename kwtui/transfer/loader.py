@@ -330,3 +330,95 @@ def default_reject_path(data_path: Path) -> Path:
         if not p.exists():
             return p
     return base / f"reject.n1.{os.getpid()}.txt"
+
+
+class InsertLoader(CsvLoader):
+    """Loads CSV records with multi-row INSERT (targets without COPY, such as KWDB TS tables).
+
+    Records are parsed here (the server cannot parse CSV for an INSERT); fields go as
+    untyped literals that the server casts to each column. A refused batch is bisected
+    exactly like a COPY batch, so only the bad records are rejected.
+    """
+
+    def __init__(self, *args: Any, batch_rows: int = 500, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_rows = max(1, batch_rows)
+        self._stmts: dict[int, sql.Composed] = {}
+        self._ncols: int | None = len(self.columns) if self.columns else None
+
+    def _insert(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> int | None:
+        if self._ncols is None:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(qualified(self.schema, self.table)))
+                self.columns = [d.name for d in cur.description or []]
+            conn.rollback()
+            self._ncols = len(self.columns)
+        n = len(records)
+        stmt = self._stmts.get(n)
+        if stmt is None:
+            from kwtui.transfer.sink import insert_statement
+
+            stmt = self._stmts[n] = insert_statement(self.schema, self.table, self.columns or [], n)
+        params: list[Any] = []
+        for rec in records:
+            fields = rec.fields or []
+            if len(fields) != self._ncols:
+                self._last_error = psycopg.DataError(
+                    f"expected {self._ncols} fields, found {len(fields)}")
+                return None
+            params.extend(fields)
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(stmt, params)
+            return n
+        except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.SyntaxErrorOrAccessRuleViolation) as exc:
+            self._last_error = exc
+            return None
+
+    def _load_file(self, conn: psycopg.Connection[Any], path: Path) -> None:
+        from kwtui.transfer.source import text_everything
+
+        text_everything(conn)
+        with open(path, "rb") as fh:
+            records = iter_records(fh, self.dialect)
+            if self.skip_header:
+                next(records, None)
+            batch: list[Record] = []
+            for rec in records:
+                if self.cancel is not None and self.cancel.is_set():
+                    raise Cancelled()
+                if rec.error:
+                    self._reject(Reject(str(path), rec.line, None, rec.error, rec.raw))
+                    continue
+                batch.append(rec)
+                if len(batch) >= self.batch_rows:
+                    self._flush(conn, path, batch)
+                    batch = []
+            if batch:
+                self._flush(conn, path, batch)
+
+    def _flush(self, conn: psycopg.Connection[Any], path: Path, batch: list[Record]) -> None:
+        rows = self._insert(conn, batch)
+        if rows is None:
+            rows = self._bisect_insert(conn, path, batch)
+            self.result.bisected_batches += 1
+        nbytes = sum(r.end_offset - r.offset for r in batch)
+        self.result.rows += rows
+        self.result.bytes += nbytes
+        self.result.batches += 1
+        if self.on_progress is not None:
+            self.on_progress(rows, nbytes, self.result.rejects)
+
+    def _bisect_insert(self, conn: psycopg.Connection[Any], path: Path, records: Sequence[Record]) -> int:
+        if not records:
+            return 0
+        rows = self._insert(conn, records)
+        if rows is not None:
+            return rows
+        if len(records) == 1:
+            rec = records[0]
+            reason, column, _line = _describe(self._last_error)
+            self._reject(Reject(str(path), rec.line, column, reason, rec.raw))
+            return 0
+        mid = len(records) // 2
+        return self._bisect_insert(conn, path, records[:mid]) + self._bisect_insert(conn, path, records[mid:])

@@ -35,20 +35,23 @@ def _wait_readable(pgconn: Any, cancel: threading.Event | None) -> None:
             raise Cancelled()
 
 
-def raw_copy_out(conn: psycopg.Connection[Any], statement: sql.Composed,
-                 cancel: threading.Event | None = None) -> Iterator[bytes | memoryview]:
-    """COPY TO STDOUT read straight from libpq (PQgetCopyData in async mode).
+def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
+                    cancel: threading.Event | None = None, *, block: int = BLOCK, rows_per_block: int = 0,
+                    counts: list[int] | None = None) -> Iterator[tuple[bytes, int]]:
+    """COPY TO STDOUT read straight from libpq (PQgetCopyData, async mode) as ``(bytes, rows)``
+    blocks of about ``block`` bytes of whole rows.
 
-    About 40% cheaper per row than psycopg's Copy iterator; the connection is used by
-    this thread alone and is left idle (or in a failed transaction) afterwards, as psycopg expects.
+    PostgreSQL sends one protocol message per row, so rows are counted exactly for free, and
+    with ``rows_per_block`` no block crosses a multiple of that many rows (exact file chunks).
+    About twice as cheap per row as psycopg's Copy iterator. The connection is used by this
+    thread alone and is left idle (or in a failed transaction) afterwards, as psycopg expects.
+    ``counts``, when given, receives the server's row count (the COPY command tag).
     """
     pgconn = conn.pgconn
     encoding = conn.info.encoding
     pgconn.send_query(statement.as_bytes(conn))
-    while True:
-        _wait_readable(pgconn, cancel) if pgconn.is_busy() else None
-        if not pgconn.is_busy():
-            break
+    while pgconn.is_busy():
+        _wait_readable(pgconn, cancel)
     res = pgconn.get_result()
     if res is None or res.status != pq.ExecStatus.COPY_OUT:
         while pgconn.get_result() is not None:
@@ -56,15 +59,31 @@ def raw_copy_out(conn: psycopg.Connection[Any], statement: sql.Composed,
         if res is not None and res.status == pq.ExecStatus.FATAL_ERROR:
             raise pg_errors.error_from_result(res, encoding=encoding)
         raise psycopg.OperationalError("COPY TO STDOUT did not start")
+    get = pgconn.get_copy_data
+    parts: list[Any] = []
+    append = parts.append
+    size = 0
+    limit = rows_per_block if rows_per_block > 0 else 1 << 62
+    since = 0  # rows since the last multiple of rows_per_block
     try:
         while True:
-            nbytes, data = pgconn.get_copy_data(1)
+            nbytes, data = get(1)
             if nbytes > 0:
-                yield data
+                append(data)
+                size += nbytes
+                since += 1
+                if size >= block or since >= limit:
+                    if since >= limit:
+                        since = 0
+                    yield b"".join(parts), len(parts)
+                    parts.clear()
+                    size = 0
             elif nbytes == 0:
                 _wait_readable(pgconn, cancel)
             else:
                 break
+        if parts:
+            yield b"".join(parts), len(parts)
     finally:
         final = None
         while True:
@@ -77,6 +96,16 @@ def raw_copy_out(conn: psycopg.Connection[Any], statement: sql.Composed,
             final = r
     if final is not None and final.status == pq.ExecStatus.FATAL_ERROR:
         raise pg_errors.error_from_result(final, encoding=encoding)
+    if counts is not None and final is not None and final.command_tuples is not None:
+        counts.append(int(final.command_tuples))
+
+
+def raw_copy_out(conn: psycopg.Connection[Any], statement: sql.Composed,
+                 cancel: threading.Event | None = None, *, block: int = BLOCK,
+                 counts: list[int] | None = None) -> Iterator[bytes]:
+    """:func:`copy_out_blocks` without the row counts."""
+    for data, _rows in copy_out_blocks(conn, statement, cancel, block=block, counts=counts):
+        yield data
 
 
 class RawCopyIn:
@@ -159,22 +188,11 @@ def pump(src_kwargs: dict[str, Any], dst_kwargs: dict[str, Any], copy_out: sql.C
                     target_setup(dst)
                 writer = RawCopyIn(dst, copy_in, cancel)
                 try:
-                    pending: list[bytes | memoryview] = []
-                    size = 0
                     for data in raw_copy_out(src, copy_out, cancel):
-                        pending.append(data)
-                        size += len(data)
-                        if size >= BLOCK:
-                            writer.write(b"".join(pending))
-                            total += size
-                            if on_bytes is not None:
-                                on_bytes(size)
-                            pending, size = [], 0
-                    if pending:
-                        writer.write(b"".join(pending))
-                        total += size
+                        writer.write(data)
+                        total += len(data)
                         if on_bytes is not None:
-                            on_bytes(size)
+                            on_bytes(len(data))
                 except BaseException as exc:
                     with contextlib.suppress(Exception):
                         writer.finish(error=f"kwtui: {type(exc).__name__}")

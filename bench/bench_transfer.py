@@ -142,25 +142,19 @@ def main() -> int:
 
 async def _keyset_and_insert(server: EmbeddedServer, rows: int, only: set[str], base: Path) -> None:
     from kwtui.transfer.engine import TransferOptions, transfer
-    from kwtui.transfer.source import keyset_rows
 
     src = ConnectionService(ConnectTarget.from_dsn(server.uri("src")))
     await src.connect()
     if "keyset" in only:
         from kwtui.transfer.csvdialect import CsvDialect
+        from kwtui.transfer.files import _detail_by_name, export_table
 
-        dialect = CsvDialect()
-        conn = await src.open_raw(autocommit=True)
+        detail = await _detail_by_name(src, "t")
         t0 = time.perf_counter()
-        n = 0
-        with open(base / "keyset.csv", "w", encoding="utf-8") as fh:
-            async for block in keyset_rows(conn, "public", "t", ["id", "ts", "label", "amount", "flag", "digest"],
-                                           ["id"], page=10_000):
-                fh.writelines(dialect.format_row([dialect.format_value(v) for v in r]) for r in block.rows)
-                n += block.nrows
+        res = await export_table(src, detail, base / "keyset", CsvDialect(), force_keyset=True)
         dt = time.perf_counter() - t0
-        await conn.close()
-        print(f"keyset    keyset SELECT -> CSV {n:,} rows in {dt:.2f} s = {n / dt:,.0f} rows/s (target 300,000)")
+        print(f"keyset    keyset SELECT -> KWDB layout CSV {res.rows:,} rows in {dt:.2f} s = {res.rows / dt:,.0f} rows/s"
+              " (target 300,000)")
     if "insert" in only:
         dst = ConnectionService(ConnectTarget.from_dsn(server.uri("dst")))
         await dst.connect()

@@ -143,7 +143,7 @@ class TablePlan:
 
 @dataclass
 class TransferOptions:
-    workers: int = 2
+    workers: int = 1
     #: tables above this estimated size are cut into key ranges
     split_rows: int = 200_000
     page_rows: int = 10_000

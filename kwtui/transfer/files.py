@@ -107,7 +107,7 @@ def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Pa
 
 async def export_table(svc: ConnectionService, detail: TableDetail, out_dir: Path, dialect: CsvDialect, *,
                        chunk_rows: int = DEFAULT_CHUNK_ROWS, ddl: str | None = None, meta: bool = True,
-                       data: bool = True, progress: Progress | None = None,
+                       data: bool = True, progress: Progress | None = None, force_keyset: bool = False,
                        cancel: threading.Event | None = None) -> ExportedTable:
     """Write ``meta.sql`` and the CSV chunks of one table into ``out_dir`` (which must be empty)."""
     check_empty(out_dir)
@@ -126,7 +126,7 @@ async def export_table(svc: ConnectionService, detail: TableDetail, out_dir: Pat
     progress.total_rows = t.est_rows
     loop = asyncio.get_running_loop()
     assert svc.dialect is not None
-    if svc.dialect.caps.copy_to_stdout:
+    if svc.dialect.caps.copy_to_stdout and not force_keyset:
         # one COPY, a sequential scan; the server formats the CSV and every row is one
         # protocol message, so files are cut at exact row counts without parsing anything
         stmt = sql.SQL("COPY ({}) TO STDOUT ({})").format(

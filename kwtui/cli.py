@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where there is no COPY")
     im.add_argument("--native", action="store_true", help="let KWDB run IMPORT itself (server-side files)")
     im.add_argument("--print-sql", action="store_true", help="with --native: print the statement and exit")
+    im.add_argument("--stage", metavar="REMOTE_DIR",
+                    help="with --native: upload the local --from files into the node's extern directory "
+                         "under REMOTE_DIR first (COPY kwdb_internal.file_upload), then IMPORT from there")
     im.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
 
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
@@ -494,6 +497,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     if args.print_sql and not args.native:
         raise UsageError("--print-sql goes with --native")
+    if args.stage and not args.native:
+        raise UsageError("--stage goes with --native")
     if args.max_rejects is not None and args.max_rejects < 0:
         raise UsageError("--max-rejects must be 0 or more")
     if args.batch_rows < 1:
@@ -509,20 +514,36 @@ def cmd_import(args: argparse.Namespace) -> int:
             delimiter=args.delimiter, enclosed=args.enclosed, escaped=args.escaped, nullif=args.nullif,
             thread_concurrency=args.thread_concurrency, batch_rows=args.batch_rows if args.batch_rows != 500 else None,
             charset=args.charset)
+        from kwtui.transfer import stage
+
+        staged: list[Any] = []
+        url = args.source
+        if args.stage:
+            staged = stage.plan_stage(Path(args.source), args.stage)
+            single = len(staged) == 1 and Path(args.source).is_file()
+            url = stage.nodelocal_url(staged[0].destination if single else args.stage)
+        elif "://" not in args.source:
+            raise UsageError("with --native, --from is a nodelocal:// path on the server "
+                             "(or add --stage REMOTE_DIR to upload local files first)")
         if args.into:
-            stmt = native.import_into(args.into, [args.source], columns=columns, options=opts)
+            stmt = native.import_into(args.into, [url], columns=columns, options=opts)
         elif args.create:
-            meta = args.source.rstrip("/") + "/meta.sql"
-            stmt = native.import_table_create_using(meta, [args.source], options=opts)
+            stmt = native.import_table_create_using(url.rstrip("/") + "/meta.sql", [url], options=opts)
         else:
-            stmt = native.import_database(args.source, options=opts)
+            stmt = native.import_database(url, options=opts)
         if args.print_sql:
+            for f in staged:
+                print(f"-- upload {f.local} ({f.size:,} bytes)\n"
+                      f"{stage.upload_statement(f.destination).as_string(None)};")
             print(stmt.sql)
             return 0
         target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
 
         async def run_native() -> Any:
             async with _service(target) as svc:
+                if staged:
+                    async with svc.autocommit() as conn:
+                        await stage.stage_files(conn, staged)
                 return await native.run_native(svc, stmt)
 
         result = asyncio.run(run_native())

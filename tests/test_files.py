@@ -161,3 +161,23 @@ def test_smart_meter_trees_import_with_every_row(capsys: pytest.CaptureFixture[s
         pk = db.execute("SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
                         "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'tsdb.meter_data'::regclass AND i.indisprimary")
         assert sorted(r[0] for r in pk) == ["meter_id", "ts"]
+
+
+def test_native_stage_print_sql(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from kwtui.transfer.stage import escape_copy_text
+
+    (tmp_path / "orders").mkdir()
+    (tmp_path / "orders" / "meta.sql").write_text("CREATE TABLE orders (id INT8 NOT NULL, CONSTRAINT \"primary\" PRIMARY KEY (id ASC));\n")
+    (tmp_path / "orders" / "n1.0.csv").write_text("1\n2\n")
+    code, out, err = run(capsys, "import", "--from", str(tmp_path / "orders"), "--create", "--native",
+                         "--stage", "kwtui/orders", "--print-sql")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert "COPY kwdb_internal.file_upload FROM STDIN WITH destination = 'kwtui/orders/meta.sql';" in lines
+    assert "COPY kwdb_internal.file_upload FROM STDIN WITH destination = 'kwtui/orders/n1.0.csv';" in lines
+    assert lines[-1] == ('IMPORT TABLE CREATE USING "nodelocal://1/kwtui/orders/meta.sql" '
+                         'CSV DATA ("nodelocal://1/kwtui/orders")')
+    assert escape_copy_text(b"a\\b\nc\td\re") == b"a\\\\b\\nc\\td\\re"
+    # a local path without --stage is refused before connecting
+    code, _, err = run(capsys, "import", "--from", str(tmp_path / "orders"), "--create", "--native")
+    assert code == 2 and "--stage" in err

@@ -55,6 +55,8 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", default="", help="comma list: transfer,export,import,keyset,insert")
+    ap.add_argument("--rss", action="store_true",
+                    help="only measure the peak RSS of kwtui transfer/export/import (use with --rows 10000000)")
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else {"transfer", "export", "import", "keyset", "insert"}
     base = Path(tempfile.mkdtemp(prefix="kwtui-bench-"))
@@ -73,6 +75,16 @@ def main() -> int:
         with psycopg.connect(server.conninfo("ref"), autocommit=True) as c:
             c.execute(TABLE_DDL)
         print(f"{args.rows:,} rows of (bigint, timestamptz, text, numeric, bool, md5 text); median of {args.runs}")
+        if args.rss:
+            for argv in (["transfer", "--source", server.uri("src"), "--target", server.uri("dst"), "--table", "t"],
+                         ["export", "--dsn", server.uri("src"), "--table", "t", "--to", str(base / "rss-export")],
+                         ["import", "--dsn", server.uri("ref"), "--from", str(base / "rss-export"), "--into", "t"]):
+                t0 = time.perf_counter()
+                code = subprocess.call([sys.executable, "-m", "kwtui", *argv], env=env, stdout=subprocess.DEVNULL)
+                peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+                print(f"rss       kwtui {argv[0]:8s} exit {code} in {time.perf_counter() - t0:.1f} s; "
+                      f"peak RSS of the kwtui processes so far {peak} MB (target < 150 MB)")
+            return 0
 
         def psql_cmd(db: str, command: str) -> list[str]:
             return [psql, "-X", "-q", "-d", db, "-c", command]

@@ -114,8 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                     help="parallel workers per table (key ranges); default: half the cores")
     tr.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where COPY is not possible")
+    tr.add_argument("--chunk-rows", type=int, default=100_000,
+                    help="rows per committed key range, the unit a resumed job redoes (default 100000)")
     tr.add_argument("--no-create", action="store_true", help="fail instead of creating missing target tables")
     tr.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+
+    jb = sub.add_parser("jobs", help="the journal of transfers: list, show, resume, cancel; KWDB's own jobs")
+    jsub = jb.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    jl = jsub.add_parser("list", help="jobs, newest first (a dead process's job shows as interrupted)")
+    jl.add_argument("--json", action="store_true")
+    jl.add_argument("--limit", type=int, default=50)
+    js = jsub.add_parser("show", help="one job: tables, batches, rows, log")
+    js.add_argument("id", type=int)
+    js.add_argument("--json", action="store_true")
+    jr = jsub.add_parser("resume", help="resume an interrupted, failed or paused job where it stopped")
+    jr.add_argument("id", type=int)
+    jr.add_argument("--json", action="store_true")
+    jc = jsub.add_parser("cancel", help="ask a running job to stop (or mark a stopped one cancelled)")
+    jc.add_argument("id", type=int)
+    jp = jsub.add_parser("pause", help="ask a running job to pause after its current batch")
+    jp.add_argument("id", type=int)
+    nl = jsub.add_parser("native-list", help="KWDB: SHOW JOBS")
+    _add_target_args(nl, sub=True)
+    nl.add_argument("--json", action="store_true")
+    for verb in ("pause", "resume", "cancel"):
+        nv = jsub.add_parser(f"native-{verb}", help=f"KWDB: {verb.upper()} JOB id")
+        nv.add_argument("id", type=int)
+        _add_target_args(nv, sub=True)
 
     ex = sub.add_parser("export", help="export a table, a query or a database to files in KWDB's export layout")
     _add_target_args(ex, sub=True)
@@ -385,37 +410,141 @@ class ProgressPrinter:
             print(file=sys.stderr)
 
 
+def _print_job_outcome(outcome: Any, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"event": "result", "job": outcome.job_id, "status": outcome.status,
+                          "ok": outcome.status == "completed", "rows": outcome.rows, "error": outcome.error,
+                          "tables": outcome.tables}))
+    else:
+        for t in outcome.tables:
+            state = f"FAILED: {t['error']}" if t["error"] else t["status"]
+            print(f"{t['name']} -> {t['target']} ({t['path']}): {t['rows']:,} rows, "
+                  f"{t['done_batches']}/{t['batches']} batches, {state}")
+        print(f"job {outcome.job_id} {outcome.status}: {outcome.rows:,} rows"
+              + (f" ({outcome.error})" if outcome.error else ""))
+    return 0 if outcome.status == "completed" else 1
+
+
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from kwtui.transfer.engine import TransferOptions, transfer
+    from kwtui.jobs import Journal
+    from kwtui.transfer.engine import TransferOptions
+    from kwtui.transfer.resumable import JobRunner, create_transfer_job
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.batch_rows < 1:
         raise UsageError("--batch-rows must be at least 1")
+    if args.chunk_rows < 1:
+        raise UsageError("--chunk-rows must be at least 1")
     source = target_from_arg(args.source)
     target = target_from_arg(args.target)
     printer = ProgressPrinter(args.json)
     options = TransferOptions(workers=args.workers, batch_rows=args.batch_rows, create_missing=not args.no_create)
+    journal = Journal()
 
     async def run() -> Any:
         async with _service(source) as src, _service(target) as dst:
-            return await transfer(src, dst, None if args.all else args.table, options, printer)
+            job_id = await create_transfer_job(journal, src, dst, None if args.all else args.table, options,
+                                               batch_rows=args.chunk_rows)
+            if args.json:
+                print(json.dumps({"event": "job", "job": job_id}), flush=True)
+            elif sys.stderr.isatty():
+                print(f"job {job_id} (kwtui jobs show {job_id}; resume after a crash: kwtui jobs resume {job_id})",
+                      file=sys.stderr)
+            return await JobRunner(journal, job_id, src, dst, printer).run()
 
-    result = asyncio.run(run())
-    printer.finish()
-    if args.json:
-        print(json.dumps({"event": "result", "ok": result.ok, "rows": result.rows,
-                          "elapsed_s": round(result.elapsed, 3),
-                          "tables": [{"table": t.table, "target": t.target, "rows": t.rows, "bytes": t.bytes,
-                                      "path": t.path, "created": t.created, "elapsed_s": round(t.elapsed, 3),
-                                      "error": t.error} for t in result.tables]}))
+    try:
+        outcome = asyncio.run(run())
+    finally:
+        printer.finish()
+    return _print_job_outcome(outcome, args.json)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from kwtui.jobs import Journal
+
+    journal = Journal()
+    if args.action == "list":
+        jobs = journal.jobs(args.limit)
+        if args.json:
+            print(json.dumps([j.as_dict() for j in jobs], indent=2))
+        elif not jobs:
+            print("no jobs yet")
+        else:
+            for j in jobs:
+                print(f"{j.id:>5}  {j.status:<11} {j.kind:<9} {j.rows:>12,} rows  "
+                      f"{j.source.get('label', '?')} -> {j.target.get('label', '?')}  {', '.join(j.objects)[:60]}")
+        return 0
+    if args.action == "show":
+        job = journal.get(args.id)
+        if args.json:
+            doc = job.as_dict()
+            doc["log"] = [{"at": at, "level": lv, "message": m} for at, lv, m in journal.logs(job.id)]
+            print(json.dumps(doc, indent=2))
+        else:
+            print(f"job {job.id}: {job.kind} {job.status}, {job.rows:,} rows, attempts {job.attempts}"
+                  + (f", error: {job.error}" if job.error else ""))
+            print(f"  from {job.source.get('label')}  to {job.target.get('label')}")
+            for t in job.tables:
+                print(f"  {t.name} -> {t.target}: {t.status}, {t.rows:,} rows, {len(t.done_batches)}/{len(t.batches)}"
+                      f" batches ({t.path})" + (f" error: {t.error}" if t.error else ""))
+            for at, level, message in journal.logs(job.id, 20):
+                print(f"  {time.strftime('%H:%M:%S', time.localtime(at))} {level:<7} {message}")
+        return 0
+    if args.action in ("cancel", "pause"):
+        journal.request(args.id, args.action)
+        print(f"job {args.id}: {args.action} requested")
+        return 0
+    if args.action == "resume":
+        from kwtui.transfer.resumable import JobRunner, target_from_journal
+
+        job = journal.get(args.id)
+        if job.status == "running":
+            raise UsageError(f"job {job.id} is running (pid {job.pid}); it cannot be resumed twice")
+        printer = ProgressPrinter(args.json)
+
+        async def run() -> Any:
+            async with _service(target_from_journal(job.source)) as src, \
+                    _service(target_from_journal(job.target)) as dst:
+                return await JobRunner(journal, job.id, src, dst, printer).run()
+
+        try:
+            outcome = asyncio.run(run())
+        finally:
+            printer.finish()
+        return _print_job_outcome(outcome, args.json)
+    return _cmd_native_jobs(args)
+
+
+def _cmd_native_jobs(args: argparse.Namespace) -> int:
+    """KWDB's own jobs (IMPORT/EXPORT run by the server): SHOW JOBS, PAUSE/RESUME/CANCEL JOB."""
+    from kwtui.connection import ConnectTarget
+    from kwtui.transfer import native
+
+    target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
+    if args.action == "native-list":
+        stmt_sql = native.show_jobs().sql
     else:
-        for t in result.tables:
-            state = f"FAILED: {t.error}" if t.error else f"{t.rows:,} rows in {t.elapsed:.2f} s"
-            made = ", created" if t.created else ""
-            print(f"{t.table} -> {t.target} ({t.path}{made}): {state}")
-        print(f"{result.rows:,} rows in {result.elapsed:.2f} s")
-    return 0 if result.ok else 1
+        builder = {"native-pause": native.pause_job, "native-resume": native.resume_job,
+                   "native-cancel": native.cancel_job}[args.action]
+        stmt_sql = builder(args.id).sql
+
+    async def run() -> Any:
+        async with _service(target) as svc:
+            if svc.info is not None and svc.info.kind != "kwdb":
+                raise UsageError("KWDB job control needs a KWDB server (this one is PostgreSQL)")
+            return await svc.query(stmt_sql)
+
+    res = asyncio.run(run())
+    if args.action == "native-list":
+        jobs = native.parse_show_jobs(res.columns, res.rows)
+        if args.json:
+            print(json.dumps([jsonable(j.__dict__) for j in jobs], indent=2))
+        else:
+            print(format_table(res.columns, res.rows))
+    else:
+        print(res.status or "ok")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -630,6 +759,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_query(args)
         if args.command == "transfer":
             return cmd_transfer(args)
+        if args.command == "jobs":
+            return cmd_jobs(args)
         if args.command == "export":
             return cmd_export(args)
         if args.command == "import":

@@ -389,7 +389,7 @@ class Transfer:
             try:
                 async def one(r: tuple[Any, Any]) -> None:
                     async with sem:
-                        await self._copy_range(plan, r[0], r[1], snapshot)
+                        await self.copy_range(plan, r[0], r[1], snapshot)
 
                 await asyncio.gather(*(one(r) for r in ranges))
             finally:
@@ -403,7 +403,7 @@ class Transfer:
                 finally:
                     await conn.close()
         except (psycopg.Error, KwtuiError) as exc:
-            res.error = _message(exc)
+            res.error = error_message(exc)
             self.progress.emit(phase="failed", message=res.error)
         res.rows = self.progress.rows - rows_before
         res.bytes = self.progress.bytes - bytes_before
@@ -450,7 +450,8 @@ class Transfer:
                                           page=self.options.page_rows):
                 yield block
 
-    async def _pump_range(self, plan: TablePlan, fmt: str, lower: Any, upper: Any, snapshot: str | None) -> None:
+    async def _pump_range(self, plan: TablePlan, fmt: str, lower: Any, upper: Any, snapshot: str | None,
+                          checkpoint: sql.Composed | None = None) -> int:
         """Bytes from COPY TO to COPY FROM in a thread (no per-row Python at all)."""
         from kwtui.transfer.pump import pump
 
@@ -470,18 +471,37 @@ class Transfer:
             estimated[0] += est
             loop.call_soon_threadsafe(self.progress.add, est, n)
 
+        def before_commit(conn: psycopg.Connection[Any], rows: int) -> None:
+            if checkpoint is not None:
+                conn.execute(checkpoint, {"rows": rows})
+
         rows, _nbytes = await asyncio.to_thread(
             pump, self.src.conninfo_kwargs(), self.dst.conninfo_kwargs(), out_stmt, in_stmt,
-            snapshot=snapshot, on_bytes=on_bytes, cancel=self._thread_cancel)
+            snapshot=snapshot, on_bytes=on_bytes, cancel=self._thread_cancel, before_commit=before_commit)
         # replace the estimate by the exact count (after the queued estimates have landed)
         loop.call_soon(self.progress.add, rows - estimated[0], 0)
         await asyncio.sleep(0)
+        return rows
 
-    async def _copy_range(self, plan: TablePlan, lower: Any, upper: Any, snapshot: str | None = None) -> None:
+    async def copy_range(self, plan: TablePlan, lower: Any, upper: Any, snapshot: str | None = None,
+                         checkpoint: sql.Composed | None = None) -> int:
+        """One key range in one target transaction (with ``checkpoint`` run inside it, before the
+        commit). Returns the rows committed. On failure nothing of the range is committed and the
+        progress counters are put back, so a retry counts each row once."""
+        rows0, bytes0 = self.progress.rows, self.progress.bytes
+        try:
+            return await self._copy_range(plan, lower, upper, snapshot, checkpoint)
+        except BaseException:
+            await asyncio.sleep(0)  # let queued progress updates of this attempt land first
+            self.progress.rows, self.progress.bytes = rows0, bytes0
+            raise
+
+    async def _copy_range(self, plan: TablePlan, lower: Any, upper: Any, snapshot: str | None = None,
+                          checkpoint: sql.Composed | None = None) -> int:
         fmt = BINARY if plan.path == "binary COPY" else TEXT if plan.path == "text COPY" else ROWS
         if fmt != ROWS:
-            await self._pump_range(plan, fmt, lower, upper, snapshot)
-            return
+            return await self._pump_range(plan, fmt, lower, upper, snapshot, checkpoint)
+        committed = 0
         src_conn = await self.src.open_raw()
         dst_conn = await self.dst.open_raw()
         queue: asyncio.Queue[Block | None] = asyncio.Queue(maxsize=QUEUE_DEPTH)
@@ -506,14 +526,16 @@ class Transfer:
                         while (block := await queue.get()) is not None:
                             await sink.write(block)
                             self.progress.add(block.nrows, block.nbytes)
+                        committed = sink.rows
                     else:
                         stmt = copy_in_statement(plan.target_schema, plan.target_name, plan.columns, fmt)
                         async with CopyIn(dst_conn, stmt) as copy:
                             while (block := await queue.get()) is not None:
                                 await copy.write(block)
-                                self.progress.add(block.nrows if fmt == ROWS else 0, block.nbytes)
-                        if fmt != ROWS:
-                            self.progress.add(copy.rows)
+                                self.progress.add(block.nrows, block.nbytes)
+                        committed = copy.rows
+                    if checkpoint is not None:
+                        await dst_conn.execute(checkpoint, {"rows": committed})
             finally:
                 if not read_task.done():
                     read_task.cancel()
@@ -522,9 +544,10 @@ class Transfer:
         finally:
             await src_conn.close()
             await dst_conn.close()
+        return committed
 
 
-def _message(exc: BaseException) -> str:
+def error_message(exc: BaseException) -> str:
     if isinstance(exc, KwtuiError):
         return exc.message
     if isinstance(exc, psycopg.Error) and exc.diag.message_primary:

@@ -170,7 +170,8 @@ class RawCopyIn:
 
 def pump(src_kwargs: dict[str, Any], dst_kwargs: dict[str, Any], copy_out: sql.Composed, copy_in: sql.Composed,
          *, snapshot: str | None = None, on_bytes: Callable[[int], None] | None = None,
-         cancel: threading.Event | None = None, before_commit: Callable[[psycopg.Connection[Any]], None] | None = None,
+         cancel: threading.Event | None = None,
+         before_commit: Callable[[psycopg.Connection[Any], int], None] | None = None,
          target_setup: Callable[[psycopg.Connection[Any]], None] | None = None) -> tuple[int, int]:
     """Copy one query's rows into one table in one target transaction. Returns (rows, bytes).
 
@@ -199,5 +200,5 @@ def pump(src_kwargs: dict[str, Any], dst_kwargs: dict[str, Any], copy_out: sql.C
                     raise
                 rows = writer.finish()
                 if before_commit is not None:
-                    before_commit(dst)
+                    before_commit(dst, rows)
     return rows, total

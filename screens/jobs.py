@@ -1,0 +1,274 @@
+"""Jobs: every journaled transfer, live progress of the selected one, and its controls."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, RichLog, Sparkline, Static
+
+from kwtui import fmt
+from kwtui.errors import KwtuiError
+from kwtui.jobs import COMPLETED, FAILED, INTERRUPTED, PAUSED, RUNNING, Job, Journal
+
+REFRESH = 1.0
+HISTORY = 60
+
+STATUS_STYLE = {RUNNING: "bold green", COMPLETED: "green", FAILED: "bold red", INTERRUPTED: "bold yellow",
+                PAUSED: "yellow", "cancelled": "dim", "queued": "cyan"}
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def rate(value: float, unit: str) -> str:
+    """Rates for the screen (tests replace it for stable snapshots)."""
+    if unit == "MB/s":
+        return f"{value:,.1f} MB/s"
+    return f"{value:,.0f} {unit}"
+
+
+@dataclass
+class Sample:
+    at: float
+    rows: int
+    bytes: int
+
+
+class JobsLoaded(Message):
+    def __init__(self, jobs: list[Job], logs: list[tuple[float, str, str]]) -> None:
+        super().__init__()
+        self.jobs, self.logs = jobs, logs
+
+
+class JobsScreen(Screen[None]):
+    HELP_TITLE = "jobs"
+    DEFAULT_CSS = """
+    #jobs-body { height: 1fr; }
+    #jobs-table { height: 9; border: round $primary; border-title-color: $accent; }
+    #job-detail { height: 1fr; }
+    #job-progress { width: 1fr; border: round $primary; border-title-color: $accent; padding: 0 1; }
+    #job-log { width: 40%; border: round $primary; border-title-color: $accent; }
+    #job-summary { height: auto; }
+    #job-overall { margin: 0 0 0 0; }
+    #job-spark { height: 2; margin: 0 0 1 0; }
+    #job-tables { height: auto; }
+    .job-table-row { height: auto; }
+    """
+    BINDINGS = [
+        Binding("c", "cancel_job", "Cancel"),
+        Binding("p", "pause_job", "Pause"),
+        Binding("r", "resume_job", "Resume"),
+        Binding("f5", "refresh", "Refresh"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, journal: Journal | None = None, *, auto_refresh: bool = True) -> None:
+        super().__init__()
+        self.journal = journal or Journal()
+        self.auto_refresh = auto_refresh
+        self.jobs: list[Job] = []
+        self.selected: int | None = None
+        self.samples: dict[int, deque[Sample]] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="jobs-body"):
+            table: DataTable[Any] = DataTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
+            table.border_title = "Jobs"
+            yield table
+            with Horizontal(id="job-detail"):
+                with VerticalScroll(id="job-progress") as left:
+                    left.border_title = "Progress"
+                    yield Static("", id="job-summary")
+                    yield ProgressBar(id="job-overall", show_eta=False)
+                    yield Sparkline([], id="job-spark")
+                    yield Vertical(id="job-tables")
+                log = RichLog(id="job-log", wrap=True, markup=True)
+                log.border_title = "Log"
+                yield log
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Jobs"
+        table = self.query_one("#jobs-table", DataTable)
+        table.add_columns("Job", "Status", "Kind", "Rows", "Elapsed", "From → To", "Tables")
+        self.action_refresh()
+        if self.auto_refresh:
+            self.set_interval(REFRESH, self.action_refresh)
+        table.focus()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="jobs", thread=True)
+    def load(self) -> None:
+        try:
+            jobs = self.journal.jobs(100)
+            job_id = self.selected if self.selected is not None else (jobs[0].id if jobs else None)
+            logs = self.journal.logs(job_id, 200) if job_id is not None else []
+        except Exception as exc:  # the journal is a local file: say what is wrong, do not die
+            self.app.call_from_thread(self.app.show_error, "Cannot read the job journal",  # type: ignore[attr-defined]
+                                      KwtuiError(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(JobsLoaded(jobs, logs))
+
+    @on(JobsLoaded)
+    def on_jobs_loaded(self, message: JobsLoaded) -> None:
+        now = time.time()
+        self.jobs = message.jobs
+        for job in message.jobs:
+            hist = self.samples.setdefault(job.id, deque(maxlen=HISTORY))
+            if not hist or hist[-1].rows != job.rows or job.status == RUNNING:
+                hist.append(Sample(now, job.rows, job.bytes))
+        table = self.query_one("#jobs-table", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for job in message.jobs:
+            status = Text(job.status, style=STATUS_STYLE.get(job.status, ""))
+            route = f"{job.source.get('label', '?')} → {job.target.get('label', '?')}"
+            table.add_row(str(job.id), status, job.kind, f"{job.rows:,}", duration(job.elapsed),
+                          Text(route), Text(", ".join(job.objects)), key=str(job.id))
+        if message.jobs:
+            if self.selected is None:
+                self.selected = message.jobs[0].id
+            index = next((i for i, j in enumerate(message.jobs) if j.id == self.selected), min(cursor, len(message.jobs) - 1))
+            table.move_cursor(row=max(0, index), animate=False)
+        self.show_detail(message.logs)
+
+    @on(DataTable.RowHighlighted, "#jobs-table")
+    def on_job_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            job_id = int(event.row_key.value)
+            if job_id != self.selected:
+                self.selected = job_id
+                self.load()
+
+    # -- detail ------------------------------------------------------------------------------
+
+    def current(self) -> Job | None:
+        return next((j for j in self.jobs if j.id == self.selected), None)
+
+    def rates(self, job: Job) -> tuple[float, float]:
+        hist = self.samples.get(job.id) or deque()
+        if job.status == RUNNING and len(hist) >= 2:
+            a, b = hist[max(0, len(hist) - 6)], hist[-1]
+            dt = b.at - a.at
+            if dt > 0:
+                return (b.rows - a.rows) / dt, (b.bytes - a.bytes) / 1e6 / dt
+        if job.elapsed:
+            return job.rows / job.elapsed, job.bytes / 1e6 / job.elapsed
+        return 0.0, 0.0
+
+    def show_detail(self, logs: list[tuple[float, str, str]]) -> None:
+        job = self.current()
+        summary = self.query_one("#job-summary", Static)
+        box = self.query_one("#job-tables", Vertical)
+        if job is None:
+            summary.update("No jobs yet. `kwtui transfer` starts one; it is journaled before any data moves.")
+            return
+        rows_s, mb_s = self.rates(job)
+        total = sum(t.est_rows or 0 for t in job.tables) or None
+        eta = None
+        if job.status == RUNNING and total and rows_s > 0:
+            eta = max(0.0, (total - job.rows) / rows_s)
+        lines = [
+            f"[b]job {job.id}[/b] {escape(job.kind)} · [{STATUS_STYLE.get(job.status, '')}]{job.status}[/]"
+            f" · attempt {job.attempts}",
+            f"{job.rows:,} rows · {rate(rows_s, 'rows/s')} · {rate(mb_s, 'MB/s')} · elapsed {duration(job.elapsed)}"
+            + (f" · ETA {duration(eta)}" if eta is not None else ""),
+        ]
+        if job.rejects:
+            lines.append(f"[yellow]{job.rejects:,} rejected rows[/]")
+        if job.error:
+            lines.append(f"[red]{escape(job.error)}[/]")
+        if job.status == INTERRUPTED:
+            lines.append("[yellow]its process is gone: r resumes it where it stopped[/]")
+        summary.update("\n".join(lines))
+        overall = self.query_one("#job-overall", ProgressBar)
+        batches = sum(len(t.batches) for t in job.tables) or 1
+        done = sum(len(t.done_batches) for t in job.tables)
+        overall.update(total=batches, progress=done if job.status != COMPLETED else batches)
+        hist = self.samples.get(job.id) or deque()
+        speeds = [max(0.0, (b.rows - a.rows) / (b.at - a.at)) for a, b in zip(list(hist), list(hist)[1:], strict=False)
+                  if b.at > a.at]
+        self.query_one("#job-spark", Sparkline).data = speeds or [0.0]
+        self._table_bars(box, job)
+        log = self.query_one("#job-log", RichLog)
+        log.clear()
+        for at, level, message in logs:
+            style = {"error": "red", "warning": "yellow"}.get(level, "dim")
+            log.write(f"[{style}]{time.strftime('%H:%M:%S', time.localtime(at))}[/] {escape(message)}")
+
+    def _table_bars(self, box: Vertical, job: Job) -> None:
+        wanted = [f"t{i}" for i in range(len(job.tables))]
+        have = [w.id for w in box.query(".job-table-row")]
+        if have != [f"row-{w}" for w in wanted]:
+            box.remove_children()
+            for i, _t in enumerate(job.tables):
+                row = Vertical(Label("", id=f"label-t{i}"), ProgressBar(id=f"bar-t{i}", show_eta=False),
+                               id=f"row-t{i}", classes="job-table-row")
+                box.mount(row)
+            self.call_after_refresh(self._fill_bars, job)
+        else:
+            self._fill_bars(job)
+
+    def _fill_bars(self, job: Job) -> None:
+        for i, t in enumerate(job.tables):
+            try:
+                label = self.query_one(f"#label-t{i}", Label)
+                bar = self.query_one(f"#bar-t{i}", ProgressBar)
+            except Exception:
+                return
+            err = f" [red]{escape(t.error)}[/]" if t.error else ""
+            label.update(f"{escape(t.name)} → {escape(t.target)} · {t.status} · {t.rows:,} rows · "
+                         f"{len(t.done_batches)}/{len(t.batches)} batches{err}")
+            bar.update(total=max(1, len(t.batches)), progress=len(t.done_batches))
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _request(self, what: str) -> None:
+        job = self.current()
+        if job is None:
+            return
+        try:
+            self.journal.request(job.id, what)
+        except KwtuiError as exc:
+            self.app.show_error(f"Cannot {what} job {job.id}", exc)  # type: ignore[attr-defined]
+            return
+        self.notify(f"job {job.id}: {what} requested")
+        self.load()
+
+    def action_cancel_job(self) -> None:
+        self._request("cancel")
+
+    def action_pause_job(self) -> None:
+        self._request("pause")
+
+    def action_resume_job(self) -> None:
+        job = self.current()
+        if job is None:
+            return
+        if job.status in (RUNNING, COMPLETED, "cancelled"):
+            self.notify(f"job {job.id} is {job.status}: nothing to resume", severity="warning")
+            return
+        self.app.resume_job(job.id)  # type: ignore[attr-defined]
+        self.notify(f"job {job.id}: resuming (failed and unfinished tables run again)")

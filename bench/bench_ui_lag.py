@@ -101,7 +101,7 @@ def main() -> int:
             c.execute("CREATE DATABASE dst")
         with psycopg.connect(server.conninfo("src"), autocommit=True) as c:
             c.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text, n numeric(12,2))")
-            c.execute(f"INSERT INTO t SELECT g, md5(g::text), g / 7.0 FROM generate_series(1, {int(args.rows)}) g")
+            c.execute("INSERT INTO t SELECT g, md5(g::text), g / 7.0 FROM generate_series(1, %s) g", (args.rows,))
             c.execute("ANALYZE t")
         asyncio.run(measure(server, args.rows, base))
     finally:

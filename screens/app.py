@@ -19,6 +19,8 @@ from kwtui.profiles import ProfileStore
 from kwtui.screens.browse import BrowseScreen
 from kwtui.screens.connect import ConnectScreen
 from kwtui.screens.console import ConsoleScreen
+from kwtui.screens.export_wizard import ExportWizard
+from kwtui.screens.import_wizard import ImportWizard
 from kwtui.screens.messages import Connected, ConnectFailed, DemoStarted
 from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
 from kwtui.screens.placeholder import NewMigrationScreen
@@ -160,6 +162,29 @@ class KwtuiApp(App[int]):
             return
         self.push_screen(ConsoleScreen(service, database or (service.info.database if service.info else "")))
 
+    # -- export and import ------------------------------------------------------------------
+
+    def _browse_target(self) -> tuple[str, Any]:
+        """(database, table or None) under the browse tree's cursor, else the connected database."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, BrowseScreen):
+                return screen.transfer_target()
+        return (self.service.info.database if self.service and self.service.info else ""), None
+
+    def open_export_wizard(self) -> None:
+        if self.service is None or self.explorer is None:
+            self.notify("Connect first: export reads from the connected server", severity="warning")
+            return
+        database, table = self._browse_target()
+        self.push_screen(ExportWizard(database, table))
+
+    def open_import_wizard(self) -> None:
+        if self.service is None or self.explorer is None:
+            self.notify("Connect first: import writes into the connected server", severity="warning")
+            return
+        database, table = self._browse_target()
+        self.push_screen(ImportWizard(database, table))
+
     # -- actions ----------------------------------------------------------------------------
 
     def action_open_connect(self, focus_profiles: bool = False) -> None:
@@ -235,6 +260,10 @@ class KwtuiApp(App[int]):
         yield SystemCommand("New migration", "Start the guided migration wizard", self.action_new_migration)
         yield SystemCommand("Help", "List every key binding of this screen", self.action_help)
         if self.service is not None:
+            yield SystemCommand("Export…", "Export a table or a database to CSV files (streamed or native)",
+                                self.open_export_wizard)
+            yield SystemCommand("Import…", "Import a CSV file, a table export or a database export",
+                                self.open_import_wizard)
             yield SystemCommand("Disconnect", "Close the connection, back to the welcome screen", self.disconnect)
         yield SystemCommand("About", f"kwtui {__version__}", lambda: self.notify(f"kwtui {__version__}"))
 

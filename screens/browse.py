@@ -113,10 +113,12 @@ def _cell(value: Any) -> Text:
 class BrowseScreen(Screen[None]):
     HELP_TITLE = "browse"
     BINDINGS = [
-        Binding("slash", "filter", "Filter"),
+        Binding("slash", "filter", "Filter", show=False),
         Binding("f2", "console", "SQL console"),
-        Binding("f3", "next_tab", "Details/DDL/Preview"),
+        Binding("f3", "next_tab", "Next tab"),
         Binding("f5", "refresh", "Refresh"),
+        Binding("f6", "export", "Export"),
+        Binding("f7", "import", "Import"),
         Binding("ctrl+d", "disconnect", "Disconnect"),
     ]
 
@@ -393,6 +395,22 @@ class BrowseScreen(Screen[None]):
     def action_console(self) -> None:
         database = self.selected[0] if self.selected else self.info.database
         self.app.open_console(database)  # type: ignore[attr-defined]
+
+    def transfer_target(self) -> tuple[str, Table | None]:
+        """What export/import start from: the table or database under the cursor, else the selection."""
+        node = self.query_one("#db-tree", Tree).cursor_node
+        data = node.data if node is not None else None
+        if data is not None and data.kind == "table" and data.table is not None:
+            return data.database, data.table
+        if data is not None and data.kind in ("database", "schema") and data.database:
+            return data.database, None
+        return self.selected if self.selected else (self.info.database, None)
+
+    def action_export(self) -> None:
+        self.app.open_export_wizard()  # type: ignore[attr-defined]
+
+    def action_import(self) -> None:
+        self.app.open_import_wizard()  # type: ignore[attr-defined]
 
     def action_disconnect(self) -> None:
         self.app.disconnect()  # type: ignore[attr-defined]

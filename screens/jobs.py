@@ -17,7 +17,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, RichLog, Sparkline, Static
 
-from kwtui import fmt
 from kwtui.errors import KwtuiError
 from kwtui.jobs import COMPLETED, FAILED, INTERRUPTED, PAUSED, RUNNING, Job, Journal
 

@@ -44,9 +44,20 @@ class KwtuiApp(App[int]):
         self.initial_target = target
         self.store = store or ProfileStore()
         self.service: ConnectionService | None = None
+        self.runners: dict[int, Any] = {}
+        self._journal: Any = None
         self.explorer: Explorer | None = None
         self.demo_info: Any = None
         self.is_demo = demo
+
+    @property
+    def journal(self) -> Any:
+        """The job journal, opened on first use (a local SQLite file)."""
+        if self._journal is None:
+            from kwtui.jobs import Journal
+
+            self._journal = Journal()
+        return self._journal
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -185,6 +196,46 @@ class KwtuiApp(App[int]):
         database, table = self._browse_target()
         self.push_screen(ImportWizard(database, table))
 
+    # -- jobs -------------------------------------------------------------------------------
+
+    def action_open_jobs(self) -> None:
+        from kwtui.screens.jobs import JobsScreen
+
+        if isinstance(self.screen, JobsScreen):
+            return
+        self.push_screen(JobsScreen(self.journal))
+
+    def resume_job(self, job_id: int) -> None:
+        """Resume a journaled job in this process; the jobs screen follows it through the journal."""
+        self._resume_worker(job_id)
+
+    @work(group="jobs")
+    async def _resume_worker(self, job_id: int) -> None:
+        from kwtui.transfer.resumable import JobRunner, target_from_journal
+
+        try:
+            job = self.journal.get(job_id)
+            src = ConnectionService(target_from_journal(job.source), password_prompt=self.prompt_password)
+            dst = ConnectionService(target_from_journal(job.target), password_prompt=self.prompt_password)
+            try:
+                await src.connect()
+                await dst.connect()
+                runner = JobRunner(self.journal, job_id, src, dst)
+                self.runners[job_id] = runner
+                outcome = await runner.run()
+            finally:
+                self.runners.pop(job_id, None)
+                await src.close()
+                await dst.close()
+        except KwtuiError as exc:
+            self.show_error(f"Job {job_id} stopped", exc)
+            return
+        except Exception as exc:  # a worker never dies silently
+            self.show_error(f"Job {job_id} stopped", KwtuiError(f"{type(exc).__name__}: {exc}"))
+            return
+        self.notify(f"job {job_id} {outcome.status}: {outcome.rows:,} rows",
+                    severity="information" if outcome.status == "completed" else "warning")
+
     # -- actions ----------------------------------------------------------------------------
 
     def action_open_connect(self, focus_profiles: bool = False) -> None:
@@ -259,6 +310,7 @@ class KwtuiApp(App[int]):
         yield SystemCommand("Demo", "Start the embedded demo server and connect to it", self.action_start_demo)
         yield SystemCommand("New migration", "Start the guided migration wizard", self.action_new_migration)
         yield SystemCommand("Help", "List every key binding of this screen", self.action_help)
+        yield SystemCommand("Jobs", "Every journaled transfer: progress, cancel, pause, resume", self.action_open_jobs)
         if self.service is not None:
             yield SystemCommand("Export…", "Export a table or a database to CSV files (streamed or native)",
                                 self.open_export_wizard)

@@ -119,6 +119,7 @@ class BrowseScreen(Screen[None]):
         Binding("f5", "refresh", "Refresh"),
         Binding("f6", "export", "Export"),
         Binding("f7", "import", "Import"),
+        Binding("f8", "app.open_jobs", "Jobs"),
         Binding("ctrl+d", "disconnect", "Disconnect"),
     ]
 

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, RichLog, Sparkline, Static
+from textual.widgets import DataTable, Footer, Header, Label, RichLog, Sparkline, Static
 
 from kwtui.errors import KwtuiError
 from kwtui.jobs import COMPLETED, FAILED, INTERRUPTED, PAUSED, RUNNING, Job, Journal
@@ -36,11 +36,34 @@ def duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def bar(done: int, total: int, width: int = 24) -> str:
+    """A text progress bar with its percentage (deterministic, no timers)."""
+    total = max(1, total)
+    frac = min(1.0, max(0.0, done / total))
+    full = int(frac * width)
+    return f"[green]{'━' * full}[/][dim]{'━' * (width - full)}[/] {frac * 100:5.1f}%"
+
+
+def clock(at: float) -> str:
+    """A log line's time of day (tests replace it for stable snapshots)."""
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
 def rate(value: float, unit: str) -> str:
     """Rates for the screen (tests replace it for stable snapshots)."""
     if unit == "MB/s":
         return f"{value:,.1f} MB/s"
     return f"{value:,.0f} {unit}"
+
+
+class Throughput(Sparkline):
+    """Rows/s over the last minute. Renders nothing while it has no width (Textual's sparkline
+    divides by its width)."""
+
+    def render(self) -> Any:
+        if self.size.width <= 0:
+            return ""
+        return super().render()
 
 
 @dataclass
@@ -60,7 +83,7 @@ class JobsScreen(Screen[None]):
     HELP_TITLE = "jobs"
     DEFAULT_CSS = """
     #jobs-body { height: 1fr; }
-    #jobs-table { height: 9; border: round $primary; border-title-color: $accent; }
+    #jobs-table { height: 7; border: round $primary; border-title-color: $accent; }
     #job-detail { height: 1fr; }
     #job-progress { width: 1fr; border: round $primary; border-title-color: $accent; padding: 0 1; }
     #job-log { width: 40%; border: round $primary; border-title-color: $accent; }
@@ -81,7 +104,7 @@ class JobsScreen(Screen[None]):
     def __init__(self, journal: Journal | None = None, *, auto_refresh: bool = True) -> None:
         super().__init__()
         self.journal = journal or Journal()
-        self.auto_refresh = auto_refresh
+        self.live = auto_refresh  # (not "auto_refresh": that is a Textual widget setting)
         self.jobs: list[Job] = []
         self.selected: int | None = None
         self.samples: dict[int, deque[Sample]] = {}
@@ -96,8 +119,8 @@ class JobsScreen(Screen[None]):
                 with VerticalScroll(id="job-progress") as left:
                     left.border_title = "Progress"
                     yield Static("", id="job-summary")
-                    yield ProgressBar(id="job-overall", show_eta=False)
-                    yield Sparkline([], id="job-spark")
+                    yield Static("", id="job-overall")
+                    yield Throughput([], id="job-spark")
                     yield Vertical(id="job-tables")
                 log = RichLog(id="job-log", wrap=True, markup=True)
                 log.border_title = "Log"
@@ -107,9 +130,11 @@ class JobsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "Jobs"
         table = self.query_one("#jobs-table", DataTable)
-        table.add_columns("Job", "Status", "Kind", "Rows", "Elapsed", "From → To", "Tables")
+        for label, width in (("Job", 4), ("Status", 11), ("Kind", 8), ("Rows", 11), ("Elapsed", 7),
+                             ("From → To", 22), ("Tables", 24)):
+            table.add_column(label, width=width)
         self.action_refresh()
-        if self.auto_refresh:
+        if self.live:
             self.set_interval(REFRESH, self.action_refresh)
         table.focus()
 
@@ -202,20 +227,20 @@ class JobsScreen(Screen[None]):
         if job.status == INTERRUPTED:
             lines.append("[yellow]its process is gone: r resumes it where it stopped[/]")
         summary.update("\n".join(lines))
-        overall = self.query_one("#job-overall", ProgressBar)
         batches = sum(len(t.batches) for t in job.tables) or 1
         done = sum(len(t.done_batches) for t in job.tables)
-        overall.update(total=batches, progress=done if job.status != COMPLETED else batches)
+        self.query_one("#job-overall", Static).update(
+            bar(done if job.status != COMPLETED else batches, batches) + f" {done}/{batches} batches")
         hist = self.samples.get(job.id) or deque()
         speeds = [max(0.0, (b.rows - a.rows) / (b.at - a.at)) for a, b in zip(list(hist), list(hist)[1:], strict=False)
                   if b.at > a.at]
-        self.query_one("#job-spark", Sparkline).data = speeds or [0.0]
+        self.query_one("#job-spark", Throughput).data = speeds if len(speeds) >= 2 else []
         self._table_bars(box, job)
         log = self.query_one("#job-log", RichLog)
         log.clear()
         for at, level, message in logs:
             style = {"error": "red", "warning": "yellow"}.get(level, "dim")
-            log.write(f"[{style}]{time.strftime('%H:%M:%S', time.localtime(at))}[/] {escape(message)}")
+            log.write(f"[{style}]{clock(at)}[/] {escape(message)}")
 
     def _table_bars(self, box: Vertical, job: Job) -> None:
         wanted = [f"t{i}" for i in range(len(job.tables))]
@@ -223,7 +248,7 @@ class JobsScreen(Screen[None]):
         if have != [f"row-{w}" for w in wanted]:
             box.remove_children()
             for i, _t in enumerate(job.tables):
-                row = Vertical(Label("", id=f"label-t{i}"), ProgressBar(id=f"bar-t{i}", show_eta=False),
+                row = Vertical(Label("", id=f"label-t{i}"), Static("", id=f"bar-t{i}"),
                                id=f"row-t{i}", classes="job-table-row")
                 box.mount(row)
             self.call_after_refresh(self._fill_bars, job)
@@ -234,13 +259,12 @@ class JobsScreen(Screen[None]):
         for i, t in enumerate(job.tables):
             try:
                 label = self.query_one(f"#label-t{i}", Label)
-                bar = self.query_one(f"#bar-t{i}", ProgressBar)
+                line = self.query_one(f"#bar-t{i}", Static)
             except Exception:
                 return
             err = f" [red]{escape(t.error)}[/]" if t.error else ""
-            label.update(f"{escape(t.name)} → {escape(t.target)} · {t.status} · {t.rows:,} rows · "
-                         f"{len(t.done_batches)}/{len(t.batches)} batches{err}")
-            bar.update(total=max(1, len(t.batches)), progress=len(t.done_batches))
+            label.update(f"{escape(t.name)} · {t.status} · {t.rows:,} rows{err}")
+            line.update(bar(len(t.done_batches), len(t.batches)) + f" {len(t.done_batches)}/{len(t.batches)}")
 
     # -- actions -----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ CHOICES = (
     ("profiles", "p", "Open a saved profile", "pick one of your saved connections"),
     ("demo", "d", "Start the demo", "embedded PostgreSQL with sample shop and meter data"),
     ("migration", "n", "Start a new migration", "the guided plan: source, target, strategy"),
+    ("jobs", "j", "Jobs", "every transfer: progress, cancel, pause, resume"),
 )
 
 
@@ -29,6 +30,7 @@ class WelcomeScreen(Screen[None]):
         Binding("p", "choose('profiles')", "Profiles"),
         Binding("d", "choose('demo')", "Demo"),
         Binding("n", "choose('migration')", "New migration"),
+        Binding("j", "app.open_jobs", "Jobs"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -62,6 +64,8 @@ class WelcomeScreen(Screen[None]):
             app.action_start_demo()  # type: ignore[attr-defined]
         elif choice == "migration":
             app.action_new_migration()  # type: ignore[attr-defined]
+        elif choice == "jobs":
+            app.action_open_jobs()  # type: ignore[attr-defined]
 
     def set_status(self, text: str) -> None:
         self.query_one("#welcome-status", Static).update(text)

@@ -1,0 +1,127 @@
+"""The jobs screen: live progress while a transfer runs in the app, cancel, and snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from kwtui.connection import ConnectionService, ConnectTarget
+from kwtui.jobs import COMPLETED, FAILED, JobTable, Journal
+from kwtui.profiles import ProfileStore
+from kwtui.screens import jobs as jobs_screen
+from kwtui.screens.app import KwtuiApp
+from kwtui.screens.jobs import JobsScreen
+from kwtui.transfer.engine import TransferOptions
+from kwtui.transfer.resumable import create_transfer_job
+
+from .test_jobs import fill
+from .test_transfer import two_dbs as two_dbs  # noqa: F401 (the fixture, used by name)
+
+SIZE = (80, 24)
+
+
+async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            detail = getattr(pilot.app.screen, "message", "")
+            raise AssertionError(f"timed out; screen is {pilot.app.screen!r} {detail}")
+        await pilot.pause(0.05)
+
+
+@pytest.fixture
+def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Journal:
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    return Journal(tmp_path / "jobs.db")
+
+
+def rows_shown(app: KwtuiApp) -> int:
+    table = app.screen.query_one("#jobs-table", DataTable)
+    return int(str(table.get_row_at(0)[3]).replace(",", "")) if table.row_count else 0
+
+
+async def test_screen_follows_a_running_transfer_and_cancel_stops_it(two_dbs: tuple[str, str], journal: Journal,
+                                                                   profiles_path: Path) -> None:
+    src, dst = two_dbs
+    fill(src, 300_000)
+    # the slow path (keyset SELECT -> batched INSERT), so there is time to watch it and cancel
+    options = TransferOptions(force_keyset=True, force_insert=True, batch_rows=200)
+    async with ConnectionService(ConnectTarget.from_dsn(src)) as s, ConnectionService(ConnectTarget.from_dsn(dst)) as d:
+        job_id = await create_transfer_job(journal, s, d, ["t_pk"], options, batch_rows=10_000)
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")  # welcome -> jobs
+        assert isinstance(app.screen, JobsScreen)
+        await wait_for(pilot, lambda: app.screen.query_one("#jobs-table", DataTable).row_count == 1)
+        await pilot.press("r")  # resume the queued job in the app
+        await wait_for(pilot, lambda: rows_shown(app) > 0)
+        first = rows_shown(app)
+        await wait_for(pilot, lambda: rows_shown(app) > first)  # the screen keeps updating
+        await pilot.press("c")
+        await wait_for(pilot, lambda: journal.get(job_id).status == "cancelled")
+    job = journal.get(job_id)
+    assert 0 < job.rows < 300_000
+
+
+def _fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs_screen, "duration", lambda s: "1:23")
+    monkeypatch.setattr(jobs_screen, "rate", lambda v, unit: f"42 {unit}")
+    monkeypatch.setattr(jobs_screen, "clock", lambda at: "12:00:00")
+
+
+def _job(journal: Journal, status: str, *, rejects: int = 0) -> int:
+    tables = [JobTable("public.orders", "public.orders", path="binary COPY", est_rows=300_000,
+                       batches=[[None, ["100000"]], [["100000"], ["200000"]], [["200000"], None]]),
+              JobTable("public.log", "public.log", path="binary COPY", est_rows=5_000, batches=[[None, None]])]
+    job_id = journal.create("transfer", {"label": "src"}, {"label": "prod-kwdb"},
+                            ["public.orders", "public.log"], {}, tables)
+    journal.start(job_id)
+    journal.batch_done(job_id, "public.orders", 0, 100_000, 8_000_000)
+    journal.batch_done(job_id, "public.orders", 1, 100_000, 8_000_000, rejects=rejects)
+    if status == COMPLETED:
+        journal.batch_done(job_id, "public.orders", 2, 100_000, 8_000_000)
+        journal.batch_done(job_id, "public.log", 0, 5_000, 100_000)
+        journal.table_finished(job_id, "public.orders", COMPLETED)
+        journal.table_finished(job_id, "public.log", COMPLETED)
+        journal.finish(job_id, COMPLETED)
+    elif status == "interrupted":
+        journal.heartbeat(job_id, 200_000, 16_000_000, 0)
+        with journal._tx() as db:  # a process that died: pid gone, heartbeat old
+            db.execute("UPDATE jobs SET pid = 999999, heartbeat = heartbeat - 3600 WHERE id = ?", (job_id,))
+    elif status == FAILED:
+        journal.table_finished(job_id, "public.orders", FAILED, "duplicate key value violates unique constraint")
+        journal.finish(job_id, FAILED, "table public.orders failed")
+    else:  # running, in this very process
+        journal.heartbeat(job_id, 200_000, 16_000_000, 0)
+    return job_id
+
+
+class JobsApp(KwtuiApp):
+    async def open_initial(self) -> None:
+        from kwtui.screens.welcome import WelcomeScreen
+
+        self.push_screen(WelcomeScreen())
+        self.push_screen(JobsScreen(self.journal, auto_refresh=False))
+
+
+@pytest.mark.parametrize("status", ["running", "interrupted", COMPLETED])
+def test_snapshot_jobs(snap_compare, journal: Journal, monkeypatch: pytest.MonkeyPatch, profiles_path: Path,
+                       status: str) -> None:
+    _fixed(monkeypatch)
+    _job(journal, status, rejects=17 if status == COMPLETED else 0)
+    if status == "running":  # this very process runs it: alive, and its heartbeat never goes stale here
+        monkeypatch.setattr("kwtui.jobs.STALE_AFTER", 1e9)
+        assert os.getpid()
+
+    async def run_before(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#jobs-table", DataTable).row_count == 1)
+        await pilot.pause(0.2)
+
+    assert snap_compare(JobsApp(store=ProfileStore(profiles_path)), terminal_size=SIZE, run_before=run_before)

@@ -9,10 +9,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-WELCOME_TEXT = """\
-[b]kwtui[/b] moves data into and out of [b]KWDB[/b] (KaiwuDB) without losing a row.
-Plan a migration from PostgreSQL or CSV files, run it with KWDB's own IMPORT/EXPORT
-or streamed by kwtui, watch every job, and prove the result row by row."""
+WELCOME_TEXT = (
+    "[b]kwtui[/b] moves data into and out of [b]KWDB[/b] (KaiwuDB) without losing a row. "
+    "Plan a migration from PostgreSQL or CSV files, run it with KWDB's own IMPORT/EXPORT or "
+    "streamed by kwtui, watch every job, and prove the result row by row."
+)
 
 CHOICES = (
     ("connect", "c", "Connect to a server", "host, port, user, TLS or a KWDB certs directory"),

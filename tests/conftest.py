@@ -84,6 +84,9 @@ def pg_server() -> Iterator[PgServer]:
         yield PgServer(server)
     finally:
         server.destroy()
+        import shutil
+
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @dataclass

@@ -600,8 +600,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(json.dumps({"ok": result.ok, "statement": stmt.sql, "status": result.status, "rows": result.rows})
               if args.json else f"{stmt.sql}\n{result.summary()}")
         return 0 if result.ok else 1
-    if args.query:
-        raise UsageError("--query needs --native for now (the streamed path exports tables and databases)")
     chunk_rows = 100_000 if args.chunk_rows is None else args.chunk_rows
     if dialect.header is False and args.column_name:
         from dataclasses import replace
@@ -612,9 +610,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(args.json)
 
     async def run() -> Any:
-        from kwtui.transfer.files import export_database, export_named_table
+        from kwtui.transfer.files import export_database, export_named_table, export_query
 
         async with _service(target) as svc:
+            if args.query:
+                return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer)]
             if args.table:
                 return [await export_named_table(svc, args.table, out, dialect, chunk_rows=chunk_rows,
                                                  meta=not args.data_only, data=not args.meta_only,

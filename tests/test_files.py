@@ -181,3 +181,20 @@ def test_native_stage_print_sql(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     # a local path without --stage is refused before connecting
     code, _, err = run(capsys, "import", "--from", str(tmp_path / "orders"), "--create", "--native")
     assert code == 2 and "--stage" in err
+
+
+def test_export_query_streamed(capsys: pytest.CaptureFixture[str], db: TestDb, tmp_path: Path) -> None:
+    db.execute(AWKWARD)
+    out = tmp_path / "q"
+    code, stdout, err = run(capsys, "export", "--dsn", db.uri, "--query",
+                            "select id, note from awkward where id > 2 order by id", "--to", str(out),
+                            "--chunk-rows", "2", "--json")
+    assert code == 0, err
+    res = json.loads(stdout.splitlines()[-1])
+    assert res["rows"] == 6 and res["tables"][0]["files"] == ["n1.0.csv", "n1.1.csv", "n1.2.csv"]
+    assert not (out / "meta.sql").exists()  # as KWDB's EXPORT ... FROM SELECT
+    # a write in --query is refused (exit 2) and nothing is written
+    code, _, err = run(capsys, "export", "--dsn", db.uri, "--query", "delete from awkward", "--to",
+                       str(tmp_path / "no"))
+    assert code == 2 and not (tmp_path / "no").exists()
+    assert db.execute("select count(*) from awkward") == [(8,)]

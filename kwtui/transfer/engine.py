@@ -340,6 +340,7 @@ class Transfer:
         self.progress = Progress(listener, tables_total=len(plans))
         self._cancel = asyncio.Event()
         self._thread_cancel = threading.Event()
+        self._idle_pairs: list[Any] = []
         self._bytes_per_row: dict[str, float] = {}
         for plan in plans:
             t = plan.source.table
@@ -350,12 +351,20 @@ class Transfer:
         self._cancel.set()
         self._thread_cancel.set()
 
+    def close(self) -> None:
+        """Close the connections kept for the batches."""
+        while self._idle_pairs:
+            self._idle_pairs.pop().close()
+
     async def run(self) -> TransferResult:
         result = TransferResult()
         started = time.perf_counter()
-        for plan in self.plans:
-            result.tables.append(await self.run_table(plan))
-            self.progress.tables_done += 1
+        try:
+            for plan in self.plans:
+                result.tables.append(await self.run_table(plan))
+                self.progress.tables_done += 1
+        finally:
+            self.close()
         result.elapsed = time.perf_counter() - started
         self.progress.emit(done=True, phase="done")
         return result
@@ -475,9 +484,18 @@ class Transfer:
             if checkpoint is not None:
                 conn.execute(checkpoint, {"rows": rows})
 
-        rows, _nbytes = await asyncio.to_thread(
-            pump, self.src.conninfo_kwargs(), self.dst.conninfo_kwargs(), out_stmt, in_stmt,
-            snapshot=snapshot, on_bytes=on_bytes, cancel=self._thread_cancel, before_commit=before_commit)
+        from kwtui.transfer.pump import PumpConnections
+
+        # a worker's connections live across its batches (opening two connections per batch adds up)
+        conns = self._idle_pairs.pop() if self._idle_pairs else PumpConnections(
+            self.src.conninfo_kwargs(), self.dst.conninfo_kwargs())
+        try:
+            rows, _nbytes = await asyncio.to_thread(
+                pump, self.src.conninfo_kwargs(), self.dst.conninfo_kwargs(), out_stmt, in_stmt,
+                snapshot=snapshot, on_bytes=on_bytes, cancel=self._thread_cancel, before_commit=before_commit,
+                conns=conns)
+        finally:
+            self._idle_pairs.append(conns)
         # replace the estimate by the exact count (after the queued estimates have landed)
         loop.call_soon(self.progress.add, rows - estimated[0], 0)
         await asyncio.sleep(0)

@@ -439,3 +439,51 @@ async def _create_target(svc: ConnectionService, schema: str, name: str, ltable:
             await conn.execute(ltable.ddl)  # KWDB: its own DDL, as written by EXPORT
     finally:
         await conn.close()
+
+
+async def export_query(svc: ConnectionService, query_text: str, out_dir: Path, dialect: CsvDialect, *,
+                       chunk_rows: int = DEFAULT_CHUNK_ROWS, listener: Listener | None = None) -> ExportedTable:
+    """The rows of a SELECT into CSV chunks (as KWDB's EXPORT ... FROM SELECT: no meta.sql).
+
+    The query must be one read statement (the read-query guard decides); it runs as the user
+    wrote it, inside ``COPY (...) TO STDOUT`` where the server has COPY TO, else streamed.
+    """
+    from kwtui.sqlsafety import guard
+    from kwtui.transfer.source import query_rows
+
+    g = guard(query_text)
+    if g.is_write or len(g.statements) != 1:
+        raise UsageError(g.refusal or "--query takes one SELECT")
+    text = g.statements[0].text.strip().rstrip(";")
+    check_empty(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    res = ExportedTable("query", str(out_dir))
+    progress = Progress(listener, tables_total=1)
+    progress.table = "query"
+    started = time.perf_counter()
+    loop = asyncio.get_running_loop()
+    assert svc.dialect is not None
+    if svc.dialect.caps.copy_to_stdout:
+        stmt = sql.SQL("COPY ({}) TO STDOUT ({})").format(sql.SQL(text), csv_copy_options(dialect))  # noqa: S608
+
+        def on_bytes(nbytes: int, nrows: int) -> None:
+            loop.call_soon_threadsafe(progress.add, nrows, nbytes)
+
+        rows, size, names = await asyncio.to_thread(_copy_to_chunks, svc.conninfo_kwargs(), stmt, out_dir,
+                                                    chunk_rows, None, on_bytes, b"")
+        res.rows, res.bytes, res.files = rows, size, names
+    else:
+        conn = await svc.open_raw(autocommit=True)
+        try:
+            with ChunkWriter(out_dir, dialect, chunk_rows=chunk_rows, check_empty=False) as writer:
+                async for block in query_rows(conn, sql.SQL(text)):  # noqa: S608 (the user's own SELECT)
+                    writer.write_rows(block.rows)
+                    progress.add(block.nrows, 0)
+                res.rows, res.bytes = writer.rows, writer.bytes
+                res.files = [Path(f).name for f in writer.files]
+        finally:
+            await conn.close()
+    res.elapsed = time.perf_counter() - started
+    progress.tables_done = 1
+    progress.emit(done=True, phase="done")
+    return res

@@ -168,37 +168,80 @@ class RawCopyIn:
         return self.rows
 
 
+class PumpConnections:
+    """A source and a target connection kept open across batches (one pair per worker)."""
+
+    def __init__(self, src_kwargs: dict[str, Any], dst_kwargs: dict[str, Any]) -> None:
+        self.src_kwargs, self.dst_kwargs = src_kwargs, dst_kwargs
+        self.src: psycopg.Connection[Any] | None = None
+        self.dst: psycopg.Connection[Any] | None = None
+
+    def ensure(self) -> tuple[psycopg.Connection[Any], psycopg.Connection[Any]]:
+        if self.src is None or self.src.closed or self.src.broken:
+            self.src = psycopg.connect(**self.src_kwargs)
+        if self.dst is None or self.dst.closed or self.dst.broken:
+            self.dst = psycopg.connect(**self.dst_kwargs)
+        return self.src, self.dst
+
+    def close(self) -> None:
+        for conn in (self.src, self.dst):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        self.src = self.dst = None
+
+
 def pump(src_kwargs: dict[str, Any], dst_kwargs: dict[str, Any], copy_out: sql.Composed, copy_in: sql.Composed,
          *, snapshot: str | None = None, on_bytes: Callable[[int], None] | None = None,
          cancel: threading.Event | None = None,
          before_commit: Callable[[psycopg.Connection[Any], int], None] | None = None,
-         target_setup: Callable[[psycopg.Connection[Any]], None] | None = None) -> tuple[int, int]:
+         target_setup: Callable[[psycopg.Connection[Any]], None] | None = None,
+         conns: PumpConnections | None = None) -> tuple[int, int]:
     """Copy one query's rows into one table in one target transaction. Returns (rows, bytes).
 
     ``snapshot``: a PostgreSQL exported snapshot, so parallel ranges see one consistent state.
     ``before_commit``: runs in the target transaction after the COPY (checkpoints go there).
+    ``conns``: reuse these connections (they are closed on any error, reopened next time).
     """
+    own = conns is None
+    pair = conns or PumpConnections(src_kwargs, dst_kwargs)
+    try:
+        src, dst = pair.ensure()
+        rows, total = _pump_on(src, dst, copy_out, copy_in, snapshot, on_bytes, cancel, before_commit,
+                               target_setup)
+    except BaseException:
+        pair.close()  # a failed batch may leave either side mid-protocol: start clean next time
+        raise
+    if own:
+        pair.close()
+    return rows, total
+
+
+def _pump_on(src: psycopg.Connection[Any], dst: psycopg.Connection[Any], copy_out: sql.Composed,
+             copy_in: sql.Composed, snapshot: str | None, on_bytes: Callable[[int], None] | None,
+             cancel: threading.Event | None,
+             before_commit: Callable[[psycopg.Connection[Any], int], None] | None,
+             target_setup: Callable[[psycopg.Connection[Any]], None] | None) -> tuple[int, int]:
     total = 0
-    with psycopg.connect(**src_kwargs) as src, psycopg.connect(**dst_kwargs) as dst:
-        with src.transaction():
-            if snapshot:
-                src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                src.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-            with dst.transaction():
-                if target_setup is not None:
-                    target_setup(dst)
-                writer = RawCopyIn(dst, copy_in, cancel)
-                try:
-                    for data in raw_copy_out(src, copy_out, cancel):
-                        writer.write(data)
-                        total += len(data)
-                        if on_bytes is not None:
-                            on_bytes(len(data))
-                except BaseException as exc:
-                    with contextlib.suppress(Exception):
-                        writer.finish(error=f"kwtui: {type(exc).__name__}")
-                    raise
-                rows = writer.finish()
-                if before_commit is not None:
-                    before_commit(dst, rows)
+    with src.transaction():
+        if snapshot:
+            src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            src.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        with dst.transaction():
+            if target_setup is not None:
+                target_setup(dst)
+            writer = RawCopyIn(dst, copy_in, cancel)
+            try:
+                for data in raw_copy_out(src, copy_out, cancel):
+                    writer.write(data)
+                    total += len(data)
+                    if on_bytes is not None:
+                        on_bytes(len(data))
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    writer.finish(error=f"kwtui: {type(exc).__name__}")
+                raise
+            rows = writer.finish()
+            if before_commit is not None:
+                before_commit(dst, rows)
     return rows, total

@@ -26,10 +26,20 @@ from .conftest import PW_PASSWORD, PW_USER, TestDb
 SIZE = (80, 24)
 
 
+def _holds(predicate: Callable[[], bool]) -> bool:
+    """The predicate, where a widget not composed yet counts as 'not yet'."""
+    from textual.css.query import NoMatches
+
+    try:
+        return bool(predicate())
+    except NoMatches:
+        return False
+
+
 async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+    while not _holds(predicate):
         if loop.time() > deadline:
             raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
         await pilot.pause(0.05)
@@ -52,7 +62,12 @@ def tree_labels(screen: object) -> list[str]:
 def _db_node(screen: object, database: str):  # type: ignore[no-untyped-def]
     from textual.widgets import Tree
 
-    tree = screen.query_one("#db-tree", Tree)  # type: ignore[attr-defined]
+    from textual.css.query import NoMatches
+
+    try:
+        tree = screen.query_one("#db-tree", Tree)  # type: ignore[attr-defined]
+    except NoMatches:  # the screen is still being composed
+        return None
     return next((n for n in tree.root.children if n.data and n.data.database == database), None)
 
 

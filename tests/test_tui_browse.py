@@ -97,10 +97,20 @@ class BrowseApp(KwtuiApp):
             self.push_screen(ConsoleScreen(console_svc, SNAP_DB, history=self.history))
 
 
+def _holds(predicate: Callable[[], bool]) -> bool:
+    """The predicate, where a widget not composed yet counts as 'not yet'."""
+    from textual.css.query import NoMatches
+
+    try:
+        return bool(predicate())
+    except NoMatches:
+        return False
+
+
 async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+    while not _holds(predicate):
         if loop.time() > deadline:
             raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
         await pilot.pause(0.05)
@@ -122,7 +132,13 @@ def node_names(app: KwtuiApp) -> list[str]:
             if child.is_expanded:
                 walk(child)
 
-    walk(tree(app).root)
+    from textual.css.query import NoMatches
+
+    try:
+        root = tree(app).root
+    except NoMatches:  # the screen is still being composed
+        return out
+    walk(root)
     return out
 
 
@@ -174,8 +190,8 @@ async def test_browse_switches_database(snapdb: str, db: object, profiles_path: 
     app = KwtuiApp(target=ConnectTarget.from_dsn(snapdb), store=ProfileStore(profiles_path))
     async with app.run_test(size=SMALL) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        await wait_for(pilot, lambda: db.name in node_names(app))  # type: ignore[attr-defined]
         t = tree(app)
-        await wait_for(pilot, lambda: any(n.data.database == db.name for n in t.root.children))  # type: ignore[attr-defined]
         node = next(n for n in t.root.children if n.data.database == db.name)  # type: ignore[attr-defined]
         node.expand()
         await wait_for(pilot, lambda: "other_db_table" in node_names(app))

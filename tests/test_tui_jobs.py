@@ -26,10 +26,20 @@ from .test_transfer import two_dbs as two_dbs  # noqa: F401 (the fixture, used b
 SIZE = (80, 24)
 
 
+def _holds(predicate: Callable[[], bool]) -> bool:
+    """The predicate, where a widget not composed yet counts as 'not yet'."""
+    from textual.css.query import NoMatches
+
+    try:
+        return bool(predicate())
+    except NoMatches:
+        return False
+
+
 async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+    while not _holds(predicate):
         if loop.time() > deadline:
             detail = getattr(pilot.app.screen, "message", "")
             raise AssertionError(f"timed out; screen is {pilot.app.screen!r} {detail}")

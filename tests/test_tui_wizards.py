@@ -126,10 +126,20 @@ class WizApp(KwtuiApp):
             self.push_screen(ImportWizard(WIZ_DB, table))
 
 
+def _holds(predicate: Callable[[], bool]) -> bool:
+    """The predicate, where a widget not composed yet counts as 'not yet'."""
+    from textual.css.query import NoMatches
+
+    try:
+        return bool(predicate())
+    except NoMatches:
+        return False
+
+
 async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+    while not _holds(predicate):
         if loop.time() > deadline:
             raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
         await pilot.pause(0.05)

@@ -60,9 +60,8 @@ def tree_labels(screen: object) -> list[str]:
 
 
 def _db_node(screen: object, database: str):  # type: ignore[no-untyped-def]
-    from textual.widgets import Tree
-
     from textual.css.query import NoMatches
+    from textual.widgets import Tree
 
     try:
         tree = screen.query_one("#db-tree", Tree)  # type: ignore[attr-defined]

@@ -30,7 +30,6 @@ from kwtui.transfer.csvdialect import CsvDialect
 from kwtui.transfer.engine import Listener, Progress
 from kwtui.transfer.layout import PART_SUFFIX, ChunkWriter, check_empty, chunk_name, write_atomic
 from kwtui.transfer.loader import copy_options
-from kwtui.transfer.native import quote_ident
 from kwtui.transfer.pump import copy_out_blocks
 from kwtui.transfer.source import column_list, keyset_rows, qualified, select_query
 
@@ -177,6 +176,8 @@ def kwdb_meta_ddl(detail: TableDetail) -> str:
     that stand alone, ``CONSTRAINT "primary" PRIMARY KEY (...)``. Sequences and identity
     become plain columns (the exported values are kept as they are).
     """
+    from kwtui.transfer.native import quote_ident
+
     if detail.table.is_ts or (detail.ddl.upper().lstrip().startswith("CREATE TABLE") and "TAGS" in detail.ddl.upper()):
         return detail.ddl.rstrip().rstrip(";")  # a KWDB table: its own DDL is what KWDB wrote
     lines = []
@@ -255,6 +256,8 @@ async def export_database(svc: ConnectionService, database: str, out_dir: Path, 
                 if t.kind in ("table", "ts table", "partitioned table"):
                     tables.append(t)
         progress = Progress(listener, tables_total=len(tables))
+        from kwtui.transfer.native import quote_ident
+
         root = [f"CREATE DATABASE {quote_ident(database)};\n"]
         results = []
         for t in tables:

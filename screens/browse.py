@@ -179,7 +179,7 @@ class BrowseScreen(Screen[None]):
                 current_node = node
         if current_node is not None:
             current_node.expand()  # open the connected database right away
-            tree.move_cursor(current_node)
+            self.call_after_refresh(tree.move_cursor, current_node)
 
     @on(Tree.NodeExpanded, "#db-tree")
     def on_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:

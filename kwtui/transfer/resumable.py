@@ -310,8 +310,10 @@ class JobRunner:
                     continue
                 if self.cancelled or self.pause_requested:
                     return True
+                bytes_before = tr.progress.bytes
                 rows = await self._batch_with_retries(jt.name, plan, i, lower, upper, use_checkpoints)
-                self.journal.batch_done(self.job_id, jt.name, i, rows, 0)
+                await asyncio.sleep(0)  # the batch's last byte counts land first
+                self.journal.batch_done(self.job_id, jt.name, i, rows, max(0, tr.progress.bytes - bytes_before))
             if key_after:
                 conn = await self.dst.open_raw(autocommit=True)
                 try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import select
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import psycopg
@@ -25,19 +25,24 @@ class Cancelled(Exception):
     pass
 
 
-def _wait_readable(pgconn: Any, cancel: threading.Event | None) -> None:
+def _wait_readable(pgconn: Any, cancel: threading.Event | None, *, timeout: float | None = None) -> None:
+    """Wait until the server has sent something (or the cancel flag is set, or ``timeout`` passed)."""
+    waited = 0.0
     while True:
         ready, _, _ = select.select([pgconn.socket], [], [], 0.5)
         if ready:
             pgconn.consume_input()
             return
+        waited += 0.5
         if cancel is not None and cancel.is_set():
             raise Cancelled()
+        if timeout is not None and waited >= timeout:
+            raise psycopg.OperationalError(f"no answer from the server in {timeout:g} s")
 
 
 def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
                     cancel: threading.Event | None = None, *, block: int = BLOCK, rows_per_block: int = 0,
-                    counts: list[int] | None = None) -> Iterator[tuple[bytes, int]]:
+                    counts: list[int] | None = None) -> Generator[tuple[bytes, int], None, None]:
     """COPY TO STDOUT read straight from libpq (PQgetCopyData, async mode) as ``(bytes, rows)``
     blocks of about ``block`` bytes of whole rows.
 
@@ -65,6 +70,7 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
     size = 0
     limit = rows_per_block if rows_per_block > 0 else 1 << 62
     since = 0  # rows since the last multiple of rows_per_block
+    ended = False
     try:
         while True:
             nbytes, data = get(1)
@@ -81,20 +87,30 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
             elif nbytes == 0:
                 _wait_readable(pgconn, cancel)
             else:
+                ended = True
                 break
         if parts:
             yield b"".join(parts), len(parts)
     finally:
+        if not ended:  # stopped early (an error on the other side, a cancel): stop the server, drain
+            with contextlib.suppress(Exception):
+                conn.cancel_safe(timeout=5)
+            with contextlib.suppress(Exception):
+                while pgconn.get_copy_data(0)[0] >= 0:  # blocking reads until the COPY ends
+                    pass
         final = None
-        while True:
+        for _ in range(1000):  # a bounded loop: a connection stuck in COPY must not spin forever
             if pgconn.is_busy():
-                _wait_readable(pgconn, None)
+                try:
+                    _wait_readable(pgconn, None, timeout=30)
+                except Exception:
+                    break
                 continue
             r = pgconn.get_result()
-            if r is None:
+            if r is None or r.status == pq.ExecStatus.COPY_OUT:
                 break
             final = r
-    if final is not None and final.status == pq.ExecStatus.FATAL_ERROR:
+    if final is not None and final.status == pq.ExecStatus.FATAL_ERROR and ended:
         raise pg_errors.error_from_result(final, encoding=encoding)
     if counts is not None and final is not None and final.command_tuples is not None:
         counts.append(int(final.command_tuples))
@@ -155,7 +171,7 @@ class RawCopyIn:
         final = None
         while True:
             if pg.is_busy():
-                _wait_readable(pg, None)
+                _wait_readable(pg, None, timeout=600)
                 continue
             r = pg.get_result()
             if r is None:
@@ -231,16 +247,19 @@ def _pump_on(src: psycopg.Connection[Any], dst: psycopg.Connection[Any], copy_ou
             if target_setup is not None:
                 target_setup(dst)
             writer = RawCopyIn(dst, copy_in, cancel)
-            try:
-                for data in raw_copy_out(src, copy_out, cancel):
-                    writer.write(data)
-                    total += len(data)
-                    if on_bytes is not None:
-                        on_bytes(len(data))
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    writer.finish(error=f"kwtui: {type(exc).__name__}")
-                raise
+            # closed explicitly on any error, so the source COPY is stopped and drained before the
+            # source transaction ends (a connection left mid-COPY cannot roll back)
+            with contextlib.closing(copy_out_blocks(src, copy_out, cancel)) as blocks:
+                try:
+                    for data, _n in blocks:
+                        writer.write(data)
+                        total += len(data)
+                        if on_bytes is not None:
+                            on_bytes(len(data))
+                except BaseException as exc:
+                    with contextlib.suppress(Exception):
+                        writer.finish(error=f"kwtui: {type(exc).__name__}")
+                    raise
             rows = writer.finish()
             if before_commit is not None:
                 before_commit(dst, rows)

@@ -205,6 +205,15 @@ class KwtuiApp(App[int]):
             return
         self.push_screen(JobsScreen(self.journal))
 
+    # -- validation -------------------------------------------------------------------------
+
+    def action_open_validation(self) -> None:
+        from kwtui.screens.validate import ValidationScreen
+
+        if isinstance(self.screen, ValidationScreen):
+            return
+        self.push_screen(ValidationScreen(self.store, self.journal))
+
     def resume_job(self, job_id: int) -> None:
         """Resume a journaled job in this process; the jobs screen follows it through the journal."""
         self._resume_worker(job_id)
@@ -311,6 +320,8 @@ class KwtuiApp(App[int]):
         yield SystemCommand("New migration", "Start the guided migration wizard", self.action_new_migration)
         yield SystemCommand("Help", "List every key binding of this screen", self.action_help)
         yield SystemCommand("Jobs", "Every journaled transfer: progress, cancel, pause, resume", self.action_open_jobs)
+        yield SystemCommand("Validate…", "Prove that tables match: row counts, aggregates, checksums to the row",
+                            self.action_open_validation)
         if self.service is not None:
             yield SystemCommand("Export…", "Export a table or a database to CSV files (streamed or native)",
                                 self.open_export_wizard)

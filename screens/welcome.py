@@ -21,6 +21,7 @@ CHOICES = (
     ("demo", "d", "Start the demo", "embedded PostgreSQL with sample shop and meter data"),
     ("migration", "n", "Start a new migration", "the guided plan: source, target, strategy"),
     ("jobs", "j", "Jobs", "every transfer: progress, cancel, pause, resume"),
+    ("validate", "v", "Validate", "prove two tables match, down to the differing rows"),
 )
 
 
@@ -32,6 +33,7 @@ class WelcomeScreen(Screen[None]):
         Binding("d", "choose('demo')", "Demo"),
         Binding("n", "choose('migration')", "New migration"),
         Binding("j", "app.open_jobs", "Jobs"),
+        Binding("v", "app.open_validation", "Validate"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -67,6 +69,8 @@ class WelcomeScreen(Screen[None]):
             app.action_new_migration()  # type: ignore[attr-defined]
         elif choice == "jobs":
             app.action_open_jobs()  # type: ignore[attr-defined]
+        elif choice == "validate":
+            app.action_open_validation()  # type: ignore[attr-defined]
 
     def set_status(self, text: str) -> None:
         self.query_one("#welcome-status", Static).update(text)

@@ -355,3 +355,9 @@ def add_profile_from_dsn(store: ProfileStore, name: str, dsn: str, *, replace: b
                 + PASSWORD_SOURCES_HINT
             )
     return AddResult(profile=parsed.profile, messages=messages)
+
+
+def conninfo_text(params: dict[str, Any]) -> str:
+    """libpq parameters as a keyword string (``host=... port=...``), secrets left out."""
+    clean = {k: v for k, v in params.items() if k not in SECRET_KEYS and v not in (None, "")}
+    return pg_conninfo.make_conninfo(**clean) if clean else ""

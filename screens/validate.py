@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psycopg import conninfo as pg_conninfo
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,7 +21,7 @@ from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError, UsageError
 from kwtui.fmt import text_value
 from kwtui.jobs import COMPLETED, Job, Journal
-from kwtui.profiles import ProfileStore
+from kwtui.profiles import ProfileStore, conninfo_text
 from kwtui.transfer.engine import ProgressEvent
 from kwtui.validate import (
     AGGREGATE,
@@ -348,8 +347,7 @@ class ValidationScreen(Screen[None]):
                 uri.value = ""
                 select.value = data["profile"]
             else:
-                params = {k: v for k, v in (data.get("params") or {}).items() if v not in (None, "")}
-                uri.value = pg_conninfo.make_conninfo(**params) if params else ""
+                uri.value = conninfo_text(data.get("params") or {})
         tables = [t for t in job.tables if t.status == COMPLETED] or job.tables
         self.job_targets = {t.name: t.target for t in tables}
         self.query_one("#v-tables", Input).value = ", ".join(t.name for t in tables)

@@ -179,7 +179,12 @@ class BrowseScreen(Screen[None]):
                 current_node = node
         if current_node is not None:
             current_node.expand()  # open the connected database right away
-            self.call_after_refresh(tree.move_cursor, current_node)
+            self.call_after_refresh(self._select_node, current_node)
+
+    def _select_node(self, node: TreeNode[NodeData]) -> None:
+        tree: Tree[NodeData] = self.query_one("#db-tree", Tree)
+        if node.line >= 0:
+            tree.cursor_line = node.line
 
     @on(Tree.NodeExpanded, "#db-tree")
     def on_node_expanded(self, event: Tree.NodeExpanded[NodeData]) -> None:
@@ -366,7 +371,8 @@ class BrowseScreen(Screen[None]):
                 and event.character not in "/ " and len(event.character) == 1:
             box = self.query_one("#tree-filter", Input)
             box.focus()
-            box.insert_text_at_cursor(event.character)
+            box.value += event.character
+            box.cursor_position = len(box.value)
             event.stop()
 
     # -- actions -----------------------------------------------------------------------------

@@ -248,7 +248,7 @@ class ConsoleScreen(Screen[None]):
             def answer(yes: bool | None) -> None:
                 if yes:
                     self.update_status("running… (F9 cancels)")
-                    self.execute(text, guarded, True)
+                    self.run_statements(text, guarded, True)
                 else:
                     self.update_status("not run")
 
@@ -256,10 +256,10 @@ class ConsoleScreen(Screen[None]):
                                  answer)
             return
         self.update_status("running… (F9 cancels)")
-        self.execute(text, guarded, False)
+        self.run_statements(text, guarded, False)
 
     @work(group="run", exclusive=True)
-    async def execute(self, text: str, guarded: Guarded, confirmed: bool) -> None:
+    async def run_statements(self, text: str, guarded: Guarded, confirmed: bool) -> None:
         assert self.runner is not None
         self.running = True
         if self.stream is not None:
@@ -311,7 +311,7 @@ class ConsoleScreen(Screen[None]):
         where = ""
         if isinstance(err, QueryError) and err.position:
             where = f" (line {message.text[: err.position].count(chr(10)) + 1})"
-            self._move_cursor_to(message.text, err.position)
+            self._point_at(message.text, err.position)
         self.update_status(f"[red]{escape(err.message)}{where}[/]")
         cancelled = isinstance(err, QueryError) and err.sqlstate == "57014"
         self.history.add(HistoryEntry(sql=message.text, database=self.database, status="error"))
@@ -319,7 +319,7 @@ class ConsoleScreen(Screen[None]):
         title = "Statement cancelled" if cancelled else "The server refused the statement"
         self.app.show_error(title, err.message + where, detail or None)  # type: ignore[attr-defined]
 
-    def _move_cursor_to(self, text: str, position: int) -> None:
+    def _point_at(self, text: str, position: int) -> None:
         editor = self.query_one("#sql-editor", TextArea)
         full = editor.text
         base = full.find(text)
@@ -329,7 +329,7 @@ class ConsoleScreen(Screen[None]):
         before = full[:offset]
         row = before.count("\n")
         col = offset - (before.rfind("\n") + 1)
-        editor.move_cursor((row, col))
+        editor.cursor_location = (row, col)
 
     # -- paging ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, RichLog, Sparkline, Static
@@ -175,7 +176,7 @@ class JobsScreen(Screen[None]):
             if self.selected is None:
                 self.selected = message.jobs[0].id
             index = next((i for i, j in enumerate(message.jobs) if j.id == self.selected), min(cursor, len(message.jobs) - 1))
-            table.move_cursor(row=max(0, index), animate=False)
+            table.cursor_coordinate = Coordinate(max(0, index), 0)
         self.show_detail(message.logs)
 
     @on(DataTable.RowHighlighted, "#jobs-table")

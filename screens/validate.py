@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
@@ -478,7 +479,7 @@ class ValidationScreen(Screen[None]):
         table.border_title = f"Verdicts ({result.level}; rows in the source and the target)"
         first = next((i for i, t in enumerate(result.tables) if t.verdict != EQUAL), 0)
         if result.tables:
-            table.move_cursor(row=first, animate=False)
+            table.cursor_coordinate = Coordinate(first, 0)
             self.show_table(first)
         table.focus()
 

@@ -199,6 +199,35 @@ def build_parser() -> argparse.ArgumentParser:
     vl.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
     vl.add_argument("--report", metavar="FILE", help="also write a report: .md, .json or .html")
 
+    pl = sub.add_parser("plan", help="assess a source for a migration: tables, findings, DDL for the target, "
+                        "time-series suggestions, strategy")
+    pl.add_argument("--source", "-s", required=True, help="profile name or connection URI of the source")
+    ptgt = pl.add_mutually_exclusive_group()
+    ptgt.add_argument("--target", "-t", help="profile name or URI of the target (its kind decides the DDL)")
+    ptgt.add_argument("--target-kind", choices=["kwdb", "kwdb-ts", "postgres"],
+                      help="the DDL to write without connecting to a target (default: kwdb from PostgreSQL, "
+                           "postgres from KWDB)")
+    pl.add_argument("--table", action="append", metavar="T", help="only these schema.table (repeat for more)")
+    pl.add_argument("--ts-suggest", action="store_true",
+                    help="measure device-id columns and propose time-series tables")
+    pl.add_argument("--exact", action="store_true", help="count rows exactly (count(*)) instead of estimates")
+    pl.add_argument("--ddl", metavar="FILE", help="write the translated DDL to FILE")
+    pl.add_argument("--report", metavar="FILE", help="write the plan as a Markdown report")
+    pl.add_argument("--json", action="store_true", help="print the plan as one JSON document")
+
+    sy = sub.add_parser("sync", help="incremental sync of one table by a watermark column (upsert; repeatable)")
+    sy.add_argument("--source", "-s", required=True, help="profile name or connection URI of the source")
+    sy.add_argument("--target", "-t", required=True, help="profile name or connection URI of the target")
+    sy.add_argument("--table", required=True, help="schema.table")
+    sy.add_argument("--watermark", required=True, metavar="COL",
+                    help="a column that grows with every change: updated_at, a sequence id, the TS timestamp")
+    sy.add_argument("--key", help="key columns a,b (default: the primary key)")
+    sy.add_argument("--overlap", help="re-read window below the last watermark, safe against late commits "
+                    "(an interval such as '5 minutes' or a number for numeric watermarks; default 5 minutes / 1000)")
+    sy.add_argument("--delete-detection", action="store_true",
+                    help="delete target rows whose key is gone from the source (compares the key sets)")
+    sy.add_argument("--json", action="store_true", help='print the result as JSON ("rows_moved": N, ...)')
+
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
     q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
@@ -793,6 +822,100 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kwtui import plan
+
+    source = target_from_arg(args.source)
+    target = target_from_arg(args.target) if args.target else None
+
+    async def run() -> Any:
+        async with _service(source) as src:
+            kind = args.target_kind
+            if target is not None:
+                async with _service(target) as dst:
+                    kind = "kwdb" if dst.info.kind == "kwdb" else "postgres"
+            if kind is None:
+                kind = "postgres" if src.info.kind == "kwdb" else "kwdb"
+            assessment = await plan.assess(src, tables=args.table, exact=args.exact)
+            if not assessment.tables:
+                raise UsageError("the source has no tables to plan")
+            if args.ts_suggest:
+                await plan.suggest_ts(assessment, src)
+            return kind, assessment
+
+    kind, assessment = asyncio.run(run())
+    translation = plan.translate_ddl(assessment, kind)
+    choices, order_warnings = plan.strategy(assessment, kind, cores=os.cpu_count() or 2)
+    translation.warnings += order_warnings
+    if args.ddl:
+        Path(args.ddl).write_text(translation.script(), encoding="utf-8")
+        print(f"DDL written to {args.ddl}", file=sys.stderr)
+    if args.report:
+        Path(args.report).write_text(plan.render_markdown(assessment, translation, choices), encoding="utf-8")
+        print(f"report written to {args.report}", file=sys.stderr)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps({**assessment.as_dict(), "target_kind": kind,
+                          "ddl": [asdict(t) for t in translation.tables], "warnings": translation.warnings,
+                          "strategy": [asdict(c) for c in choices]}, ensure_ascii=False, default=str))
+        return 0
+    print(f"Source: {assessment.database} ({assessment.server_kind}), {len(assessment.tables)} table(s); "
+          f"target kind: {kind}\n")
+    print(format_table(["table", "kind", "rows", "MB", "cols", "PK", "FKs", "indexes", "sequences", "score"],
+                       [[t.qualified, t.kind, f"{t.rows:,}", f"{(t.bytes or 0) / 1e6:.2f}", len(t.columns),
+                         ", ".join(t.primary_key) or "-", len(t.foreign_keys), len(t.indexes),
+                         "; ".join(t.sequences) or "-", t.complexity] for t in assessment.tables]))
+    print("\nFindings:" if assessment.findings else "\nFindings: none")
+    for f in assessment.findings:
+        print(f"  [{f.construct}] {f.table or '(database)'}: {f.detail}\n      -> {f.advice}")
+    if args.ts_suggest:
+        print("\nTime-series suggestions:" if assessment.ts_suggestions else "\nTime-series suggestions: none")
+        for s in assessment.ts_suggestions:
+            print(f"  {s.table}: timestamp {s.timestamp}, primary tag {s.primary_tag}, tags {', '.join(s.tags)}, "
+                  f"data {', '.join(s.data_columns) or '-'}; {s.devices:,} devices, "
+                  f"{s.rows_per_device:,.1f} rows per device")
+    print("\nStrategy (load order):")
+    for i, c in enumerate(choices, 1):
+        print(f"  {i}. {c.table}: {c.method}, workers {c.workers}, chunk_rows {c.chunk_rows:,}, "
+              f"batch_rows {c.batch_rows} ({c.reason})")
+    print(f"\nDDL ({kind}):\n")
+    print(translation.script())
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from kwtui.jobs import Journal
+    from kwtui.sync import sync_table
+
+    key = [k.strip() for k in args.key.split(",") if k.strip()] if args.key else None
+    if args.key is not None and not key:
+        raise UsageError("--key needs column names: --key a,b")
+    overlap: Any = args.overlap
+    if overlap is not None and overlap.strip().lstrip("-").isdigit():
+        overlap = int(overlap)
+    source = target_from_arg(args.source)
+    target = target_from_arg(args.target)
+    journal = Journal()
+
+    async def run() -> Any:
+        async with _service(source) as src, _service(target) as dst:
+            return await sync_table(src, dst, args.table, args.watermark, key=key, overlap=overlap,
+                                    journal=journal, delete_detection=args.delete_detection)
+
+    result = asyncio.run(run())
+    if args.json:
+        print(json.dumps({"event": "result", "ok": True, **result.as_dict()}, ensure_ascii=False))
+    else:
+        deleted = f", {result.deleted:,} deleted" if args.delete_detection else ""
+        print(f"{result.table} -> {result.target}: {result.rows_moved:,} rows moved ({result.rows_read:,} read "
+              f"above {result.lower_bound or 'the start'}){deleted}; watermark {result.watermark_before} -> "
+              f"{result.watermark_after} in {result.elapsed:.2f} s ({result.method})")
+    return 0
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
 
@@ -843,6 +966,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "validate":
             return cmd_validate(args)
+        if args.command == "plan":
+            return cmd_plan(args)
+        if args.command == "sync":
+            return cmd_sync(args)
         return cmd_tui(args)
     except KwtuiError as exc:
         if debug:

@@ -85,6 +85,16 @@ CREATE TABLE IF NOT EXISTS job_log (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS job_log_job ON job_log (job_id, at);
+CREATE TABLE IF NOT EXISTS sync_state (
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    table_name TEXT NOT NULL,
+    watermark_col TEXT NOT NULL,
+    watermark TEXT,
+    rows_moved INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL,
+    PRIMARY KEY (source, target, table_name, watermark_col)
+);
 """
 
 
@@ -285,6 +295,24 @@ class Journal:
         with self._tx() as db:
             db.execute("INSERT INTO job_log (job_id, at, level, message) VALUES (?,?,?,?)",
                        (job_id, time.time(), level, message))
+
+    # -- incremental sync watermarks (kwtui.sync) ---------------------------------------------
+
+    def get_watermark(self, source: str, target: str, table: str, column: str) -> str | None:
+        """The last synced watermark (text form) of a table between two servers, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT watermark FROM sync_state WHERE source=? AND target=? AND table_name=?"
+                             " AND watermark_col=?", (source, target, table, column)).fetchone()
+        return row["watermark"] if row else None
+
+    def set_watermark(self, source: str, target: str, table: str, column: str, watermark: str | None,
+                      rows_moved: int = 0) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO sync_state (source, target, table_name, watermark_col, watermark, rows_moved,"
+                       " updated) VALUES (?,?,?,?,?,?,?) ON CONFLICT (source, target, table_name, watermark_col)"
+                       " DO UPDATE SET watermark=excluded.watermark, rows_moved=excluded.rows_moved,"
+                       " updated=excluded.updated",
+                       (source, target, table, column, watermark, rows_moved, time.time()))
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -1,0 +1,790 @@
+"""Migration planning: assess a source, translate its DDL, suggest time-series tables, pick a strategy.
+
+``assess(svc)`` reads the catalog of the source (PostgreSQL in full; KWDB through its
+dialect) and lists per table rows, bytes, columns and types, primary key, foreign keys,
+indexes, owned sequences / identity columns, and the objects KWDB cannot take as they are
+(each a :class:`Finding` with advice). ``translate_ddl`` turns the assessment into CREATE
+TABLE text for a target kind; ``suggest_ts`` measures candidate device-id columns and
+proposes time-series tables; ``strategy`` orders tables parents-first and sizes batches.
+
+Complexity score per table (higher = more work and risk)::
+
+    1
+    + columns // 10
+    + 2 x foreign keys
+    + 1 x secondary indexes
+    + 3 x findings on the table (constructs KWDB cannot take as they are)
+    + 2 if the table has no primary key (no safe keyset paging, no upsert, no row diff)
+    + size class: 0 below 100k rows, 1 below 1M, 2 below 10M, 3 above
+
+No I/O outside the functions taking a service; the translation is a pure function.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from psycopg import sql
+
+from kwtui.catalog import BASE, PARTITIONED, TS_TABLE, Column, Index
+from kwtui.transfer.engine import kwdb_to_pg_type
+from kwtui.transfer.native import quote_ident
+
+TARGET_KINDS = ("kwdb", "kwdb-ts", "postgres")
+
+#: KWDB TS limits (REFERENCE.md)
+MAX_PRIMARY_TAGS = 4
+MAX_TAGS = 128
+
+
+@dataclass(frozen=True)
+class Finding:
+    table: str  # schema.table, or "" for database-wide objects (extensions)
+    construct: str  # "partitioned table", "enum", "domain", "array", "tsvector", "extension", ...
+    detail: str
+    advice: str
+
+
+@dataclass
+class ColumnInfo:
+    name: str
+    type: str  # format_type() text (PostgreSQL) or the type KWDB reports
+    nullable: bool = True
+    default: str | None = None
+    primary_key: bool = False
+    is_tag: bool = False
+    primary_tag: bool = False
+    kind: str = "base"  # base | enum | domain | array | tsvector | generated
+    base_type: str | None = None  # domain: the base type; array: the element type
+    enum_labels: list[str] = field(default_factory=list)
+    generated: str | None = None  # the expression of a generated column
+    identity: bool = False  # identity column or owned by a sequence (serial)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    columns: tuple[str, ...]
+    ref_table: str  # schema.table
+    ref_columns: tuple[str, ...]
+    definition: str = ""
+
+
+@dataclass
+class TableAssessment:
+    schema: str
+    name: str
+    kind: str = BASE
+    est_rows: int | None = None
+    exact_rows: int | None = None
+    bytes: int | None = None
+    columns: list[ColumnInfo] = field(default_factory=list)
+    primary_key: list[str] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    indexes: list[Index] = field(default_factory=list)
+    sequences: list[str] = field(default_factory=list)  # "seq -> column" / "identity column"
+    findings: list[Finding] = field(default_factory=list)
+    complexity: int = 1
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def rows(self) -> int:
+        return self.exact_rows if self.exact_rows is not None else max(0, self.est_rows or 0)
+
+    @property
+    def is_ts(self) -> bool:
+        return self.kind == TS_TABLE
+
+    def column(self, name: str) -> ColumnInfo:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass
+class TsSuggestion:
+    table: str
+    timestamp: str
+    primary_tag: str
+    tags: list[str]  # the primary tag first, then per-device attributes
+    data_columns: list[str]
+    devices: int
+    rows: int
+    reason: str = ""
+
+    @property
+    def rows_per_device(self) -> float:
+        return self.rows / self.devices if self.devices else 0.0
+
+
+@dataclass
+class TablePlanChoice:
+    table: str
+    method: str  # "streamed" | "native IMPORT"
+    workers: int
+    chunk_rows: int
+    batch_rows: int
+    reason: str
+
+
+@dataclass
+class Assessment:
+    server_kind: str  # "postgres" | "kwdb"
+    database: str = ""
+    tables: list[TableAssessment] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # every finding, database-wide ones included
+    ts_suggestions: list[TsSuggestion] = field(default_factory=list)
+
+    def table(self, qualified: str) -> TableAssessment:
+        return next(t for t in self.tables if t.qualified == qualified)
+
+    def suggestion(self, qualified: str) -> TsSuggestion | None:
+        return next((s for s in self.ts_suggestions if s.table == qualified), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "server_kind": self.server_kind, "database": self.database,
+            "tables": [{**asdict(t), "qualified": t.qualified, "indexes": [asdict(i) for i in t.indexes]}
+                       for t in self.tables],
+            "findings": [asdict(f) for f in self.findings],
+            "ts_suggestions": [{**asdict(s), "rows_per_device": round(s.rows_per_device, 1)}
+                               for s in self.ts_suggestions],
+        }
+
+
+# -- assessment -------------------------------------------------------------------------------
+
+_PG_COLUMNS = sql.SQL("""
+SELECT a.attname, t.typtype, t.typcategory, t.typname,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END,
+       CASE WHEN t.typcategory = 'A' THEN format_type(t.typelem, NULL) END,
+       CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e
+                                            WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END,
+       a.attgenerated, pg_get_expr(d.adbin, d.adrelid), a.attidentity
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+""")
+
+_PG_FKS = sql.SQL("""
+SELECT c.conname,
+       ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+       rn.nspname, r.relname,
+       ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i),
+       pg_get_constraintdef(c.oid, true)
+FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+WHERE c.conrelid = %s::regclass AND c.contype = 'f'
+ORDER BY c.conname
+""")
+
+_PG_EXCLUSION = sql.SQL("""
+SELECT conname, pg_get_constraintdef(oid, true) FROM pg_constraint
+WHERE conrelid = %s::regclass AND contype = 'x' ORDER BY conname
+""")
+
+_PG_SEQUENCES = sql.SQL("""
+SELECT s.relname, a.attname
+FROM pg_depend d
+JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+WHERE d.refobjid = %s::regclass AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+ORDER BY s.relname
+""")
+
+_PG_TRIGGERS = sql.SQL("""
+SELECT tgname, pg_get_triggerdef(oid, true) FROM pg_trigger
+WHERE tgrelid = %s::regclass AND NOT tgisinternal ORDER BY tgname
+""")
+
+_PG_RULES = sql.SQL("SELECT rulename, definition FROM pg_rules WHERE schemaname = %s AND tablename = %s"
+                    " ORDER BY rulename")
+
+_PG_PARTITIONS = sql.SQL("SELECT pg_get_partkeydef(%s::regclass),"
+                         " (SELECT count(*) FROM pg_partition_tree(%s::regclass) WHERE isleaf)")
+
+_PG_EXTENSIONS = sql.SQL("SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY extname")
+
+
+def _regclass(schema: str, name: str) -> str:
+    return '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
+
+
+async def assess(svc: Any, *, tables: Sequence[str] | None = None, exact: bool = False) -> Assessment:
+    """Read the source catalog: every base, partitioned and TS table (or the named ``schema.table``s).
+
+    ``exact`` counts rows with ``count(*)`` instead of trusting the planner's estimate.
+    """
+    assert svc.dialect is not None and svc.info is not None
+    kind = svc.info.kind
+    out = Assessment(server_kind=kind, database=svc.info.database)
+    wanted = set(tables) if tables else None
+    listed = []
+    for sch in await svc.dialect.list_schemas(svc):
+        for t in await svc.dialect.list_tables(svc, sch.name):
+            if t.kind in (BASE, PARTITIONED, TS_TABLE) and (wanted is None or t.qualified in wanted):
+                listed.append(t)
+    if kind == "postgres":
+        for name, version in (await svc.query(_PG_EXTENSIONS)).rows:
+            out.findings.append(Finding(
+                "", "extension", f"extension {name} {version}",
+                "KWDB has no PostgreSQL extensions: move what it provides (types, functions, indexes) "
+                "into the application or drop it; columns of its types need a plain type"))
+    for t in listed:
+        detail = await svc.dialect.table_detail(svc, t)
+        ta = TableAssessment(t.schema, t.name, t.kind, t.est_rows, bytes=t.size_bytes,
+                             columns=[_column_info(c) for c in detail.columns],
+                             primary_key=list(detail.primary_key),
+                             indexes=[i for i in detail.indexes])
+        if exact:
+            q = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(t.schema), sql.Identifier(t.name))
+            ta.exact_rows = int((await svc.query(q)).rows[0][0])
+        if kind == "postgres":
+            await _assess_pg_table(svc, ta)
+        ta.complexity = complexity(ta)
+        out.tables.append(ta)
+        out.findings.extend(ta.findings)
+    return out
+
+
+def _column_info(c: Column) -> ColumnInfo:
+    return ColumnInfo(c.name, c.type, c.nullable, c.default, c.primary_key, c.is_tag, c.primary_tag,
+                      identity=bool(c.default and ("IDENTITY" in c.default or "nextval(" in c.default)))
+
+
+async def _assess_pg_table(svc: Any, ta: TableAssessment) -> None:
+    rc = _regclass(ta.schema, ta.name)
+    q = ta.qualified
+    add = ta.findings.append
+    if ta.kind == PARTITIONED:
+        keydef, parts = (await svc.query(_PG_PARTITIONS, (rc, rc))).rows[0]
+        add(Finding(q, "partitioned table", f"PARTITION BY {keydef}, {parts} partition(s)",
+                    "created as one plain table holding the rows of every partition; KWDB splits and "
+                    "distributes ranges itself (for time-based partitions consider a TS table with a "
+                    "RETENTIONS / PARTITION INTERVAL)"))
+    rows = (await svc.query(_PG_COLUMNS, (rc,))).rows
+    by_name = {c.name: c for c in ta.columns}
+    for name, typtype, category, typname, domain_base, elem, labels, generated, expr, identity in rows:
+        col = by_name.get(name)
+        if col is None:
+            continue
+        col.identity = col.identity or bool(identity)
+        if generated:
+            col.kind = "generated"
+            col.generated = expr
+            col.default = None
+            add(Finding(q, "generated column", f"{name} GENERATED ALWAYS AS ({expr}) STORED",
+                        "created as a plain column holding the copied values; compute it in the application "
+                        "(or a view) after cutover"))
+        elif typtype == "e":
+            col.kind = "enum"
+            col.enum_labels = list(labels or [])
+            add(Finding(q, "enum", f"{name} of enum type {col.type} ({', '.join(col.enum_labels)})",
+                        "becomes VARCHAR with a CHECK (column IN (labels)); the label order is lost"))
+        elif typtype == "d":
+            col.kind = "domain"
+            col.base_type = domain_base
+            add(Finding(q, "domain", f"{name} of domain {col.type} over {domain_base}",
+                        "becomes its base type; re-create the domain's CHECK as a table CHECK constraint "
+                        "if it matters"))
+        elif category == "A":
+            col.kind = "array"
+            col.base_type = elem
+            add(Finding(q, "array", f"{name} {col.type}",
+                        "KWDB relational keeps one-dimensional arrays of plain types (verify on the "
+                        "target); arrays of enums/domains/other become TEXT holding the array literal; "
+                        "a KWDB TS table has no arrays (NVARCHAR); consider a child table"))
+        elif typname in ("tsvector", "tsquery"):
+            col.kind = "tsvector"
+            add(Finding(q, "tsvector", f"{name} {col.type}",
+                        "KWDB has no full-text search types: becomes TEXT (the lexeme list as text); "
+                        "search with LIKE or an external search engine, or rebuild it from source columns"))
+    for name, definition in (await svc.query(_PG_EXCLUSION, (rc,))).rows:
+        add(Finding(q, "exclusion constraint", f"{name} {definition}",
+                    "KWDB has no exclusion constraints: enforce the rule in the application or with a "
+                    "unique key on a derived column"))
+    for name, definition in (await svc.query(_PG_TRIGGERS, (rc,))).rows:
+        add(Finding(q, "trigger", definition or name,
+                    "KWDB has no triggers: move the logic into the application (or a scheduled job); "
+                    "the copied rows already hold the trigger's effects"))
+    for name, definition in (await svc.query(_PG_RULES, (ta.schema, ta.name))).rows:
+        add(Finding(q, "rule", f"{name}: {' '.join(str(definition).split())}",
+                    "KWDB has no rules: rewrite them as application logic or views"))
+    for name, cols, rschema, rname, rcols, definition in (await svc.query(_PG_FKS, (rc,))).rows:
+        ta.foreign_keys.append(ForeignKey(name, tuple(cols), f"{rschema}.{rname}", tuple(rcols), definition))
+    for seq, col in (await svc.query(_PG_SEQUENCES, (rc,))).rows:
+        c = by_name.get(col)
+        is_identity = c is not None and bool(c.default and "AS IDENTITY" in c.default)
+        ta.sequences.append(f"{seq} -> {col}" + (" (identity)" if is_identity else " (serial)"))
+        if c is not None:
+            c.identity = True
+    for c in ta.columns:
+        if c.identity and not any(f"-> {c.name} (" in s for s in ta.sequences):
+            ta.sequences.append(f"identity -> {c.name}")
+
+
+def complexity(ta: TableAssessment) -> int:
+    """The score of the module docstring."""
+    rows = ta.rows
+    size_class = 0 if rows < 100_000 else 1 if rows < 1_000_000 else 2 if rows < 10_000_000 else 3
+    secondary = [i for i in ta.indexes if not i.primary]
+    return (1 + len(ta.columns) // 10 + 2 * len(ta.foreign_keys) + len(secondary) + 3 * len(ta.findings)
+            + (0 if ta.primary_key or ta.is_ts else 2) + size_class)
+
+
+# -- DDL translation --------------------------------------------------------------------------
+
+
+@dataclass
+class TableDdl:
+    table: str
+    target: str  # the target table name (schema.table)
+    create: str
+    post_load: list[str] = field(default_factory=list)  # indexes and foreign keys, after the data
+    warnings: list[str] = field(default_factory=list)
+    ts: bool = False
+
+
+@dataclass
+class Translation:
+    target_kind: str
+    tables: list[TableDdl] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # every warning (database-wide ones included)
+
+    def script(self) -> str:
+        parts = [f"-- kwtui plan: DDL for target kind {self.target_kind}"]
+        parts += [f"-- WARNING: {w}" for w in self.warnings]
+        parts += [t.create for t in self.tables]
+        post = [s for t in self.tables for s in t.post_load]
+        if post:
+            parts.append("-- after the data is loaded:")
+            parts += post
+        return "\n\n".join(parts) + "\n"
+
+
+def _q(name: str) -> str:
+    return quote_ident(name)
+
+
+def _qt(schema: str, name: str) -> str:
+    return f"{_q(schema)}.{_q(name)}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _kwdb_type(pg_type: str) -> str:
+    from kwtui.transfer.files import _kwdb_type as spell
+
+    return spell(pg_type)
+
+
+_SERIAL = {"smallint": "INT2", "integer": "INT4", "bigint": "INT8"}
+
+
+def _base(type_text: str) -> str:
+    return type_text.lower().split("(")[0].strip()
+
+
+def kwdb_relational_type(c: ColumnInfo) -> tuple[str, str | None, str | None]:
+    """(type, extra CHECK or None, warning or None) for a KWDB relational column."""
+    if c.kind == "tsvector":
+        return "TEXT", None, f"{c.name}: {c.type} -> TEXT (no full-text search in KWDB)"
+    if c.kind == "enum":
+        width = max([len(label) for label in c.enum_labels] or [1])
+        check = f"CHECK ({_q(c.name)} IN ({', '.join(_literal(v) for v in c.enum_labels)}))"
+        return f"VARCHAR({width})", check, f"{c.name}: enum {c.type} -> VARCHAR({width}) + CHECK"
+    if c.kind == "domain" and c.base_type:
+        return _kwdb_type(c.base_type), None, f"{c.name}: domain {c.type} -> its base type {c.base_type}"
+    if c.kind == "array":
+        elem = c.base_type or ""
+        if elem and not elem.endswith("[]") and "." not in elem and _base(elem) in _PLAIN_TYPES:
+            return _kwdb_type(elem) + "[]", None, f"{c.name}: array {c.type} kept as an array (KWDB relational; verify)"
+        return "TEXT", None, f"{c.name}: array {c.type} -> TEXT (array literal as text)"
+    if c.kind == "generated":
+        return _kwdb_type(c.type), None, f"{c.name}: generated column -> plain column (values copied)"
+    return _kwdb_type(c.type), None, None
+
+
+_PLAIN_TYPES = {
+    "smallint", "integer", "bigint", "real", "double precision", "numeric", "boolean", "text",
+    "character varying", "character", "date", "timestamp with time zone", "timestamp without time zone",
+    "uuid", "bytea", "time without time zone", "interval", "inet", "jsonb",
+}
+
+
+def kwdb_ts_type(c: ColumnInfo) -> tuple[str, str | None]:
+    """(type, warning or None) for a column of a KWDB time-series table (REFERENCE.md mapping)."""
+    t = c.base_type if c.kind == "domain" and c.base_type else c.type
+    low = t.lower()
+    base = _base(low)
+    note = None
+    if c.kind == "enum":
+        width = max([len(label) for label in c.enum_labels] or [1])
+        return f"VARCHAR({width})", f"{c.name}: enum {c.type} -> VARCHAR({width}) (no CHECK on TS tables)"
+    if c.kind in ("array", "tsvector"):
+        return "NVARCHAR", f"{c.name}: {c.type} -> NVARCHAR (text form; TS tables have no {c.kind})"
+    if c.kind == "domain":
+        note = f"{c.name}: domain {c.type} -> base type {c.base_type}"
+    if base in _SERIAL and c.identity:
+        return _SERIAL[base], f"{c.name}: serial/identity -> {_SERIAL[base]} (no default on TS tables)"
+    if base in _SERIAL:
+        return _SERIAL[base], note
+    if base == "real":
+        return "FLOAT4", note
+    if base == "double precision":
+        return "FLOAT8", note
+    if base in ("numeric", "decimal", "money"):
+        return "FLOAT8", f"{c.name}: {c.type} -> FLOAT8 (LOSSY: TS tables have no DECIMAL; ~15 significant digits)"
+    if base == "boolean":
+        return "BOOL", note
+    if base in ("text", "json", "jsonb", "xml", "citext"):
+        return "NVARCHAR", f"{c.name}: {c.type} -> NVARCHAR" if base != "text" else note
+    if base == "character varying":
+        return ("VARCHAR" + low[len("character varying"):]) if "(" in low else "NVARCHAR", note
+    if base in ("character", "char"):
+        return "CHAR" + low[len("character"):] if "(" in low else "CHAR(1)", note
+    if base == "timestamp with time zone":
+        return "TIMESTAMPTZ", note
+    if base.startswith("timestamp"):
+        return "TIMESTAMP", note
+    if base in ("date", "time without time zone", "time with time zone"):
+        return "TIMESTAMP", f"{c.name}: {c.type} -> TIMESTAMP"
+    if base == "uuid":
+        return "VARCHAR(36)", f"{c.name}: uuid -> VARCHAR(36)"
+    if base == "bytea":
+        return "VARBYTES", note
+    if base in ("int2", "int4", "int8", "float4", "float8", "bool", "timestamptz", "varbytes", "nvarchar",
+                "varchar", "nchar", "geometry"):
+        return t.upper(), note
+    return "NVARCHAR", f"{c.name}: {c.type} -> NVARCHAR (no matching TS type)"
+
+
+_TIMESTAMP_TYPES = ("timestamp with time zone", "timestamp without time zone", "timestamptz", "timestamp")
+_ID_NAME = re.compile(r"(device|meter|sensor|station|machine|vehicle|asset|node|host|(^|_)id$)", re.IGNORECASE)
+
+
+def is_timestamp(type_text: str) -> bool:
+    return _base(type_text) in _TIMESTAMP_TYPES
+
+
+def translate_ddl(assessment: Assessment, target_kind: str) -> Translation:
+    """CREATE TABLE text per table for ``kwdb`` (relational), ``kwdb-ts`` or ``postgres``, plus warnings."""
+    if target_kind not in TARGET_KINDS:
+        raise ValueError(f"target kind {target_kind!r}: one of {', '.join(TARGET_KINDS)}")
+    out = Translation(target_kind)
+    for f in assessment.findings:
+        if not f.table:
+            out.warnings.append(f"{f.construct}: {f.detail}: {f.advice}")
+    for ta in order_tables(assessment)[0]:
+        if target_kind == "postgres":
+            ddl = _to_postgres(ta)
+        elif target_kind == "kwdb-ts":
+            ddl = _to_kwdb_ts(ta, assessment.suggestion(ta.qualified))
+        else:
+            ddl = _to_kwdb(ta)
+        if target_kind != "postgres":
+            for f in ta.findings:
+                if f.construct in ("trigger", "rule", "exclusion constraint", "partitioned table"):
+                    ddl.warnings.append(f"{f.construct}: {f.detail} -- {f.advice}")
+        out.tables.append(ddl)
+        out.warnings += [f"{ta.qualified}: {w}" for w in ddl.warnings]
+    return out
+
+
+def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True) -> list[str]:
+    stmts = []
+    if indexes:
+        for ix in ta.indexes:
+            if ix.primary or not ix.columns or any(not re.fullmatch(r"[\w\" ]+", c) for c in ix.columns):
+                continue
+            if ix.definition and " USING " in ix.definition.upper() and " USING BTREE" not in ix.definition.upper():
+                continue  # gin / gist / brin: no KWDB counterpart
+            unique = "UNIQUE " if ix.unique else ""
+            stmts.append(f"CREATE {unique}INDEX {_q(ix.name)} ON {target} ({', '.join(_q(c) for c in ix.columns)});")
+    for fk in ta.foreign_keys:
+        ref_schema, _, ref_name = fk.ref_table.partition(".")
+        stmts.append(f"ALTER TABLE {target} ADD CONSTRAINT {_q(fk.name)} FOREIGN KEY "
+                     f"({', '.join(_q(c) for c in fk.columns)}) REFERENCES {_qt(ref_schema, ref_name)} "
+                     f"({', '.join(_q(c) for c in fk.ref_columns)});")
+    return stmts
+
+
+def _to_kwdb(ta: TableAssessment) -> TableDdl:
+    target = _qt(ta.schema, ta.name)
+    ddl = TableDdl(ta.qualified, f"{ta.schema}.{ta.name}", "")
+    lines, checks = [], []
+    for c in ta.columns:
+        typ, check, warning = kwdb_relational_type(c)
+        parts = [_q(c.name), typ]
+        if c.default and not c.identity and c.kind != "generated" and not c.default.startswith("GENERATED"):
+            default = c.default
+            if c.kind in ("enum", "domain", "array", "tsvector"):  # casts to types KWDB will not have
+                default = re.sub(r"::[\w\".]+(\[\])?$", "", default)
+            parts.append(f"DEFAULT {default}")
+        parts.append("NULL" if c.nullable else "NOT NULL")
+        lines.append("    " + " ".join(parts))
+        if check:
+            checks.append(f"    {check}")
+        if warning:
+            ddl.warnings.append(warning)
+        if c.identity:
+            ddl.warnings.append(f"{c.name}: sequence/identity default dropped (values are copied); "
+                                "after cutover give it DEFAULT unique_rowid() or a KWDB sequence")
+    if ta.primary_key:
+        lines.append(f"    CONSTRAINT \"primary\" PRIMARY KEY ({', '.join(_q(k) for k in ta.primary_key)})")
+    else:
+        ddl.warnings.append("no primary key: KWDB adds a hidden rowid; sync and row-level validation need a key")
+    ddl.create = f"CREATE TABLE {target} (\n" + ",\n".join(lines + checks) + "\n);"
+    ddl.post_load = _post_load(ta, target)
+    return ddl
+
+
+def _to_kwdb_ts(ta: TableAssessment, suggestion: TsSuggestion | None) -> TableDdl:
+    target = _qt(ta.schema, ta.name)
+    ddl = TableDdl(ta.qualified, f"{ta.schema}.{ta.name}", "", ts=True)
+    ts_col = suggestion.timestamp if suggestion else next(
+        (c.name for c in ta.columns if is_timestamp(c.type) and not c.nullable), None)
+    if ts_col is None:
+        rel = _to_kwdb(ta)
+        rel.warnings.insert(0, "no NOT NULL timestamp column: cannot be a TS table, kept relational")
+        return rel
+    if suggestion:
+        tags = list(suggestion.tags)
+        primary = [suggestion.primary_tag]
+    else:
+        cands = [c.name for c in ta.columns if c.name != ts_col and _ID_NAME.search(c.name)
+                 and not c.nullable and c.kind == "base"]
+        if not cands:
+            rel = _to_kwdb(ta)
+            rel.warnings.insert(0, "no device/id column for a primary tag (run --ts-suggest to measure one): "
+                                   "kept relational")
+            return rel
+        tags, primary = cands[:1], cands[:1]
+        ddl.warnings.append(f"primary tag {cands[0]} chosen by its name only (--ts-suggest measures it)")
+    data_lines, tag_lines = [], []
+    ts = ta.column(ts_col)
+    ts_type = "TIMESTAMPTZ" if _base(ts.type) in ("timestamp with time zone", "timestamptz") else "TIMESTAMP"
+    data_lines.append(f"    {_q(ts_col)} {ts_type} NOT NULL")
+    for c in ta.columns:
+        if c.name == ts_col or c.name in tags:
+            continue
+        typ, warning = kwdb_ts_type(c)
+        data_lines.append(f"    {_q(c.name)} {typ}" + ("" if c.nullable else " NOT NULL"))
+        if warning:
+            ddl.warnings.append(warning)
+    for name in tags:
+        c = ta.column(name)
+        typ, warning = kwdb_ts_type(c)
+        if name in primary and typ in ("NVARCHAR", "TEXT"):
+            typ = "VARCHAR(64)"
+            warning = f"{name}: primary tag {c.type} -> VARCHAR(64) (check the longest value)"
+        null = " NOT NULL" if name in primary or not c.nullable else ""
+        tag_lines.append(f"    {_q(name)} {typ}{null}")
+        if warning:
+            ddl.warnings.append(warning)
+    if len(tags) > MAX_TAGS:
+        ddl.warnings.append(f"{len(tags)} tags: KWDB takes at most {MAX_TAGS}")
+    dropped = [k for k in ta.primary_key if k != ts_col and k not in primary]
+    if dropped:
+        ddl.warnings.append(f"primary key ({', '.join(ta.primary_key)}) -> rows dedupe on "
+                            f"({ts_col}, {', '.join(primary)}) instead")
+    if ta.foreign_keys or any(not i.primary for i in ta.indexes):
+        ddl.warnings.append("indexes and foreign keys are not carried to a TS table")
+    ddl.create = (f"CREATE TABLE {target} (\n" + ",\n".join(data_lines) + "\n) TAGS (\n" + ",\n".join(tag_lines)
+                  + f"\n) PRIMARY TAGS ({', '.join(_q(p) for p in primary)});")
+    return ddl
+
+
+def _to_postgres(ta: TableAssessment) -> TableDdl:
+    target = _qt(ta.schema, ta.name)
+    ddl = TableDdl(ta.qualified, f"{ta.schema}.{ta.name}", "")
+    cols = [c for c in ta.columns if not c.is_tag] + [c for c in ta.columns if c.is_tag]
+    lines = []
+    for c in cols:
+        typ = kwdb_to_pg_type(c.type)
+        parts = [_q(c.name), typ]
+        if c.default and not c.default.startswith("GENERATED") and "unique_rowid" not in c.default \
+                and not c.identity:
+            parts.append(f"DEFAULT {c.default}")
+        if not c.nullable or c.primary_tag:
+            parts.append("NOT NULL")
+        lines.append("    " + " ".join(parts))
+    if ta.is_ts:
+        key = [ta.columns[0].name] + [c.name for c in ta.columns if c.primary_tag]
+        ddl.warnings.append(f"TS table -> ordinary table: tags {', '.join(c.name for c in cols if c.is_tag)} last, "
+                            f"primary key ({', '.join(key)}); consider partitioning by {ta.columns[0].name}")
+    else:
+        key = list(ta.primary_key)
+    if key:
+        lines.append(f"    PRIMARY KEY ({', '.join(_q(k) for k in key)})")
+    ddl.create = f"CREATE TABLE {target} (\n" + ",\n".join(lines) + "\n);"
+    ddl.post_load = _post_load(ta, target, indexes=not ta.is_ts)
+    return ddl
+
+
+# -- time-series suggestion -------------------------------------------------------------------
+
+
+async def suggest_ts(assessment: Assessment, svc: Any) -> list[TsSuggestion]:
+    """Measure candidate device-id columns of tables with a NOT NULL timestamp; propose TS tables.
+
+    A candidate id column is NOT NULL in practice and has few distinct values: its name looks
+    like a device / meter / sensor id and it has at most half as many values as rows, or
+    (any name) at most a tenth. Attributes are the columns functionally dependent on it
+    (``count(DISTINCT (id, col)) = count(DISTINCT id)``); they become tags too.
+    The suggestions are stored on the assessment (``translate_ddl`` to ``kwdb-ts`` uses them).
+    """
+    out: list[TsSuggestion] = []
+    for ta in assessment.tables:
+        if ta.is_ts:
+            continue
+        ts_cols = [c for c in ta.columns if is_timestamp(c.type) and not c.nullable]
+        if not ts_cols:
+            continue
+        ts_col = ts_cols[0]
+        cands = [c for c in ta.columns if c.name != ts_col.name and c.kind in ("base", "enum", "domain")
+                 and not is_timestamp(c.type) and _base(c.type) not in ("real", "double precision", "json",
+                                                                        "jsonb", "bytea", "numeric")]
+        if not cands:
+            continue
+        table = sql.SQL("{}.{}").format(sql.Identifier(ta.schema), sql.Identifier(ta.name))
+        parts: list[sql.Composable] = [sql.SQL("count(*)")]
+        for c in cands:
+            parts.append(sql.SQL("count(DISTINCT {c}), count(*) - count({c})").format(c=sql.Identifier(c.name)))
+        row = (await svc.query(sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(parts), table))).rows[0]
+        total = int(row[0])
+        if total == 0:
+            continue
+        scored = []
+        for i, c in enumerate(cands):
+            distinct, nulls = int(row[1 + 2 * i]), int(row[2 + 2 * i])
+            if distinct == 0 or nulls or distinct >= total:
+                continue
+            named = bool(_ID_NAME.search(c.name))
+            if (named and distinct * 2 <= total) or distinct * 10 <= total:
+                strong = bool(re.search(r"device|meter|sensor", c.name, re.IGNORECASE))
+                scored.append((0 if strong else 1 if named else 2, distinct, c, distinct))
+        if not scored:
+            continue
+        scored.sort(key=lambda s: (s[0], s[1]))
+        _, _, idc, devices = scored[0]
+        others = [c for c in ta.columns if c.name not in (ts_col.name, idc.name)
+                  and c.kind in ("base", "enum", "domain")]
+        attrs: list[str] = []
+        if others:
+            dep = [sql.SQL("count(DISTINCT ({id}::text, {c}::text))").format(
+                id=sql.Identifier(idc.name), c=sql.Identifier(c.name)) for c in others]
+            drow = (await svc.query(sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(dep), table))).rows[0]
+            attrs = [c.name for c, n in zip(others, drow, strict=True) if int(n) == devices]
+        if total / devices < 2:
+            attrs = []  # one row per device: every column looks dependent; measure again with more data
+        tags = [idc.name, *attrs][:MAX_TAGS]
+        data = [c.name for c in ta.columns if c.name != ts_col.name and c.name not in tags]
+        out.append(TsSuggestion(
+            ta.qualified, ts_col.name, idc.name, tags, data, devices, total,
+            f"{ts_col.name} is a NOT NULL {ts_col.type}; {idc.name} has {devices:,} distinct values in "
+            f"{total:,} rows" + (f"; {', '.join(attrs)} depend on {idc.name} only" if attrs else "")))
+    assessment.ts_suggestions = out
+    return out
+
+
+# -- strategy ---------------------------------------------------------------------------------
+
+
+def order_tables(assessment: Assessment) -> tuple[list[TableAssessment], list[str]]:
+    """Parents before children (topological by foreign keys; self references ignored).
+
+    Returns (order, warnings); tables on a reference cycle go last, in name order, with a warning.
+    """
+    tables = {t.qualified: t for t in assessment.tables}
+    deps = {q: {fk.ref_table for fk in t.foreign_keys if fk.ref_table in tables and fk.ref_table != q}
+            for q, t in tables.items()}
+    done: list[str] = []
+    placed: set[str] = set()
+    while len(done) < len(tables):
+        ready = sorted(q for q in tables if q not in placed and deps[q] <= placed)
+        if not ready:
+            cycle = sorted(q for q in tables if q not in placed)
+            done += cycle
+            return [tables[q] for q in done], [f"foreign keys form a cycle among {', '.join(cycle)}: "
+                                               "load them with the foreign keys added afterwards"]
+        done += ready
+        placed.update(ready)
+    return [tables[q] for q in done], []
+
+
+def strategy(assessment: Assessment, target_kind: str, *, cores: int = 4) -> tuple[list[TablePlanChoice], list[str]]:
+    """Per table: streamed or native IMPORT, workers, chunk_rows and batch_rows, each with its reason."""
+    ordered, warnings = order_tables(assessment)
+    out = []
+    for ta in ordered:
+        rows = ta.rows
+        size = ta.bytes or 0
+        ts = target_kind == "kwdb-ts" or ta.is_ts
+        if target_kind.startswith("kwdb") and size > 1 << 30:
+            method, why = "native IMPORT", f"{size / 1e9:.1f} GB: server-side IMPORT of exported files is fastest"
+        else:
+            method, why = "streamed", "small enough to stream" if size <= 1 << 30 else "target is PostgreSQL"
+        workers = 1 if rows < 200_000 else min(max(1, cores), 8)
+        chunk_rows = 100_000 if rows <= 100_000 else max(10_000, min(100_000, math.ceil(rows / (workers * 8))))
+        ncols = max(1, len(ta.columns))
+        batch_rows = min(1000 if ts else 500, 65535 // ncols)
+        reason = (f"{rows:,} rows, {size / 1e6:.1f} MB: {why}; {workers} worker(s)"
+                  + ("; TS: multi-row INSERT sorted by timestamp" if ts else "")
+                  + ("; indexes and foreign keys after the load" if ta.foreign_keys or len(ta.indexes) > 1 else ""))
+        out.append(TablePlanChoice(ta.qualified, method, workers, chunk_rows, batch_rows, reason))
+    return out, warnings
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def render_markdown(assessment: Assessment, translation: Translation | None,
+                    choices: Sequence[TablePlanChoice] = ()) -> str:
+    lines = [f"# Migration plan: {assessment.database or 'source'} ({assessment.server_kind})", ""]
+    lines += ["## Tables", "", "| table | kind | rows | MB | columns | PK | FKs | indexes | sequences | complexity |",
+              "|---|---|---:|---:|---:|---|---:|---:|---|---:|"]
+    for t in assessment.tables:
+        lines.append(f"| {t.qualified} | {t.kind} | {t.rows:,} | {(t.bytes or 0) / 1e6:.2f} | {len(t.columns)} | "
+                     f"{', '.join(t.primary_key) or '-'} | {len(t.foreign_keys)} | {len(t.indexes)} | "
+                     f"{'; '.join(t.sequences) or '-'} | {t.complexity} |")
+    lines += ["", "## Findings", ""]
+    if not assessment.findings:
+        lines.append("None: every object carries over as it is.")
+    for f in assessment.findings:
+        lines.append(f"- **{f.construct}** {f.table or '(database)'}: {f.detail}. *Advice:* {f.advice}")
+    if assessment.ts_suggestions:
+        lines += ["", "## Time-series suggestions", ""]
+        for s in assessment.ts_suggestions:
+            lines.append(f"- {s.table}: timestamp `{s.timestamp}`, primary tag `{s.primary_tag}`, tags "
+                         f"{', '.join(s.tags)}, data {', '.join(s.data_columns) or '-'}; {s.devices:,} devices, "
+                         f"{s.rows_per_device:,.1f} rows per device ({s.reason})")
+    if choices:
+        lines += ["", "## Strategy", "", "| order | table | method | workers | chunk_rows | batch_rows | reason |",
+                  "|---:|---|---|---:|---:|---:|---|"]
+        for i, c in enumerate(choices, 1):
+            lines.append(f"| {i} | {c.table} | {c.method} | {c.workers} | {c.chunk_rows:,} | {c.batch_rows} | "
+                         f"{c.reason} |")
+    if translation is not None:
+        lines += ["", f"## DDL ({translation.target_kind})", ""]
+        if translation.warnings:
+            lines += [f"- {w}" for w in translation.warnings] + [""]
+        lines += ["```sql", translation.script().rstrip(), "```"]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = [
+    "Finding", "ColumnInfo", "ForeignKey", "TableAssessment", "TsSuggestion", "Assessment", "Translation",
+    "TableDdl", "TablePlanChoice", "assess", "translate_ddl", "suggest_ts", "order_tables", "strategy",
+    "render_markdown", "complexity", "TARGET_KINDS",
+]

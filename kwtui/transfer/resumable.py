@@ -89,6 +89,8 @@ async def batch_bounds(src: ConnectionService, plan: TablePlan, batch_rows: int)
         return [[None, None]]
     t = plan.source.table
     est = t.est_rows or 0
+    if t.est_rows is not None and est * 2 <= batch_rows:
+        return [[None, None]]  # clearly one batch: no walk over the key (the estimate can be off 2x)
     if est > 4 * batch_rows and src.info is not None and src.info.kind == "postgres":
         sampled = await _sampled_bounds(src, plan, -(-est // batch_rows))
         if sampled is not None:

@@ -593,6 +593,26 @@ def _cmd_native_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _watched(svc: Any, stmt: Any, as_json: bool) -> Any:
+    """A native statement, with its KWDB job's progress (SHOW JOBS) as JSON lines or a TTY line."""
+    from kwtui.transfer.native_watch import run_native_watched
+
+    def show(p: Any) -> None:
+        frac = "?" if p.fraction is None else f"{p.fraction * 100:.0f}%"
+        if as_json:
+            print(json.dumps({"event": "native-progress", "job": p.job_id, "status": p.status,
+                              "fraction_completed": p.fraction, "elapsed_s": round(p.elapsed, 1)}), flush=True)
+        elif sys.stderr.isatty():
+            print(f"\rKWDB job {p.job_id or '?'}: {p.status or 'running'} {frac}  "
+                  f"(kwtui jobs native-pause|native-cancel {p.job_id or 'ID'})", end="", file=sys.stderr, flush=True)
+
+    try:
+        return await run_native_watched(svc, stmt, show)
+    finally:
+        if sys.stderr.isatty() and not as_json:
+            print(file=sys.stderr)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -623,7 +643,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         async def run_native() -> Any:
             async with _service(target) as svc:
-                return await native.run_native(svc, stmt)
+                return (await _watched(svc, stmt, args.json))[0]
 
         result = asyncio.run(run_native())
         print(json.dumps({"ok": result.ok, "statement": stmt.sql, "status": result.status, "rows": result.rows})
@@ -719,7 +739,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 if staged:
                     async with svc.autocommit() as conn:
                         await stage.stage_files(conn, staged)
-                return await native.run_native(svc, stmt)
+                return (await _watched(svc, stmt, args.json))[0]
 
         result = asyncio.run(run_native())
         print(json.dumps({"ok": result.ok, "statement": stmt.sql, "rows": result.rows,

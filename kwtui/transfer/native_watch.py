@@ -1,0 +1,107 @@
+"""Watching a native IMPORT/EXPORT while KWDB runs it.
+
+IMPORT and EXPORT block their connection until the job is done. While one runs, a second
+connection polls ``SHOW JOBS`` about once a second, finds the job that belongs to the
+statement (type IMPORT/EXPORT, its description holding the statement's nodelocal path, the
+newest one created after we started) and reports its ``fraction_completed``; the job id it
+finds is what ``kwtui jobs native-pause|native-resume|native-cancel`` take.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kwtui.connection import ConnectionService
+from kwtui.transfer.native import (
+    JobInfo,
+    NativeResult,
+    NativeStatement,
+    parse_show_jobs,
+    run_native,
+    show_jobs,
+)
+
+_PATH_RE = re.compile(r"nodelocal://[^\"'\s)]+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class NativeProgress:
+    job_id: str | None
+    status: str | None
+    fraction: float | None
+    elapsed: float
+
+
+def statement_paths(stmt: NativeStatement) -> list[str]:
+    return [p.rstrip("/") for p in _PATH_RE.findall(stmt.sql)]
+
+
+def find_job(jobs: list[JobInfo], stmt: NativeStatement, started: dt.datetime | None = None) -> JobInfo | None:
+    """The job of ``stmt`` among SHOW JOBS rows: same kind, same path, newest, not older than ``started``."""
+    kind = "IMPORT" if stmt.sql.lstrip().upper().startswith("IMPORT") else "EXPORT"
+    paths = statement_paths(stmt)
+    best: JobInfo | None = None
+    for job in jobs:
+        jtype = (job.job_type or "").upper()
+        text = f"{job.description or ''} {job.statement or ''}"
+        if kind not in jtype and not text.upper().lstrip().startswith(kind):
+            continue
+        if paths and not any(p in text for p in paths):
+            continue
+        created = job.created if isinstance(job.created, dt.datetime) else None
+        if started is not None and created is not None:
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=dt.UTC)
+            if created < started - dt.timedelta(seconds=5):
+                continue
+        if best is None or str(job.created or "") > str(best.created or ""):
+            best = job
+    return best
+
+
+async def run_native_watched(service: ConnectionService, stmt: NativeStatement,
+                             on_progress: Callable[[NativeProgress], None] | None = None, *,
+                             poll_every: float = 1.0) -> tuple[NativeResult, str | None]:
+    """Run ``stmt`` and poll SHOW JOBS on a second connection meanwhile. Returns (result, job id)."""
+    loop = asyncio.get_running_loop()
+    started_at = dt.datetime.now(dt.UTC)
+    t0 = loop.time()
+    job_id: str | None = None
+    task = asyncio.create_task(run_native(service, stmt))
+    watcher: Any = None
+    with contextlib.suppress(Exception):
+        watcher = await service.open_raw(autocommit=True)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=poll_every)
+            if task.done() or watcher is None:
+                break
+            try:
+                cur = await watcher.execute(show_jobs().sql)
+                rows = await cur.fetchall()
+                columns = [d.name for d in cur.description or []]
+                job = find_job(parse_show_jobs(columns, rows), stmt, started_at)
+            except Exception:  # a server without SHOW JOBS, or a hiccup: keep waiting for the result
+                job = None
+            if job is not None:
+                job_id = job.job_id
+                if on_progress is not None:
+                    on_progress(NativeProgress(job.job_id, job.status, job.fraction_completed, loop.time() - t0))
+        result = await task
+    finally:
+        if not task.done():
+            task.cancel()
+        if watcher is not None:
+            with contextlib.suppress(Exception):
+                await watcher.close()
+    if job_id is None and result.job_id not in (None, "-"):
+        job_id = result.job_id
+    if on_progress is not None:
+        on_progress(NativeProgress(job_id, result.status, 1.0 if result.ok else None, loop.time() - t0))
+    return result, job_id

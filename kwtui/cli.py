@@ -754,6 +754,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
     printer = ProgressPrinter(args.json)
 
+    from kwtui.jobs import Journal
+
     async def run() -> Any:
         from kwtui.transfer.files import import_path
 
@@ -762,7 +764,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 svc, source, dialect, into=args.into, columns=columns, create=args.create, database=args.database,
                 schema=args.schema, skip_header=args.skip_header,
                 reject_file=Path(args.reject_file) if args.reject_file else None,
-                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer)
+                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=Journal())
 
     try:
         outcome = asyncio.run(run())

@@ -355,3 +355,14 @@ class Journal:
             rows = db.execute("SELECT at, level, message FROM job_log WHERE job_id=? ORDER BY at DESC, rowid DESC"
                               " LIMIT ?", (job_id, limit)).fetchall()
         return [(r["at"], r["level"], r["message"]) for r in reversed(rows)]
+
+
+def read_head(path: str | Path, max_lines: int = 2000) -> tuple[list[str], bool]:
+    """The first ``max_lines`` lines of a text file (a reject file) and whether there is more."""
+    lines: list[str] = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if len(lines) >= max_lines:
+                return lines, True
+            lines.append(line.rstrip("\n"))
+    return lines, False

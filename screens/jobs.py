@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, RichLog, Sparkline, Static
 
 from kwtui.errors import KwtuiError
@@ -74,6 +74,42 @@ class Sample:
     bytes: int
 
 
+class RejectsRead(Message):
+    def __init__(self, path: str, lines: list[str], more: bool) -> None:
+        super().__init__()
+        self.path, self.lines, self.more = path, lines, more
+
+
+class RejectsModal(ModalScreen[None]):
+    """The reject file of a job: file:line: column: reason, then the raw line."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Close"), Binding("q", "dismiss_none", "Close", show=False)]
+    DEFAULT_CSS = """
+    RejectsModal { align: center middle; }
+    #rejects-box { width: 95%; height: 90%; border: thick $warning; background: $panel; padding: 0 1; }
+    #rejects-log { height: 1fr; }
+    """
+
+    def __init__(self, path: str, lines: list[str], more: bool) -> None:
+        super().__init__()
+        self.path, self.lines, self.more = path, lines, more
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="rejects-box"):
+            yield Label(f"Rejected rows: {escape(self.path)}", classes="title")
+            yield RichLog(id="rejects-log", wrap=False, markup=False, highlight=False)
+            yield Static("(first lines only: open the file for the rest)" if self.more else "Esc closes.",
+                         classes="muted")
+
+    def on_mount(self) -> None:
+        log = self.query_one(RichLog)
+        for line in self.lines:
+            log.write(Text(line))
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
 class JobsLoaded(Message):
     def __init__(self, jobs: list[Job], logs: list[tuple[float, str, str]]) -> None:
         super().__init__()
@@ -98,6 +134,7 @@ class JobsScreen(Screen[None]):
         Binding("c", "cancel_job", "Cancel"),
         Binding("p", "pause_job", "Pause"),
         Binding("r", "resume_job", "Resume"),
+        Binding("v", "view_rejects", "Rejects"),
         Binding("f5", "refresh", "Refresh"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
@@ -287,12 +324,39 @@ class JobsScreen(Screen[None]):
     def action_pause_job(self) -> None:
         self._request("pause")
 
+    def action_view_rejects(self) -> None:
+        job = self.current()
+        path = (job.options or {}).get("reject_file") if job is not None else None
+        if job is None or not job.rejects or not path:
+            self.notify("This job rejected no rows", severity="information")
+            return
+        self.read_rejects(str(path))
+
+    @work(thread=True, group="rejects")
+    def read_rejects(self, path: str) -> None:
+        from kwtui.jobs import read_head
+
+        try:
+            lines, more = read_head(path)
+        except OSError as exc:
+            self.app.call_from_thread(self.app.show_error, "Cannot read the reject file",  # type: ignore[attr-defined]
+                                      KwtuiError(f"{path}: {exc.strerror or exc}"))
+            return
+        self.post_message(RejectsRead(path, lines, more))
+
+    @on(RejectsRead)
+    def on_rejects_read(self, message: RejectsRead) -> None:
+        self.app.push_screen(RejectsModal(message.path, message.lines, message.more))
+
     def action_resume_job(self) -> None:
         job = self.current()
         if job is None:
             return
         if job.status in (RUNNING, COMPLETED, "cancelled"):
             self.notify(f"job {job.id} is {job.status}: nothing to resume", severity="warning")
+            return
+        if job.kind != "transfer":
+            self.notify(f"job {job.id} is an {job.kind}: run it again instead", severity="warning")
             return
         self.app.resume_job(job.id)  # type: ignore[attr-defined]
         self.notify(f"job {job.id}: resuming (failed and unfinished tables run again)")

@@ -135,3 +135,29 @@ def test_snapshot_jobs(snap_compare, journal: Journal, monkeypatch: pytest.Monke
         await pilot.pause(0.2)
 
     assert snap_compare(JobsApp(store=ProfileStore(profiles_path)), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_import_is_a_job_and_its_rejects_can_be_read(db: object, journal: Journal, tmp_path: Path,
+                                                         profiles_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from kwtui.screens.jobs import RejectsModal
+
+    from .test_cli import run
+    from .test_loader import BAD, DDL, write_file
+
+    db.execute(DDL)  # type: ignore[attr-defined]
+    data = tmp_path / "data.csv"
+    write_file(data, BAD)
+    code, _, err = await asyncio.to_thread(run, capsys, "import", "--dsn", db.uri,  # type: ignore[attr-defined]
+                                           "--from", str(data), "--into", "t")
+    assert code == 0, err
+    job = journal.jobs()[0]
+    assert job.kind == "import" and job.status == COMPLETED and job.rows == 995 and job.rejects == 5
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        await wait_for(pilot, lambda: app.screen.query_one("#jobs-table", DataTable).row_count == 1)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, RejectsModal))
+        lines = app.screen.lines  # type: ignore[attr-defined]
+        assert any("data.csv:10:" in line for line in lines) and any("data.csv:1000:" in line for line in lines)

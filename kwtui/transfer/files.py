@@ -332,8 +332,13 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
                       columns: list[str] | None = None, create: bool = False, database: bool = False,
                       schema: str | None = None, skip_header: bool = False, reject_file: Path | None = None,
                       max_rejects: int | None = None, batch_rows: int = 500,
-                      listener: Listener | None = None, cancel: threading.Event | None = None) -> ImportOutcome:
-    """Load a file, a table export or a database export into the connected database."""
+                      listener: Listener | None = None, cancel: threading.Event | None = None,
+                      journal: Any = None) -> ImportOutcome:
+    """Load a file, a table export or a database export into the connected database.
+
+    With a ``journal`` the import is recorded as a job (tables, rows, rejects, the reject
+    file), so the jobs screen lists it and shows its rejects.
+    """
     from kwtui.transfer.engine import split_name
     from kwtui.transfer.layout import read_layout
     from kwtui.transfer.loader import default_reject_path
@@ -369,10 +374,52 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
                                "tables (tags last, key on timestamp + primary tags)")
     else:
         raise UsageError("give one of --into TABLE, --create or --database")
-    progress = Progress(listener, tables_total=len(jobs))
-    loop = asyncio.get_running_loop()
     rej = reject_file or default_reject_path(source)
+    job_id: int | None = None
+    if journal is not None:
+        from kwtui.jobs import JobTable
+        from kwtui.transfer.resumable import _target_dict
+
+        job_id = journal.create(
+            "import", {"label": str(source)}, _target_dict(svc.target), [f"{j[0]}.{j[1]}" for j in jobs],
+            {"reject_file": str(rej), "source": str(source)},
+            [JobTable(name=f"{j[0]}.{j[1]}", target=f"{j[0]}.{j[1]}", batches=[[None, None]]) for j in jobs])
+        journal.start(job_id)
+    beat = [0.0]
+
+    def listen(ev: Any) -> None:
+        if listener is not None:
+            listener(ev)
+        if journal is not None and job_id is not None and ev.elapsed - beat[0] >= 1.0:
+            beat[0] = ev.elapsed
+            journal.heartbeat(job_id, ev.rows, ev.bytes, ev.rejects)
+
+    progress = Progress(listen, tables_total=len(jobs))
+    loop = asyncio.get_running_loop()
+    try:
+        await _import_tables(svc, jobs, out, progress, loop, rej, dialect, columns, skip_header, max_rejects,
+                             batch_rows, cancel, on_pg, journal, job_id)
+    except BaseException as exc:
+        if journal is not None and job_id is not None:
+            from kwtui.transfer.engine import error_message
+
+            journal.finish(job_id, "failed", error_message(exc))
+        raise
+    if journal is not None and job_id is not None:
+        journal.finish(job_id, "completed")
+    progress.emit(done=True, phase="done")
+    return out
+
+
+async def _import_tables(svc: ConnectionService, jobs: list[Any], out: ImportOutcome, progress: Progress,
+                         loop: asyncio.AbstractEventLoop, rej: Path, dialect: CsvDialect,
+                         columns: list[str] | None, skip_header: bool,
+                         max_rejects: int | None, batch_rows: int, cancel: threading.Event | None, on_pg: bool,
+                         journal: Any, job_id: int | None) -> None:
+    assert svc.dialect is not None
     for sch, name, ltable, make, files in jobs:
+        if journal is not None and job_id is not None:
+            journal.table_started(job_id, f"{sch}.{name}", "import")
         started = time.perf_counter()
         res = ImportedTable(f"{sch}.{name}", files=[str(f) for f in files])
         progress.table = res.table
@@ -415,8 +462,9 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
         res.reject_file = result.reject_file
         res.elapsed = time.perf_counter() - started
         out.tables.append(res)
-    progress.emit(done=True, phase="done")
-    return out
+        if journal is not None and job_id is not None:
+            journal.batch_done(job_id, res.table, 0, res.rows, res.bytes, res.rejects)
+            journal.table_finished(job_id, res.table, "completed")
 
 
 def _bump(progress: Progress, rows: int, nbytes: int, rejects: int) -> None:

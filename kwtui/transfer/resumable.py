@@ -221,6 +221,8 @@ class JobRunner:
 
     async def run(self) -> JobOutcome:
         job = self.journal.get(self.job_id)
+        if job.kind != "transfer":
+            raise UsageError(f"job {self.job_id} is an {job.kind}: run it again instead (its good rows stay)")
         if job.status in (COMPLETED, CANCELLED):
             raise UsageError(f"job {self.job_id} is {job.status}: nothing to resume")
         options = TransferOptions(

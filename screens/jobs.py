@@ -135,6 +135,7 @@ class JobsScreen(Screen[None]):
         Binding("p", "pause_job", "Pause"),
         Binding("r", "resume_job", "Resume"),
         Binding("v", "view_rejects", "Rejects"),
+        Binding("k", "native_jobs", "KWDB jobs"),
         Binding("f5", "refresh", "Refresh"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
@@ -323,6 +324,11 @@ class JobsScreen(Screen[None]):
 
     def action_pause_job(self) -> None:
         self._request("pause")
+
+    def action_native_jobs(self) -> None:
+        from kwtui.screens.native_jobs import NativeJobsScreen
+
+        self.app.push_screen(NativeJobsScreen(getattr(self.app, "service", None)))
 
     def action_view_rejects(self) -> None:
         job = self.current()

@@ -161,3 +161,32 @@ async def test_import_is_a_job_and_its_rejects_can_be_read(db: object, journal: 
         await wait_for(pilot, lambda: isinstance(app.screen, RejectsModal))
         lines = app.screen.lines  # type: ignore[attr-defined]
         assert any("data.csv:10:" in line for line in lines) and any("data.csv:1000:" in line for line in lines)
+
+
+async def test_kwdb_jobs_screen_says_it_needs_kwdb(db: object, journal: Journal, profiles_path: Path) -> None:
+    from textual.widgets import Static
+
+    from kwtui.screens.native_jobs import NativeJobsScreen
+
+    app = KwtuiApp(target=ConnectTarget.from_dsn(db.uri), store=ProfileStore(profiles_path))  # type: ignore[attr-defined]
+    async with app.run_test(size=SIZE) as pilot:
+        from kwtui.screens.browse import BrowseScreen
+
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        await pilot.press("k")
+        await wait_for(pilot, lambda: isinstance(app.screen, NativeJobsScreen))
+        await wait_for(pilot, lambda: "needs a KWDB server" in str(app.screen.query_one("#native-note", Static).render()))
+        await pilot.press("p")  # nothing selected: a warning, no crash
+        await pilot.pause()
+        assert isinstance(app.screen, NativeJobsScreen)
+
+
+def test_cli_native_jobs_on_postgres_is_a_usage_error(db: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from .test_cli import run
+
+    code, _, err = run(capsys, "jobs", "native-list", "--dsn", db.uri)  # type: ignore[attr-defined]
+    assert code == 2 and "needs a KWDB server" in err
+    code, _, err = run(capsys, "jobs", "native-pause", "123", "--dsn", db.uri)  # type: ignore[attr-defined]
+    assert code == 2

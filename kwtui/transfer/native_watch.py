@@ -105,3 +105,28 @@ async def run_native_watched(service: ConnectionService, stmt: NativeStatement,
     if on_progress is not None:
         on_progress(NativeProgress(job_id, result.status, 1.0 if result.ok else None, loop.time() - t0))
     return result, job_id
+
+
+async def list_native_jobs(service: ConnectionService) -> list[JobInfo]:
+    """KWDB's own jobs (SHOW JOBS), newest first. KWDB only: PostgreSQL has no SHOW JOBS."""
+    from kwtui.errors import UsageError
+
+    if service.info is None or service.info.kind != "kwdb":
+        raise UsageError("KWDB job control needs a KWDB server (this connection is PostgreSQL)")
+    res = await service.query(show_jobs().sql)
+    jobs = parse_show_jobs(res.columns, res.rows)
+    return sorted(jobs, key=lambda j: str(j.created or ""), reverse=True)
+
+
+async def control_native_job(service: ConnectionService, action: str, job_id: int | str) -> str:
+    """PAUSE / RESUME / CANCEL JOB id on KWDB; returns the server's status line."""
+    from kwtui.errors import UsageError
+    from kwtui.transfer.native import cancel_job, pause_job, resume_job
+
+    builders = {"pause": pause_job, "resume": resume_job, "cancel": cancel_job}
+    if action not in builders:
+        raise UsageError(f"unknown job action {action!r}")
+    if service.info is None or service.info.kind != "kwdb":
+        raise UsageError("KWDB job control needs a KWDB server (this connection is PostgreSQL)")
+    res = await service.query(builders[action](job_id).sql)
+    return res.status or action

@@ -952,7 +952,16 @@ class ImportWizard(WizardScreen):
         svc = None
         try:
             svc = await open_service(self.app, self.database)
-            result = await native.run_native(svc, statement)
+            from kwtui.transfer.native_watch import run_native_watched
+
+            seen: list[str] = []
+
+            def on_job(p: Any) -> None:  # SHOW JOBS found KWDB's job for this statement
+                if p.job_id and p.job_id not in seen:
+                    seen.append(p.job_id)
+                    self.notify(f"KWDB job {p.job_id} is running: Jobs (F8), then k, pauses or cancels it")
+
+            result, _job = await run_native_watched(svc, statement, on_job)
         except Exception as exc:
             self.post_message(TransferFailed("KWDB's IMPORT failed", as_error(exc)))
             return

@@ -278,8 +278,8 @@ class ConnectionService:
             conn = await psycopg.AsyncConnection.connect(autocommit=True, **self.conninfo_kwargs())
         except psycopg.OperationalError as exc:
             err = connect_error(exc, self.target, self._password)
-            wants_password = "asks a password" in err.message or "wrong password" in err.message
-            if wants_password and self.password_prompt is not None:
+            needs_secret = "asks a password" in err.message or "wrong password" in err.message
+            if needs_secret and self.password_prompt is not None:
                 typed = await self.password_prompt(f"Password for {self.target.label}")
                 if typed:
                     self._password = typed

@@ -99,3 +99,19 @@ def test_parity_batches_cut_only_between_records(tmp_path: Path) -> None:
     for b in batches:
         assert b.data.count(b'"') % 2 == 0 and b.data.endswith(b"\n")
     assert [b.first_line for b in batches][:2] == [1, 1 + batches[0].lines]
+
+
+def test_insert_loader_keeps_good_rows_too(db: TestDb, tmp_path: Path) -> None:
+    """The INSERT path (targets without COPY, as KWDB TS tables) bisects refused batches the same way."""
+    from kwtui.transfer.loader import InsertLoader
+
+    db.execute(DDL)
+    path = tmp_path / "data.csv"
+    write_file(path, BAD)
+    loader = InsertLoader(psycopg.conninfo.conninfo_to_dict(db.conninfo), "public", "t", None, CsvDialect(),
+                          batch_rows=64, reject_path=tmp_path / "r.txt")
+    loader.load([path])
+    assert loader.result.rows == 995 and loader.result.rejects == 5
+    assert db.execute("SELECT count(*) FROM t") == [(995,)]
+    text = (tmp_path / "r.txt").read_text()
+    assert all(f"data.csv:{n}:" in text for n in BAD)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,27 +20,13 @@ from kwtui.screens.placeholder import NewMigrationScreen
 from kwtui.screens.welcome import WelcomeScreen
 
 from .conftest import PW_PASSWORD, PW_USER, TestDb
+from .tui_helpers import wait_for
 
 SIZE = (80, 24)
 
 
-def _holds(predicate: Callable[[], bool]) -> bool:
-    """The predicate, where a widget not composed yet counts as 'not yet'."""
-    from textual.css.query import NoMatches
-
-    try:
-        return bool(predicate())
-    except NoMatches:
-        return False
 
 
-async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not _holds(predicate):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
-        await pilot.pause(0.05)
 
 
 async def fill(pilot: Pilot, **values: str) -> None:

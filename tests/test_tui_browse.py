@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from kwtui.screens.modals import ConfirmModal, ErrorModal
 from kwtui.screens.welcome import WelcomeScreen
 
 from .conftest import PgServer
+from .tui_helpers import wait_for
 
 SMALL = (80, 24)
 LARGE = (160, 48)
@@ -97,23 +97,8 @@ class BrowseApp(KwtuiApp):
             self.push_screen(ConsoleScreen(console_svc, SNAP_DB, history=self.history))
 
 
-def _holds(predicate: Callable[[], bool]) -> bool:
-    """The predicate, where a widget not composed yet counts as 'not yet'."""
-    from textual.css.query import NoMatches
-
-    try:
-        return bool(predicate())
-    except NoMatches:
-        return False
 
 
-async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not _holds(predicate):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
-        await pilot.pause(0.05)
 
 
 def tree(app: KwtuiApp) -> Tree:

@@ -22,28 +22,13 @@ from kwtui.transfer.resumable import create_transfer_job
 
 from .test_jobs import fill
 from .test_transfer import two_dbs as two_dbs  # noqa: F401 (the fixture, used by name)
+from .tui_helpers import wait_for as _wait_for
 
 SIZE = (80, 24)
 
 
-def _holds(predicate: Callable[[], bool]) -> bool:
-    """The predicate, where a widget not composed yet counts as 'not yet'."""
-    from textual.css.query import NoMatches
-
-    try:
-        return bool(predicate())
-    except NoMatches:
-        return False
 
 
-async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not _holds(predicate):
-        if loop.time() > deadline:
-            detail = getattr(pilot.app.screen, "message", "")
-            raise AssertionError(f"timed out; screen is {pilot.app.screen!r} {detail}")
-        await pilot.pause(0.05)
 
 
 @pytest.fixture
@@ -190,3 +175,7 @@ def test_cli_native_jobs_on_postgres_is_a_usage_error(db: object, capsys: pytest
     assert code == 2 and "needs a KWDB server" in err
     code, _, err = run(capsys, "jobs", "native-pause", "123", "--dsn", db.uri)  # type: ignore[attr-defined]
     assert code == 2
+
+
+async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    await _wait_for(pilot, predicate, timeout)

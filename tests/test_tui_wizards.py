@@ -6,8 +6,7 @@ elapsed times and rates are fixed by monkeypatching their formatters.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from kwtui.screens.modals import HelpScreen
 from kwtui.screens.welcome import WelcomeScreen
 
 from .conftest import PgServer
+from .tui_helpers import wait_for
 
 SMALL = (80, 24)
 WIZ_DB = "kwtui_wizdb"
@@ -126,23 +126,8 @@ class WizApp(KwtuiApp):
             self.push_screen(ImportWizard(WIZ_DB, table))
 
 
-def _holds(predicate: Callable[[], bool]) -> bool:
-    """The predicate, where a widget not composed yet counts as 'not yet'."""
-    from textual.css.query import NoMatches
-
-    try:
-        return bool(predicate())
-    except NoMatches:
-        return False
 
 
-async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not _holds(predicate):
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
-        await pilot.pause(0.05)
 
 
 async def opened(pilot: Pilot, kind: type) -> None:

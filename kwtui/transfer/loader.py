@@ -307,10 +307,15 @@ class CsvLoader:
         codec = self.dialect.python_codec
         return "".join(r.raw if r.raw.endswith("\n") else r.raw + "\n" for r in records).encode(codec, "replace")
 
+    def _load_records(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> int | None:
+        """Load these records in one transaction; None when the server refused them (rolled back)."""
+        return self._try_copy(conn, self._encode(records))
+
     def _bisect(self, conn: psycopg.Connection[Any], path: Path, records: Sequence[Record]) -> int:
+        """Halve refused records until each bad one stands alone and goes to the reject file."""
         if not records:
             return 0
-        rows = self._try_copy(conn, self._encode(records))
+        rows = self._load_records(conn, records)
         if rows is not None:
             return rows
         if len(records) == 1:
@@ -345,6 +350,9 @@ class InsertLoader(CsvLoader):
         self.batch_rows = max(1, batch_rows)
         self._stmts: dict[int, sql.Composed] = {}
         self._ncols: int | None = len(self.columns) if self.columns else None
+
+    def _load_records(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> int | None:
+        return self._insert(conn, records)
 
     def _insert(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> int | None:
         if self._ncols is None:
@@ -400,7 +408,7 @@ class InsertLoader(CsvLoader):
     def _flush(self, conn: psycopg.Connection[Any], path: Path, batch: list[Record]) -> None:
         rows = self._insert(conn, batch)
         if rows is None:
-            rows = self._bisect_insert(conn, path, batch)
+            rows = self._bisect(conn, path, batch)
             self.result.bisected_batches += 1
         nbytes = sum(r.end_offset - r.offset for r in batch)
         self.result.rows += rows
@@ -408,17 +416,3 @@ class InsertLoader(CsvLoader):
         self.result.batches += 1
         if self.on_progress is not None:
             self.on_progress(rows, nbytes, self.result.rejects)
-
-    def _bisect_insert(self, conn: psycopg.Connection[Any], path: Path, records: Sequence[Record]) -> int:
-        if not records:
-            return 0
-        rows = self._insert(conn, records)
-        if rows is not None:
-            return rows
-        if len(records) == 1:
-            rec = records[0]
-            reason, column, _line = _describe(self._last_error)
-            self._reject(Reject(str(path), rec.line, column, reason, rec.raw))
-            return 0
-        mid = len(records) // 2
-        return self._bisect_insert(conn, path, records[:mid]) + self._bisect_insert(conn, path, records[mid:])

@@ -112,6 +112,43 @@ def _boundary_after(buf: bytes, start: int, quote: bytes) -> int:
         pos = nl + 1
 
 
+def prefetched(items: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Read and cut the next batches in a thread while the server loads the current one."""
+    import queue
+
+    q: queue.Queue[Any] = queue.Queue(depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="kwtui-batch-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 def parity_batches(stream: Any, dialect: CsvDialect, *, start_offset: int = 0, start_line: int = 1,
                    batch_bytes: int = BATCH_BYTES) -> Iterator[Batch]:
     """Cut a CSV byte stream into batches of whole records (about ``batch_bytes``) without parsing.
@@ -260,7 +297,7 @@ class CsvLoader:
         return Batch(data, records[0].line, start, sum(r.lines for r in records))
 
     def _load_file(self, conn: psycopg.Connection[Any], path: Path) -> None:
-        for batch in self._batches(path):
+        for batch in prefetched(self._batches(path)):
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled()
             rows = self._try_copy(conn, batch.data)

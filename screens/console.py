@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, OptionList, Static, TextArea
+from textual.widgets import DataTable, Footer, Header, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from kwtui import fmt
@@ -22,6 +22,7 @@ from kwtui.errors import KwtuiError
 from kwtui.fmt import text_value
 from kwtui.history import History, HistoryEntry
 from kwtui.query import Execution, QueryRunner, WriteRefused, save_csv, statement_at
+from kwtui.screens.modals import PathPrompt
 from kwtui.sqlsafety import Guarded
 
 PAGE = 500
@@ -96,27 +97,10 @@ def _history_line(e: HistoryEntry) -> str:
     return f"{one.replace('[', chr(92) + '[')} [dim]{e.database}{rows} · {e.status}[/]"
 
 
-class SaveCsvModal(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
-
+class SaveCsvModal(PathPrompt):
     def __init__(self, default: str) -> None:
-        super().__init__()
-        self.default = default
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="password-dialog"):
-            yield Label("Save the result as CSV (the statement runs again, streamed to the file)",
-                        classes="title")
-            yield Input(value=self.default, id="csv-path")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+        super().__init__("Save the result as CSV (the statement runs again, streamed to the file)", default,
+                         input_id="csv-path")
 
 
 # -- the console -----------------------------------------------------------------------------

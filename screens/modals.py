@@ -139,3 +139,29 @@ class ConfirmModal(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class PathPrompt(ModalScreen[str | None]):
+    """Asks for a file path (Enter takes it, Esc cancels); dismisses with the path or None."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+
+    def __init__(self, title: str, default: str, *, input_id: str = "path-input",
+                 hint: str = "Enter saves, Esc cancels.") -> None:
+        super().__init__()
+        self.title_text, self.default, self.input_id, self.hint = title, default, input_id, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="password-dialog"):
+            yield Label(self.title_text, classes="title")
+            yield Input(value=self.default, id=self.input_id)
+            yield Static(self.hint, classes="muted")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from kwtui.connection import ConnectionService, ConnectTarget
@@ -23,6 +23,7 @@ from kwtui.errors import KwtuiError, UsageError
 from kwtui.fmt import text_value
 from kwtui.jobs import COMPLETED, Job, Journal
 from kwtui.profiles import ProfileStore, conninfo_text
+from kwtui.screens.modals import PathPrompt
 from kwtui.transfer.engine import ProgressEvent
 from kwtui.validate import (
     AGGREGATE,
@@ -186,27 +187,9 @@ class ReportSaved(Message):
 # -- the report path prompt ------------------------------------------------------------------------
 
 
-class ReportPathModal(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
-
+class ReportPathModal(PathPrompt):
     def __init__(self, default: str) -> None:
-        super().__init__()
-        self.default = default
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="password-dialog"):
-            yield Label("Save the validation report (.html, .md or .json)", classes="title")
-            yield Input(value=self.default, id="report-path")
-            yield Static("Enter saves, Esc cancels.", classes="muted")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+        super().__init__("Save the validation report (.html, .md or .json)", default, input_id="report-path")
 
 
 # -- the screen ------------------------------------------------------------------------------------

@@ -133,3 +133,16 @@ def profiles_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "config" / "profiles.toml"
     monkeypatch.setenv("KWTUI_PROFILES", str(path))
     return path
+
+
+@pytest.fixture
+def two_dbs(pg_server: PgServer) -> Iterator[tuple[str, str]]:
+    """Two fresh databases (source, target) as URIs, dropped afterwards."""
+    names = ["s_" + uuid.uuid4().hex[:10], "d_" + uuid.uuid4().hex[:10]]
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+        for n in names:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(n)))
+    yield pg_server.uri(names[0]), pg_server.uri(names[1])
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+        for n in names:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(n)))

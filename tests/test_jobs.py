@@ -21,7 +21,6 @@ from kwtui.transfer.engine import TransferOptions
 from kwtui.transfer.resumable import JobRunner, create_transfer_job
 
 from .test_transfer import checksum, execute
-from .test_transfer import two_dbs as two_dbs  # noqa: F401 (the fixture, used by name)
 
 ROWS = 1_500_000
 

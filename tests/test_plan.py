@@ -13,7 +13,6 @@ from kwtui.plan import Assessment, ColumnInfo, ForeignKey, TableAssessment, orde
 
 from .test_cli import run
 from .test_transfer import execute
-from .test_transfer import two_dbs as two_dbs  # noqa: F401 (the fixture, used by name)
 
 SCHEMA = """
 CREATE TYPE mood AS ENUM ('happy', 'sad', 'indifferent');

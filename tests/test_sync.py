@@ -12,7 +12,6 @@ from kwtui.sync import sync_table, upsert_statement
 
 from .test_cli import run
 from .test_transfer import checksum, execute
-from .test_transfer import two_dbs as two_dbs  # noqa: F401 (the fixture, used by name)
 
 ITEMS = """
 CREATE TABLE items (

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -17,7 +15,7 @@ from kwtui.transfer.engine import ProgressEvent, TransferOptions, transfer
 from .test_cli import run
 
 if TYPE_CHECKING:
-    from .conftest import PgServer
+    pass
 
 AWKWARD = """
 CREATE TABLE awkward (
@@ -56,16 +54,6 @@ def checksum(conninfo: str, table: str, order: str = "1") -> tuple[int, str]:
         return int(row[0]), str(row[1])
 
 
-@pytest.fixture
-def two_dbs(pg_server: PgServer) -> Iterator[tuple[str, str]]:
-    names = ["s_" + uuid.uuid4().hex[:10], "d_" + uuid.uuid4().hex[:10]]
-    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
-        for n in names:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(n)))
-    yield pg_server.uri(names[0]), pg_server.uri(names[1])
-    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
-        for n in names:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(n)))
 
 
 def execute(uri: str, text: str) -> None:

@@ -21,7 +21,6 @@ from kwtui.transfer.engine import TransferOptions
 from kwtui.transfer.resumable import create_transfer_job
 
 from .test_jobs import fill
-from .test_transfer import two_dbs as two_dbs  # noqa: F401 (the fixture, used by name)
 from .tui_helpers import wait_for as _wait_for
 
 SIZE = (80, 24)

@@ -20,7 +20,6 @@ from kwtui.screens.validate import ReportPathModal, ValidationScreen
 from kwtui.screens.welcome import WelcomeScreen
 
 from .conftest import PgServer
-from .test_transfer import two_dbs as two_dbs  # noqa: F401 (the fixture, used by name)
 
 SIZE = (80, 24)
 SNAP_SRC, SNAP_DST = "kwtui_vsnap_src", "kwtui_vsnap_dst"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,19 +34,12 @@ from kwtui.validate import (
 from .test_cli import run
 
 if TYPE_CHECKING:
-    from .conftest import PgServer
+    pass
 
 
 @pytest.fixture
-def dbs(pg_server: PgServer) -> Iterator[tuple[str, str]]:
-    names = ["vs_" + uuid.uuid4().hex[:10], "vt_" + uuid.uuid4().hex[:10]]
-    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
-        for n in names:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(n)))
-    yield pg_server.uri(names[0]), pg_server.uri(names[1])
-    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
-        for n in names:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(n)))
+def dbs(two_dbs: tuple[str, str]) -> tuple[str, str]:
+    return two_dbs
 
 
 def execute(uri: str, *statements: str) -> None:

@@ -40,6 +40,42 @@ def _wait_readable(pgconn: Any, cancel: threading.Event | None, *, timeout: floa
             raise psycopg.OperationalError(f"no answer from the server in {timeout:g} s")
 
 
+def _start_copy(conn: psycopg.Connection[Any], statement: sql.Composed, expected: pq.ExecStatus,
+                cancel: threading.Event | None) -> None:
+    """Send a COPY statement and wait until the server is in the ``expected`` COPY state."""
+    pgconn = conn.pgconn
+    pgconn.send_query(statement.as_bytes(conn))
+    while pgconn.is_busy():
+        _wait_readable(pgconn, cancel)
+    res = pgconn.get_result()
+    if res is None or res.status != expected:
+        while pgconn.get_result() is not None:
+            pass
+        if res is not None and res.status == pq.ExecStatus.FATAL_ERROR:
+            raise pg_errors.error_from_result(res, encoding=conn.info.encoding)
+        raise psycopg.OperationalError(f"{statement.as_string(conn)[:60]}... did not start")
+
+
+def _last_result(pgconn: Any, *, timeout: float, quiet: bool) -> Any:
+    """Read the results that follow a COPY; the last one (None if none). ``quiet``: a wait that
+    fails or a connection still in COPY OUT ends the loop instead of raising (clean-up paths)."""
+    final = None
+    for _ in range(1000):  # bounded: a connection stuck in COPY must not spin forever
+        if pgconn.is_busy():
+            try:
+                _wait_readable(pgconn, None, timeout=timeout)
+            except Exception:
+                if not quiet:
+                    raise
+                break
+            continue
+        r = pgconn.get_result()
+        if r is None or (quiet and r.status == pq.ExecStatus.COPY_OUT):
+            break
+        final = r
+    return final
+
+
 def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
                     cancel: threading.Event | None = None, *, block: int = BLOCK, rows_per_block: int = 0,
                     counts: list[int] | None = None) -> Generator[tuple[bytes, int], None, None]:
@@ -54,16 +90,7 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
     """
     pgconn = conn.pgconn
     encoding = conn.info.encoding
-    pgconn.send_query(statement.as_bytes(conn))
-    while pgconn.is_busy():
-        _wait_readable(pgconn, cancel)
-    res = pgconn.get_result()
-    if res is None or res.status != pq.ExecStatus.COPY_OUT:
-        while pgconn.get_result() is not None:
-            pass
-        if res is not None and res.status == pq.ExecStatus.FATAL_ERROR:
-            raise pg_errors.error_from_result(res, encoding=encoding)
-        raise psycopg.OperationalError("COPY TO STDOUT did not start")
+    _start_copy(conn, statement, pq.ExecStatus.COPY_OUT, cancel)
     get = pgconn.get_copy_data
     parts: list[Any] = []
     append = parts.append
@@ -98,18 +125,7 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
             with contextlib.suppress(Exception):
                 while pgconn.get_copy_data(0)[0] >= 0:  # blocking reads until the COPY ends
                     pass
-        final = None
-        for _ in range(1000):  # a bounded loop: a connection stuck in COPY must not spin forever
-            if pgconn.is_busy():
-                try:
-                    _wait_readable(pgconn, None, timeout=30)
-                except Exception:
-                    break
-                continue
-            r = pgconn.get_result()
-            if r is None or r.status == pq.ExecStatus.COPY_OUT:
-                break
-            final = r
+        final = _last_result(pgconn, timeout=30, quiet=True)
     if final is not None and final.status == pq.ExecStatus.FATAL_ERROR and ended:
         raise pg_errors.error_from_result(final, encoding=encoding)
     if counts is not None and final is not None and final.command_tuples is not None:
@@ -134,18 +150,8 @@ class RawCopyIn:
         self.pgconn = conn.pgconn
         self.cancel = cancel
         self.rows = -1
-        pg = self.pgconn
-        pg.send_query(statement.as_bytes(conn))
-        while pg.is_busy():
-            _wait_readable(pg, cancel)
-        res = pg.get_result()
-        if res is None or res.status != pq.ExecStatus.COPY_IN:
-            while pg.get_result() is not None:
-                pass
-            if res is not None and res.status == pq.ExecStatus.FATAL_ERROR:
-                raise pg_errors.error_from_result(res, encoding=conn.info.encoding)
-            raise psycopg.OperationalError("COPY FROM STDIN did not start")
-        pg.nonblocking = 1
+        _start_copy(conn, statement, pq.ExecStatus.COPY_IN, cancel)
+        self.pgconn.nonblocking = 1
 
     def _flush(self) -> None:
         pg = self.pgconn
@@ -168,15 +174,7 @@ class RawCopyIn:
             self._flush()
         self._flush()
         pg.nonblocking = 0
-        final = None
-        while True:
-            if pg.is_busy():
-                _wait_readable(pg, None, timeout=600)
-                continue
-            r = pg.get_result()
-            if r is None:
-                break
-            final = r
+        final = _last_result(pg, timeout=600, quiet=False)
         if final is not None and final.status == pq.ExecStatus.FATAL_ERROR:
             raise pg_errors.error_from_result(final, encoding=self.conn.info.encoding)
         if final is not None and final.command_tuples is not None:

@@ -214,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--ddl", metavar="FILE", help="write the translated DDL to FILE")
     pl.add_argument("--report", metavar="FILE", help="write the plan as a Markdown report")
     pl.add_argument("--json", action="store_true", help="print the plan as one JSON document")
+    pl.add_argument("--save", metavar="PLANFILE",
+                    help="save the whole migration plan (TOML) for kwtui run PLANFILE and the phases screen")
+    pl.add_argument("--source-kind", choices=["postgres", "kwdb", "csv"],
+                    help="csv: --source is a file, a folder of CSV files or a KWDB export (default: detected)")
+    pl.add_argument("--deployment", choices=["single node", "single-replica", "multi-replica"],
+                    help="the target's deployment (detected when --target is given; default single node)")
+    pl.add_argument("--downtime", choices=["hours", "minutes", "seconds"], default="minutes",
+                    help="downtime the business accepts at cutover (default minutes)")
+    pl.add_argument("--no-source-writes", action="store_true",
+                    help="the source takes no writes during the move (no change capture or catch-up sync)")
+    pl.add_argument("--eta", action="store_true",
+                    help="measure a short sample transfer (into a scratch table on --target) for the ETA")
 
     sy = sub.add_parser("sync", help="incremental sync of one table by a watermark column (upsert; repeatable)")
     sy.add_argument("--source", "-s", required=True, help="profile name or connection URI of the source")
@@ -227,6 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--delete-detection", action="store_true",
                     help="delete target rows whose key is gone from the source (compares the key sets)")
     sy.add_argument("--json", action="store_true", help='print the result as JSON ("rows_moved": N, ...)')
+
+    rn = sub.add_parser("run", help="execute a saved migration plan phase by phase (kwtui plan --save PLANFILE)")
+    rn.add_argument("planfile", help="the plan (TOML) written by kwtui plan --save or the plan screen")
+    rn.add_argument("--phase", choices=["schema", "historical", "capture", "catchup", "cutover", "validation"],
+                    help="run only this phase (its earlier phases must be done)")
+    rn.add_argument("--through", choices=["schema", "historical", "capture", "catchup", "cutover", "validation"],
+                    help="run the pending phases up to this one")
+    rn.add_argument("--yes", action="store_true",
+                    help="confirm the cutover: the application's writes to the source are stopped")
+    rn.add_argument("--runbook", metavar="FILE", help="write the runbook here (default: PLANFILE.runbook.md)")
+    rn.add_argument("--status", action="store_true", help="only show the phases and the next action")
+    rn.add_argument("--json", action="store_true", help="print the phases as JSON")
 
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
@@ -849,6 +873,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from kwtui import plan
 
+    source_kind = args.source_kind or ("csv" if Path(args.source).expanduser().exists()
+                                       and "://" not in args.source else None)
+    if args.save or source_kind == "csv":
+        return _cmd_plan_save(args, source_kind)
     source = target_from_arg(args.source)
     target = target_from_arg(args.target) if args.target else None
 
@@ -869,7 +897,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     kind, assessment = asyncio.run(run())
     translation = plan.translate_ddl(assessment, kind)
-    choices, order_warnings = plan.strategy(assessment, kind, cores=os.cpu_count() or 2)
+    choices, order_warnings = plan.strategy(assessment, kind, cores=os.cpu_count() or 2,
+                                            deployment=args.deployment)
     translation.warnings += order_warnings
     if args.ddl:
         Path(args.ddl).write_text(translation.script(), encoding="utf-8")
@@ -906,6 +935,139 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(f"\nDDL ({kind}):\n")
     print(translation.script())
     return 0
+
+
+def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
+    """kwtui plan --save: the whole migration plan (requirements, mapping, strategy, ETA) to a file."""
+    from contextlib import AsyncExitStack
+    from pathlib import Path
+
+    from kwtui import migration
+
+    req = migration.Requirements(
+        source=migration.safe_reference(args.source), source_kind=source_kind or "postgres",
+        target=migration.safe_reference(args.target) if args.target else "",
+        target_kind=args.target_kind or "kwdb", deployment=args.deployment or "single node",
+        downtime=args.downtime, source_writes=not args.no_source_writes, tables=list(args.table or []),
+        ts_suggest=args.ts_suggest or args.target_kind == "kwdb-ts")
+    if source_kind == "csv":
+        req.source = str(Path(args.source).expanduser().resolve())
+    req.check()
+
+    async def run() -> Any:
+        async with AsyncExitStack() as stack:
+            src = None
+            if req.source_kind != "csv":
+                src = await stack.enter_async_context(_service(target_from_arg(args.source)))
+                if args.source_kind is None:
+                    req.source_kind = "kwdb" if src.info.kind == "kwdb" else "postgres"
+                if req.source_kind == "kwdb" and not args.target_kind and not args.target:
+                    req.target_kind = "postgres"
+            dst = await stack.enter_async_context(_service(target_from_arg(args.target))) if args.target else None
+            return await migration.plan_migration(
+                req, src, dst, exact=args.exact, eta=args.eta,
+                listener=lambda m: print(f"kwtui plan: {m}", file=sys.stderr) if not args.json else None)
+
+    p = asyncio.run(run())
+    if args.save:
+        path = p.save(args.save)
+        print(f"plan written to {path} (run it: kwtui run {path})", file=sys.stderr)
+    if args.ddl:
+        Path(args.ddl).write_text(p.ddl_script(), encoding="utf-8")
+        print(f"DDL written to {args.ddl}", file=sys.stderr)
+    if args.report:
+        from kwtui.runbook import render_runbook
+
+        Path(args.report).write_text(render_runbook(p, migration.MigrationState(p.id)), encoding="utf-8")
+        print(f"report written to {args.report}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(p.as_dict(), ensure_ascii=False, default=str))
+        return 0
+    r = p.requirements
+    print(f"Migration plan {p.id}: {r.source} ({r.source_kind}) -> {r.target or r.target_kind} ({r.target_kind}, "
+          f"{r.deployment}); downtime {r.downtime}; source writes: {'yes' if r.source_writes else 'no'}\n")
+    print(format_table(["#", "table", "target", "rows", "MB", "method", "workers", "batch", "watermark", "ETA"],
+                       [[i, t.table, t.target + (" (TS)" if t.ts else ""), f"{t.rows:,}", f"{t.bytes / 1e6:.2f}",
+                         t.method, t.workers, t.batch_rows, t.watermark or "-",
+                         "-" if t.eta_s is None else f"{t.eta_s:.1f} s"] for i, t in enumerate(p.included, 1)]))
+    print("\nStrategy:")
+    for n in p.notes:
+        print(f"  - {n}")
+    if p.eta:
+        print(f"\nETA {p.eta.total_s:.1f} s from {p.eta.sample_rows:,} sample rows of {p.eta.sample_table or '-'} "
+              f"({p.eta.rows_per_s:,.0f} rows/s; {p.eta.method})")
+    if p.warnings:
+        print("\nWarnings:")
+        for w in p.warnings:
+            print(f"  - {w}")
+    print(f"\nDDL ({p.target_kind}):\n")
+    print(p.ddl_script())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from contextlib import AsyncExitStack
+    from pathlib import Path
+
+    from kwtui import migration
+    from kwtui.jobs import Journal
+    from kwtui.runbook import render_runbook
+
+    p = migration.MigrationPlan.load(args.planfile)
+    state = migration.MigrationState.load(p, args.planfile)
+    runbook = Path(args.runbook) if args.runbook else Path(args.planfile).expanduser().with_name(
+        Path(args.planfile).name + ".runbook.md")
+
+    def show() -> None:
+        if args.json:
+            print(json.dumps({"plan": p.id, "phases": [asdict_(r) for r in state.phases],
+                              "next": migration.next_action(p, state)}, default=str))
+            return
+        for i, r in enumerate(state.phases, 1):
+            print(f"  {i}. [{r.state:8s}] {r.title}" + (f": {r.summary}" if r.summary else ""))
+        print(f"\n{migration.progress_text(state)}. {migration.next_action(p, state)}")
+
+    def asdict_(r: Any) -> Any:
+        from dataclasses import asdict
+
+        return asdict(r)
+
+    if args.status:
+        show()
+        return 0
+    if not p.requirements.target:
+        raise UsageError("the plan has no target: make it with kwtui plan --target T --save FILE")
+    journal = Journal()
+
+    def say(key: str, message: str) -> None:
+        if not args.json:
+            print(f"[{key}] {message}", file=sys.stderr, flush=True)
+
+    async def run() -> Any:
+        async with AsyncExitStack() as stack:
+            src = None
+            if p.requirements.source_kind != "csv":
+                src = await stack.enter_async_context(_service(target_from_arg(p.requirements.source)))
+            dst = await stack.enter_async_context(_service(target_from_arg(p.requirements.target)))
+            runner = migration.MigrationRunner(p, state, src, dst, journal=journal, listener=say,
+                                               report_dir=runbook.parent)
+            if args.phase:
+                return [await runner.run_phase(args.phase, confirmed=args.yes)]
+            return await runner.run_all(through=args.through, confirmed=args.yes)
+
+    try:
+        ran = asyncio.run(run())
+    finally:
+        runbook.write_text(render_runbook(p, state), encoding="utf-8")
+    for r in ran:
+        if not args.json:
+            print(f"phase {migration.PHASE_KEYS.index(r.key) + 1} {r.title}: {r.state}"
+                  + (f" ({r.summary})" if r.summary else "") + f" in {r.seconds:.2f} s")
+            for d in r.details:
+                print(f"    {d}")
+    show()
+    print(f"runbook written to {runbook}", file=sys.stderr)
+    return 1 if any(r.state == migration.FAILED for r in ran) else 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -992,6 +1154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_plan(args)
         if args.command == "sync":
             return cmd_sync(args)
+        if args.command == "run":
+            return cmd_run(args)
         return cmd_tui(args)
     except KwtuiError as exc:
         if debug:

@@ -130,6 +130,7 @@ class TablePlanChoice:
     chunk_rows: int
     batch_rows: int
     reason: str
+    thread_concurrency: int = 1  # for a native IMPORT
 
 
 @dataclass
@@ -155,6 +156,30 @@ class Assessment:
             "ts_suggestions": [{**asdict(s), "rows_per_device": round(s.rows_per_device, 1)}
                                for s in self.ts_suggestions],
         }
+
+
+def assessment_from_dict(data: dict[str, Any]) -> Assessment:
+    """The inverse of :meth:`Assessment.as_dict` (a saved plan keeps the assessment it was made from)."""
+    def table(t: dict[str, Any]) -> TableAssessment:
+        return TableAssessment(
+            schema=t["schema"], name=t["name"], kind=t.get("kind", BASE), est_rows=t.get("est_rows"),
+            exact_rows=t.get("exact_rows"), bytes=t.get("bytes"),
+            columns=[ColumnInfo(**{**c, "enum_labels": list(c.get("enum_labels") or [])}) for c in t.get("columns", [])],
+            primary_key=list(t.get("primary_key") or []),
+            foreign_keys=[ForeignKey(f["name"], tuple(f["columns"]), f["ref_table"], tuple(f["ref_columns"]),
+                                     f.get("definition", "")) for f in t.get("foreign_keys", [])],
+            indexes=[Index(i["name"], tuple(i["columns"]), bool(i.get("unique")), bool(i.get("primary")),
+                           i.get("definition")) for i in t.get("indexes", [])],
+            sequences=list(t.get("sequences") or []),
+            findings=[Finding(**f) for f in t.get("findings", [])], complexity=int(t.get("complexity", 1)))
+
+    fields_ = {f for f in TsSuggestion.__dataclass_fields__}
+    return Assessment(
+        server_kind=data.get("server_kind", "postgres"), database=data.get("database", ""),
+        tables=[table(t) for t in data.get("tables", [])],
+        findings=[Finding(**f) for f in data.get("findings", [])],
+        ts_suggestions=[TsSuggestion(**{k: v for k, v in s.items() if k in fields_})
+                        for s in data.get("ts_suggestions", [])])
 
 
 # -- assessment -------------------------------------------------------------------------------
@@ -477,8 +502,15 @@ def is_timestamp(type_text: str) -> bool:
     return _base(type_text) in _TIMESTAMP_TYPES
 
 
-def translate_ddl(assessment: Assessment, target_kind: str) -> Translation:
-    """CREATE TABLE text per table for ``kwdb`` (relational), ``kwdb-ts`` or ``postgres``, plus warnings."""
+#: column type overrides: {"schema.table": {"column": "TARGET TYPE"}} (the plan screen's edits)
+TypeOverrides = dict[str, dict[str, str]]
+
+
+def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverrides | None = None) -> Translation:
+    """CREATE TABLE text per table for ``kwdb`` (relational), ``kwdb-ts`` or ``postgres``, plus warnings.
+
+    ``overrides`` replaces the mapped type of a column (the user's edit); each one is noted.
+    """
     if target_kind not in TARGET_KINDS:
         raise ValueError(f"target kind {target_kind!r}: one of {', '.join(TARGET_KINDS)}")
     out = Translation(target_kind)
@@ -486,12 +518,16 @@ def translate_ddl(assessment: Assessment, target_kind: str) -> Translation:
         if not f.table:
             out.warnings.append(f"{f.construct}: {f.detail}: {f.advice}")
     for ta in order_tables(assessment)[0]:
+        edits = (overrides or {}).get(ta.qualified) or {}
         if target_kind == "postgres":
-            ddl = _to_postgres(ta)
+            ddl = _to_postgres(ta, edits)
         elif target_kind == "kwdb-ts":
-            ddl = _to_kwdb_ts(ta, assessment.suggestion(ta.qualified))
+            ddl = _to_kwdb_ts(ta, assessment.suggestion(ta.qualified), edits)
         else:
-            ddl = _to_kwdb(ta)
+            ddl = _to_kwdb(ta, edits)
+        for col, typ in edits.items():
+            if any(c.name == col for c in ta.columns):
+                ddl.warnings.append(f"{col}: type set to {typ} by hand")
         if target_kind != "postgres":
             for f in ta.findings:
                 if f.construct in ("trigger", "rule", "exclusion constraint", "partitioned table"):
@@ -519,12 +555,14 @@ def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True) -> lis
     return stmts
 
 
-def _to_kwdb(ta: TableAssessment) -> TableDdl:
+def _to_kwdb(ta: TableAssessment, edits: dict[str, str] | None = None) -> TableDdl:
     target = _qt(ta.schema, ta.name)
     ddl = TableDdl(ta.qualified, f"{ta.schema}.{ta.name}", "")
     lines, checks = [], []
     for c in ta.columns:
         typ, check, warning = kwdb_relational_type(c)
+        if edits and c.name in edits:
+            typ, check, warning = edits[c.name], None, None
         parts = [_q(c.name), typ]
         if c.default and not c.identity and c.kind != "generated" and not c.default.startswith("GENERATED"):
             default = c.default
@@ -549,36 +587,30 @@ def _to_kwdb(ta: TableAssessment) -> TableDdl:
     return ddl
 
 
-def _to_kwdb_ts(ta: TableAssessment, suggestion: TsSuggestion | None) -> TableDdl:
+def _to_kwdb_ts(ta: TableAssessment, suggestion: TsSuggestion | None,
+                edits: dict[str, str] | None = None) -> TableDdl:
+    edits = edits or {}
     target = _qt(ta.schema, ta.name)
     ddl = TableDdl(ta.qualified, f"{ta.schema}.{ta.name}", "", ts=True)
-    ts_col = suggestion.timestamp if suggestion else next(
-        (c.name for c in ta.columns if is_timestamp(c.type) and not c.nullable), None)
-    if ts_col is None:
-        rel = _to_kwdb(ta)
-        rel.warnings.insert(0, "no NOT NULL timestamp column: cannot be a TS table, kept relational")
+    roles = ts_roles(ta, suggestion)
+    if isinstance(roles, str):
+        rel = _to_kwdb(ta, edits)
+        rel.warnings.insert(0, roles)
         return rel
-    if suggestion:
-        tags = list(suggestion.tags)
-        primary = [suggestion.primary_tag]
-    else:
-        cands = [c.name for c in ta.columns if c.name != ts_col and _ID_NAME.search(c.name)
-                 and not c.nullable and c.kind == "base"]
-        if not cands:
-            rel = _to_kwdb(ta)
-            rel.warnings.insert(0, "no device/id column for a primary tag (run --ts-suggest to measure one): "
-                                   "kept relational")
-            return rel
-        tags, primary = cands[:1], cands[:1]
-        ddl.warnings.append(f"primary tag {cands[0]} chosen by its name only (--ts-suggest measures it)")
+    ts_col, tags, primary = roles
+    if suggestion is None:
+        ddl.warnings.append(f"primary tag {primary[0]} chosen by its name only (--ts-suggest measures it)")
     data_lines, tag_lines = [], []
     ts = ta.column(ts_col)
     ts_type = "TIMESTAMPTZ" if _base(ts.type) in ("timestamp with time zone", "timestamptz") else "TIMESTAMP"
+    ts_type = edits.get(ts_col, ts_type)
     data_lines.append(f"    {_q(ts_col)} {ts_type} NOT NULL")
     for c in ta.columns:
         if c.name == ts_col or c.name in tags:
             continue
         typ, warning = kwdb_ts_type(c)
+        if c.name in edits:
+            typ, warning = edits[c.name], None
         data_lines.append(f"    {_q(c.name)} {typ}" + ("" if c.nullable else " NOT NULL"))
         if warning:
             ddl.warnings.append(warning)
@@ -588,6 +620,8 @@ def _to_kwdb_ts(ta: TableAssessment, suggestion: TsSuggestion | None) -> TableDd
         if name in primary and typ in ("NVARCHAR", "TEXT"):
             typ = "VARCHAR(64)"
             warning = f"{name}: primary tag {c.type} -> VARCHAR(64) (check the longest value)"
+        if name in edits:
+            typ, warning = edits[name], None
         null = " NOT NULL" if name in primary or not c.nullable else ""
         tag_lines.append(f"    {_q(name)} {typ}{null}")
         if warning:
@@ -605,13 +639,145 @@ def _to_kwdb_ts(ta: TableAssessment, suggestion: TsSuggestion | None) -> TableDd
     return ddl
 
 
-def _to_postgres(ta: TableAssessment) -> TableDdl:
+def ts_roles(ta: TableAssessment, suggestion: TsSuggestion | None) -> tuple[str, list[str], list[str]] | str:
+    """(timestamp column, tags, primary tags) of a table made time-series, or why it cannot be one."""
+    ts_col = suggestion.timestamp if suggestion else next(
+        (c.name for c in ta.columns if is_timestamp(c.type) and not c.nullable), None)
+    if ts_col is None:
+        return "no NOT NULL timestamp column: cannot be a TS table, kept relational"
+    if suggestion:
+        return ts_col, list(suggestion.tags), [suggestion.primary_tag]
+    cands = [c.name for c in ta.columns if c.name != ts_col and _ID_NAME.search(c.name)
+             and not c.nullable and c.kind == "base"]
+    if not cands:
+        return ("no device/id column for a primary tag (run --ts-suggest to measure one, or set one in the "
+                "plan's mapping): kept relational")
+    return ts_col, cands[:1], cands[:1]
+
+
+@dataclass
+class ColumnMap:
+    """One row of the plan screen's mapping: a source column and what it becomes on the target."""
+
+    name: str
+    source_type: str
+    target_type: str
+    role: str = "column"  # column | timestamp | tag | primary tag | key
+    note: str = ""
+    edited: bool = False
+
+    @property
+    def lossy(self) -> bool:
+        return "LOSSY" in self.note
+
+
+def column_mapping(assessment: Assessment, target_kind: str, table: str,
+                   overrides: TypeOverrides | None = None) -> list[ColumnMap]:
+    """The mapping of one table's columns for ``target_kind``, in target order, edits applied."""
+    ta = assessment.table(table)
+    edits = (overrides or {}).get(table) or {}
+    out: list[ColumnMap] = []
+    if target_kind == "kwdb-ts":
+        roles = ts_roles(ta, assessment.suggestion(table))
+        if not isinstance(roles, str):
+            ts_col, tags, primary = roles
+            tsc = ta.column(ts_col)
+            ts_type = "TIMESTAMPTZ" if _base(tsc.type) in ("timestamp with time zone", "timestamptz") \
+                else "TIMESTAMP"
+            out.append(ColumnMap(ts_col, tsc.type, ts_type, "timestamp", "first column, NOT NULL"))
+            for c in ta.columns:
+                if c.name != ts_col and c.name not in tags:
+                    typ, note = kwdb_ts_type(c)
+                    out.append(ColumnMap(c.name, c.type, typ, "column", note or ""))
+            for name in tags:
+                c = ta.column(name)
+                typ, note = kwdb_ts_type(c)
+                if name in primary and typ in ("NVARCHAR", "TEXT"):
+                    typ, note = "VARCHAR(64)", "primary tag: check the longest value"
+                out.append(ColumnMap(name, c.type, typ, "primary tag" if name in primary else "tag", note or ""))
+        else:
+            target_kind = "kwdb"
+    if target_kind == "kwdb":
+        for c in ta.columns:
+            typ, check, note = kwdb_relational_type(c)
+            out.append(ColumnMap(c.name, c.type, typ, "key" if c.name in ta.primary_key else "column",
+                                 "; ".join(x for x in (note, check) if x)))
+    elif target_kind == "postgres":
+        cols = [c for c in ta.columns if not c.is_tag] + [c for c in ta.columns if c.is_tag]
+        for c in cols:
+            role = "primary tag" if c.primary_tag else "tag" if c.is_tag else \
+                "key" if c.name in ta.primary_key else "column"
+            out.append(ColumnMap(c.name, c.type, kwdb_to_pg_type(c.type), role))
+    for m in out:
+        if m.name in edits:
+            m.target_type, m.edited = edits[m.name], True
+            m.note = f"set by hand (mapped: {m.note or 'as is'})" if m.note else "set by hand"
+    for m in out:
+        if m.note and m.note.startswith(f"{m.name}: "):
+            m.note = m.note[len(m.name) + 2:]
+    return out
+
+
+ROLES = ("column", "tag", "primary tag", "timestamp")
+
+
+def set_ts_role(assessment: Assessment, table: str, column: str, role: str) -> None:
+    """Change a column's role for a TS target (the plan screen's edit); raises ValueError if KWDB would refuse."""
+    ta = assessment.table(table)
+    c = ta.column(column)
+    current = ts_roles(ta, assessment.suggestion(table))
+    if isinstance(current, str):
+        if role != "primary tag":
+            raise ValueError(f"{table} is not a TS table yet: first choose its primary tag")
+        ts_col = next((x.name for x in ta.columns if is_timestamp(x.type) and not x.nullable), None)
+        if ts_col is None:
+            raise ValueError(f"{table} has no NOT NULL timestamp column: it cannot be a TS table")
+        current = (ts_col, [], [])
+    ts_col, tags, primary = current
+    if role == "timestamp":
+        if not is_timestamp(c.type) or c.nullable:
+            raise ValueError(f"{column} is {c.type}{'' if not c.nullable else ' NULL'}: the TS timestamp must be "
+                             "a NOT NULL timestamp")
+        tags = [t for t in tags if t != column]
+        ts_col = column
+    elif role == "primary tag":
+        if column == ts_col:
+            raise ValueError(f"{column} is the timestamp column")
+        if c.kind not in ("base", "enum", "domain") or _base(c.type) in ("real", "double precision", "jsonb", "json"):
+            raise ValueError(f"{column} ({c.type}) cannot be a primary tag")
+        tags = [column] + [t for t in tags if t != column]
+        primary = [column]
+    elif role == "tag":
+        if column in primary:
+            raise ValueError(f"{column} is the primary tag: make another column the primary tag first")
+        if column == ts_col:
+            raise ValueError(f"{column} is the timestamp column")
+        if column not in tags:
+            tags.append(column)
+        if len(tags) > MAX_TAGS:
+            raise ValueError(f"KWDB takes at most {MAX_TAGS} tags")
+    elif role == "column":
+        if column in primary:
+            raise ValueError(f"{column} is the primary tag: make another column the primary tag first")
+        if column == ts_col:
+            raise ValueError(f"{column} is the timestamp column: choose another timestamp first")
+        tags = [t for t in tags if t != column]
+    else:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    old = assessment.suggestion(table)
+    data = [x.name for x in ta.columns if x.name != ts_col and x.name not in tags]
+    new = TsSuggestion(table, ts_col, primary[0], tags, data, old.devices if old else 0, old.rows if old else ta.rows,
+                       (old.reason if old else "") + ("; " if old and old.reason else "") + "roles edited in the plan")
+    assessment.ts_suggestions = [s for s in assessment.ts_suggestions if s.table != table] + [new]
+
+
+def _to_postgres(ta: TableAssessment, edits: dict[str, str] | None = None) -> TableDdl:
     target = _qt(ta.schema, ta.name)
     ddl = TableDdl(ta.qualified, f"{ta.schema}.{ta.name}", "")
     cols = [c for c in ta.columns if not c.is_tag] + [c for c in ta.columns if c.is_tag]
     lines = []
     for c in cols:
-        typ = kwdb_to_pg_type(c.type)
+        typ = (edits or {}).get(c.name) or kwdb_to_pg_type(c.type)
         parts = [_q(c.name), typ]
         if c.default and not c.default.startswith("GENERATED") and "unique_rowid" not in c.default \
                 and not c.identity:
@@ -723,10 +889,20 @@ def order_tables(assessment: Assessment) -> tuple[list[TableAssessment], list[st
     return [tables[q] for q in done], []
 
 
-def strategy(assessment: Assessment, target_kind: str, *, cores: int = 4) -> tuple[list[TablePlanChoice], list[str]]:
-    """Per table: streamed or native IMPORT, workers, chunk_rows and batch_rows, each with its reason."""
+DEPLOYMENTS = ("single node", "single-replica", "multi-replica")
+
+
+def strategy(assessment: Assessment, target_kind: str, *, cores: int = 4,
+             deployment: str | None = None) -> tuple[list[TablePlanChoice], list[str]]:
+    """Per table: streamed or native IMPORT, workers, chunk_rows, batch_rows and thread_concurrency, with reasons.
+
+    ``cores`` are the cores of the machine kwtui runs on (streamed workers); ``deployment`` is the
+    target's (single node, single-replica, multi-replica): a multi-replica cluster writes every row
+    to three nodes, so it gets smaller batches and a lower IMPORT concurrency per node.
+    """
     ordered, warnings = order_tables(assessment)
     out = []
+    multi = deployment == "multi-replica"
     for ta in ordered:
         rows = ta.rows
         size = ta.bytes or 0
@@ -734,15 +910,28 @@ def strategy(assessment: Assessment, target_kind: str, *, cores: int = 4) -> tup
         if target_kind.startswith("kwdb") and size > 1 << 30:
             method, why = "native IMPORT", f"{size / 1e9:.1f} GB: server-side IMPORT of exported files is fastest"
         else:
-            method, why = "streamed", "small enough to stream" if size <= 1 << 30 else "target is PostgreSQL"
+            method, why = "streamed", ("small enough to stream (under 1 GB)" if size <= 1 << 30
+                                       else "target is PostgreSQL: COPY is its fastest path")
         workers = 1 if rows < 200_000 else min(max(1, cores), 8)
         chunk_rows = 100_000 if rows <= 100_000 else max(10_000, min(100_000, math.ceil(rows / (workers * 8))))
         ncols = max(1, len(ta.columns))
         batch_rows = min(1000 if ts else 500, 65535 // ncols)
+        if multi:
+            batch_rows = max(100, batch_rows // 2)
+        # KWDB clamps a TS import to 2 x CPU; a relational import gains little past the core count
+        tc_cap = 2 * max(1, cores) if ts else max(1, cores)
+        thread_concurrency = 1 if rows < 100_000 else max(1, min(tc_cap, 8 if not multi else 4))
         reason = (f"{rows:,} rows, {size / 1e6:.1f} MB: {why}; {workers} worker(s)"
-                  + ("; TS: multi-row INSERT sorted by timestamp" if ts else "")
+                  + (" (under 200,000 rows one worker is enough)" if workers == 1 and rows < 200_000 else
+                     f" (one per core of {cores}, at most 8)" if workers > 1 else "")
+                  + ("; TS: multi-row INSERT of rows sorted by timestamp (KWDB writes in time order fastest)"
+                     if ts else "")
+                  + (f"; thread_concurrency {thread_concurrency}"
+                     + (" (multi-replica: each row written 3 times, kept low)" if multi else
+                        " (TS clamps to 2 x CPU)" if ts else "") if method == "native IMPORT" else "")
+                  + ("; batches halved for a multi-replica cluster" if multi else "")
                   + ("; indexes and foreign keys after the load" if ta.foreign_keys or len(ta.indexes) > 1 else ""))
-        out.append(TablePlanChoice(ta.qualified, method, workers, chunk_rows, batch_rows, reason))
+        out.append(TablePlanChoice(ta.qualified, method, workers, chunk_rows, batch_rows, reason, thread_concurrency))
     return out, warnings
 
 
@@ -786,5 +975,6 @@ def render_markdown(assessment: Assessment, translation: Translation | None,
 __all__ = [
     "Finding", "ColumnInfo", "ForeignKey", "TableAssessment", "TsSuggestion", "Assessment", "Translation",
     "TableDdl", "TablePlanChoice", "assess", "translate_ddl", "suggest_ts", "order_tables", "strategy",
-    "render_markdown", "complexity", "TARGET_KINDS",
+    "render_markdown", "complexity", "TARGET_KINDS", "ColumnMap", "column_mapping", "set_ts_role", "ts_roles",
+    "assessment_from_dict", "DEPLOYMENTS", "ROLES",
 ]

@@ -1,0 +1,1097 @@
+"""A whole migration: the requirements, a saved plan, and its six phases run one by one.
+
+The new-migration wizard (or ``kwtui plan --save``) gathers what a migration specialist asks
+first (:class:`Requirements`), the source is assessed (:mod:`kwtui.plan`), and
+:func:`build_plan` turns both into a :class:`MigrationPlan`: per table the target DDL (from
+the mapping the user may edit), the strategy with its reasons, the watermark column for the
+incremental sync, and an ETA measured on a short sample transfer (:func:`measure_eta`).
+
+The plan is saved as TOML (no password is ever in it: sources and targets are profile names
+or URIs without one). ``kwtui run PLANFILE`` and the phases screen execute it through
+:class:`MigrationRunner`, phase by phase:
+
+1. schema: the plan's CREATE TABLE statements on the target (existing tables are kept);
+2. historical data: a journaled transfer job (resumable) or, from files, an import; then the
+   indexes and foreign keys; the source's watermark is read *before* the copy starts;
+3. change capture set-up: that watermark becomes each table's sync state in the journal;
+4. catch-up sync: :func:`kwtui.sync.sync_table` per table (repeatable; 0 rows when equal);
+5. cutover: after the user stopped writes, a final sync (with delete detection), the
+   validation, and what to change in the application's connection string;
+6. validation and monitoring: a full validation with a saved report, and row counts
+   compared with those at cutover.
+
+What ran is kept beside the plan in ``PLAN.state.json`` (:class:`PhaseRecord` per phase);
+:func:`kwtui.runbook.render_runbook` writes the runbook from both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from kwtui import plan as planmod
+from kwtui.errors import KwtuiError, UsageError
+from kwtui.plan import Assessment, ColumnInfo, TableAssessment
+
+PLAN_VERSION = 1
+
+#: (key, title, what it does)
+PHASES: tuple[tuple[str, str, str], ...] = (
+    ("schema", "Schema", "create the target tables from the plan's DDL"),
+    ("historical", "Historical data", "copy every row as of now (journaled, resumable), then indexes and keys"),
+    ("capture", "Change capture set-up", "record each table's watermark at the copy's snapshot"),
+    ("catchup", "Catch-up sync", "copy rows changed since the watermark (repeat until the lag is small)"),
+    ("cutover", "Cutover", "writes stopped: final sync, validation, switch the application"),
+    ("validation", "Validation and monitoring", "full validation report; row counts since cutover"),
+)
+PHASE_KEYS = tuple(p[0] for p in PHASES)
+PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
+
+SOURCE_KINDS = ("postgres", "kwdb", "csv")
+DOWNTIMES = ("hours", "minutes", "seconds")
+DOWNTIME_TEXT = {"hours": "hours (a maintenance window)", "minutes": "minutes", "seconds": "seconds (near zero)"}
+
+_WATERMARK_NAMES = re.compile(r"^(updated|modified|changed|last_modified|last_update|last_updated|mtime|"
+                              r"updated_at|modified_at|changed_at|update_time|modify_time|last_modified_at)$",
+                              re.IGNORECASE)
+
+
+# -- requirements and plan ------------------------------------------------------------------------
+
+
+@dataclass
+class Requirements:
+    """What the wizard asks first."""
+
+    source: str  # profile name or URI (no password), or the CSV path
+    source_kind: str = "postgres"  # postgres | kwdb | csv
+    target: str = ""  # profile name or URI; "" = not connected yet
+    target_kind: str = "kwdb"  # kwdb | kwdb-ts | postgres
+    deployment: str = "single node"  # single node | single-replica | multi-replica (detected when connected)
+    downtime: str = "minutes"  # hours | minutes | seconds
+    source_writes: bool = True  # the source keeps taking writes during the move
+    tables: list[str] = field(default_factory=list)  # empty: all
+    ts_suggest: bool = True
+
+    def check(self) -> None:
+        if self.source_kind not in SOURCE_KINDS:
+            raise UsageError(f"source kind {self.source_kind!r}: one of {', '.join(SOURCE_KINDS)}")
+        if self.target_kind not in planmod.TARGET_KINDS:
+            raise UsageError(f"target kind {self.target_kind!r}: one of {', '.join(planmod.TARGET_KINDS)}")
+        if self.deployment not in planmod.DEPLOYMENTS:
+            raise UsageError(f"deployment {self.deployment!r}: one of {', '.join(planmod.DEPLOYMENTS)}")
+        if self.downtime not in DOWNTIMES:
+            raise UsageError(f"downtime {self.downtime!r}: one of {', '.join(DOWNTIMES)}")
+        if not self.source:
+            raise UsageError("the migration needs a source")
+        if self.source_kind == "csv":
+            self.source_writes = False
+
+
+@dataclass
+class TableEntry:
+    """One table of the plan, as it will run."""
+
+    table: str  # source schema.table (for files: the table the files hold)
+    target: str  # target schema.table
+    include: bool = True
+    rows: int = 0
+    bytes: int = 0
+    complexity: int = 1
+    key: list[str] = field(default_factory=list)
+    ts: bool = False
+    create: str = ""
+    post_load: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    method: str = "streamed"
+    workers: int = 1
+    chunk_rows: int = 100_000
+    batch_rows: int = 500
+    thread_concurrency: int = 1
+    reason: str = ""
+    watermark: str = ""  # "" = none
+    watermark_reason: str = ""
+    eta_s: float | None = None
+    files: list[str] = field(default_factory=list)  # CSV source: the data files
+
+
+@dataclass
+class Eta:
+    sample_table: str = ""
+    sample_rows: int = 0
+    sample_seconds: float = 0.0
+    rows_per_s: float = 0.0
+    total_s: float = 0.0
+    method: str = ""  # how it was measured
+    measured_at: str = ""
+
+
+@dataclass
+class MigrationPlan:
+    requirements: Requirements
+    assessment: Assessment
+    tables: list[TableEntry] = field(default_factory=list)
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # strategy-wide choices, each with its reason
+    eta: Eta | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    name: str = ""
+    created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+
+    @property
+    def target_kind(self) -> str:
+        return self.requirements.target_kind
+
+    def entry(self, table: str) -> TableEntry:
+        for t in self.tables:
+            if t.table == table:
+                return t
+        raise UsageError(f"{table} is not in the plan", hint=", ".join(t.table for t in self.tables))
+
+    @property
+    def included(self) -> list[TableEntry]:
+        return [t for t in self.tables if t.include]
+
+    def mapping(self, table: str) -> list[planmod.ColumnMap]:
+        return planmod.column_mapping(self.assessment, self.target_kind, table, self.overrides)
+
+    # -- edits (the plan screen); each one re-renders the DDL ---------------------------------
+
+    def set_type(self, table: str, column: str, target_type: str) -> None:
+        ta = self.assessment.table(table)
+        if not any(c.name == column for c in ta.columns):
+            raise UsageError(f"{table} has no column {column}")
+        target_type = " ".join(target_type.split())
+        if not target_type:
+            self.overrides.get(table, {}).pop(column, None)
+        else:
+            if not re.fullmatch(r"[A-Za-z][\w ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?(\[\])?", target_type):
+                raise UsageError(f"{target_type!r} does not look like a type (e.g. VARCHAR(64), FLOAT8, INT8)")
+            self.overrides.setdefault(table, {})[column] = target_type.upper() \
+                if self.target_kind != "postgres" else target_type
+        self.rebuild()
+
+    def set_role(self, table: str, column: str, role: str) -> None:
+        if self.target_kind != "kwdb-ts":
+            raise UsageError("tags and primary tags only exist on a time-series target (kwdb-ts)")
+        try:
+            planmod.set_ts_role(self.assessment, table, column, role)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        self.rebuild()
+
+    def set_include(self, table: str, include: bool) -> None:
+        self.entry(table).include = include
+
+    def set_watermark(self, table: str, column: str) -> None:
+        e = self.entry(table)
+        if column and not any(c.name == column for c in self.assessment.table(table).columns):
+            raise UsageError(f"{table} has no column {column}")
+        e.watermark, e.watermark_reason = column, ("set by hand" if column else "none: changes are not synced")
+
+    def rebuild(self) -> None:
+        """Re-derive DDL and strategy from the assessment, the edits and the requirements."""
+        keep = {t.table: t for t in self.tables}
+        fresh = build_plan(self.assessment, self.requirements, overrides=self.overrides)
+        for t in fresh.tables:
+            old = keep.get(t.table)
+            if old is not None:
+                t.include, t.watermark, t.watermark_reason = old.include, old.watermark, old.watermark_reason
+                t.eta_s, t.files = old.eta_s, old.files
+        self.tables, self.warnings, self.notes = fresh.tables, fresh.warnings, fresh.notes
+
+    def ddl_script(self) -> str:
+        parts = [f"-- kwtui migration plan {self.name or self.id}: target kind {self.target_kind}"]
+        parts += [f"-- WARNING: {w}" for w in self.warnings]
+        parts += [t.create for t in self.included]
+        post = [s for t in self.included for s in t.post_load]
+        if post:
+            parts.append("-- after the data is loaded:")
+            parts += post
+        return "\n\n".join(parts) + "\n"
+
+    # -- saving ----------------------------------------------------------------------------
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kwtui_plan": PLAN_VERSION, "id": self.id, "name": self.name, "created": self.created,
+            "requirements": asdict(self.requirements), "notes": self.notes, "warnings": self.warnings,
+            "eta": asdict(self.eta) if self.eta else None, "overrides": self.overrides,
+            "tables": [asdict(t) for t in self.tables], "assessment": self.assessment.as_dict(),
+        }
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return ("# kwtui migration plan: kwtui run THIS_FILE executes it phase by phase.\n"
+                "# Edit the tables' create/post_load, include or watermark here or in the plan screen.\n"
+                + tomli_w.dumps(_toml_clean(self.as_dict()), multiline_strings=True))
+
+    def save(self, path: str | Path) -> Path:
+        from kwtui.transfer.layout import write_atomic
+
+        p = Path(path).expanduser()
+        p.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(p, self.to_toml().encode("utf-8"), fsync=False)
+        return p
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MigrationPlan:
+        if data.get("kwtui_plan") != PLAN_VERSION:
+            raise UsageError(f"not a kwtui plan (version {data.get('kwtui_plan')!r}; expected {PLAN_VERSION})")
+        req = Requirements(**{k: v for k, v in data["requirements"].items() if k in Requirements.__dataclass_fields__})
+        fields_ = TableEntry.__dataclass_fields__
+        tables = [TableEntry(**{k: v for k, v in t.items() if k in fields_}) for t in data.get("tables", [])]
+        eta = Eta(**data["eta"]) if data.get("eta") else None
+        return cls(req, planmod.assessment_from_dict(data.get("assessment", {})), tables,
+                   {k: dict(v) for k, v in (data.get("overrides") or {}).items()}, list(data.get("warnings", [])),
+                   list(data.get("notes", [])), eta, data.get("id") or uuid.uuid4().hex[:12], data.get("name", ""),
+                   data.get("created", ""))
+
+    @classmethod
+    def load(cls, path: str | Path) -> MigrationPlan:
+        import tomllib
+
+        p = Path(path).expanduser()
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"plan file {p} does not exist", hint="make one: kwtui plan ... --save FILE") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"plan file {p} is not valid TOML: {exc}") from None
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError) as exc:
+            raise UsageError(f"plan file {p} is incomplete or damaged: {exc}") from None
+
+
+def _toml_clean(value: Any) -> Any:
+    """TOML has no null: drop None values (the dataclass defaults bring them back)."""
+    if isinstance(value, dict):
+        return {str(k): _toml_clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_toml_clean(v) for v in value if v is not None]
+    return value
+
+
+# -- building a plan --------------------------------------------------------------------------
+
+
+def suggest_watermark(ta: TableAssessment, suggestion: planmod.TsSuggestion | None = None) -> tuple[str, str]:
+    """(column, reason): the column the incremental sync can use to find new and changed rows."""
+    for c in ta.columns:
+        if _WATERMARK_NAMES.match(c.name) and (planmod.is_timestamp(c.type) or "date" in c.type.lower()):
+            return c.name, f"{c.name} ({c.type}) is set on every write: catches inserts and updates"
+    if ta.is_ts and ta.columns:
+        return ta.columns[0].name, "the TS timestamp: rows arrive in time order; catches inserts"
+    if suggestion is not None:
+        return suggestion.timestamp, f"the TS timestamp {suggestion.timestamp}: catches inserts (not updates)"
+    ident = [c for c in ta.columns if c.identity and c.name in ta.primary_key]
+    if ident:
+        return ident[0].name, (f"{ident[0].name} grows with every insert (sequence/identity): catches inserts only; "
+                               "updates need an updated_at column")
+    ts_nn = [c for c in ta.columns if planmod.is_timestamp(c.type) and not c.nullable]
+    if ts_nn and not ta.primary_key:
+        return ts_nn[0].name, f"{ts_nn[0].name} is a NOT NULL timestamp: catches inserts in time order"
+    return "", "no updated_at, sequence or timestamp column: changes after the copy are not synced"
+
+
+def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str, dict[str, str]] | None = None,
+               cores: int | None = None) -> MigrationPlan:
+    """The plan from an assessment and the requirements (pure; no I/O)."""
+    overrides = {k: dict(v) for k, v in (overrides or {}).items()}
+    cores = cores or os.cpu_count() or 2
+    kind = req.target_kind
+    translation = planmod.translate_ddl(assessment, kind, overrides)
+    choices, order_warnings = planmod.strategy(assessment, kind, cores=cores, deployment=req.deployment)
+    by_table = {c.table: c for c in choices}
+    out = MigrationPlan(req, assessment, overrides=overrides)
+    out.warnings = list(translation.warnings) + order_warnings
+    for ddl in translation.tables:
+        ta = assessment.table(ddl.table)
+        ch = by_table[ddl.table]
+        if ddl.ts:
+            sug = assessment.suggestion(ta.qualified)
+            roles = planmod.ts_roles(ta, sug)
+            key = [roles[0], *roles[2]] if not isinstance(roles, str) else list(ta.primary_key)
+        elif ta.is_ts and ta.columns:
+            key = [ta.columns[0].name] + [c.name for c in ta.columns if c.primary_tag]
+        else:
+            key = list(ta.primary_key)
+        wm, why = suggest_watermark(ta, assessment.suggestion(ta.qualified))
+        target = ddl.target if kind == "postgres" else f"public.{ta.name}"
+        if kind != "postgres":
+            ddl_create = ddl.create.replace(f"{planmod._qt(ta.schema, ta.name)}", planmod._qt("public", ta.name), 1)
+            post = [s.replace(planmod._qt(ta.schema, ta.name), planmod._qt("public", ta.name)) for s in ddl.post_load]
+        else:
+            ddl_create, post = ddl.create, list(ddl.post_load)
+        out.tables.append(TableEntry(
+            table=ta.qualified, target=target, rows=ta.rows, bytes=ta.bytes or 0, complexity=ta.complexity,
+            key=key, ts=ddl.ts, create=ddl_create, post_load=post, warnings=list(ddl.warnings), method=ch.method,
+            workers=ch.workers, chunk_rows=ch.chunk_rows, batch_rows=ch.batch_rows,
+            thread_concurrency=ch.thread_concurrency, reason=ch.reason, watermark=wm, watermark_reason=why))
+    out.notes = strategy_notes(out)
+    return out
+
+
+def strategy_notes(p: MigrationPlan) -> list[str]:
+    """Migration-wide choices with their reasons (downtime, writes, deployment, order)."""
+    r = p.requirements
+    notes = []
+    if r.source_kind == "csv":
+        notes.append("source is files: schema, then an import per table; no change capture (files do not change)")
+    elif not r.source_writes:
+        notes.append("the source takes no writes during the move: copy once, validate, switch "
+                     "(phases 3 and 4 are skipped)")
+    elif r.downtime == "hours":
+        notes.append("writes continue but a maintenance window of hours is allowed: copy the history now, then "
+                     "stop writes and run one catch-up sync in the window")
+    else:
+        notes.append(f"writes continue and downtime must stay within {r.downtime}: copy the history while the "
+                     "application runs, sync the changes by watermark until the lag is small, then a short "
+                     "cutover (final sync + validation) while writes are stopped")
+    no_wm = [t.table for t in p.included if not t.watermark]
+    if r.source_writes and no_wm:
+        notes.append(f"no watermark for {', '.join(no_wm)}: their changes after the copy are caught only by the "
+                     "final validation; give them an updated_at column or copy them again during cutover")
+    if r.deployment == "multi-replica":
+        notes.append("multi-replica target: every row is written to each replica; batches are halved and "
+                     "IMPORT concurrency kept at most 4 per node")
+    elif r.deployment == "single-replica":
+        notes.append("single-replica cluster: no redundancy during the load; take a backup before cutover")
+    if any(t.ts for t in p.included):
+        notes.append("time-series tables are loaded in timestamp order (KWDB writes time-ordered rows fastest) "
+                     "with multi-row INSERT, since TS tables have no COPY")
+    fks = [t.table for t in p.included if any(s.startswith("ALTER TABLE") for s in t.post_load)]
+    if fks:
+        notes.append(f"parents before children; foreign keys of {', '.join(fks)} are added after the load")
+    big = [t for t in p.included if t.method == "native IMPORT"]
+    if big:
+        notes.append(f"native IMPORT for {', '.join(t.table for t in big)}: export to files, place them in the "
+                     "server's extern directory (kwtui export; --stage), IMPORT INTO with thread_concurrency "
+                     f"{big[0].thread_concurrency}; kwtui run streams them instead when the files are not staged")
+    return notes
+
+
+def deployment_of(info: Any) -> str:
+    """The plan's deployment name from a connected server's info (PostgreSQL: a single node)."""
+    text = str(getattr(info, "deployment", "") or "")
+    if getattr(info, "kind", "") != "kwdb":
+        return "single node"
+    if text.startswith("multi"):
+        return "multi-replica"
+    if text.startswith("single-replica"):
+        return "single-replica"
+    return "single node"
+
+
+def safe_reference(text: str) -> str:
+    """A source/target as the plan file keeps it: a profile name, a path, or a URI without its password."""
+    if "://" in text or "=" in text:
+        from psycopg import conninfo
+
+        from kwtui.profiles import SECRET_KEYS, conninfo_text
+
+        try:
+            params = conninfo.conninfo_to_dict(text)
+        except Exception:
+            raise UsageError("not a valid connection string") from None
+        params = {k: v for k, v in params.items() if k not in SECRET_KEYS and v not in (None, "")}
+        return _uri(params) or conninfo_text(params)
+    return text
+
+
+def _uri(params: dict[str, Any]) -> str:
+    host = params.get("host")
+    if not host or str(host).startswith("/"):
+        return ""
+    from urllib.parse import quote, urlencode
+
+    user = f"{quote(str(params['user']))}@" if params.get("user") else ""
+    port = f":{params['port']}" if params.get("port") else ""
+    db = f"/{quote(str(params['dbname']))}" if params.get("dbname") else ""
+    rest = {k: v for k, v in params.items() if k not in ("host", "port", "user", "dbname")}
+    return f"postgresql://{user}{host}{port}{db}" + (f"?{urlencode(rest)}" if rest else "")
+
+
+async def plan_migration(req: Requirements, src: Any | None, dst: Any | None, *, exact: bool = False,
+                         eta: bool = True, listener: Callable[[str], None] | None = None) -> MigrationPlan:
+    """Assess the source (a server, or files), detect the target, build the plan and (optionally) its ETA."""
+    req.check()
+    say = listener or (lambda _m: None)
+    files: dict[str, list[str]] = {}
+    if req.source_kind == "csv":
+        say(f"reading {req.source}")
+        assessment, files = await asyncio.to_thread(assess_files, req.source)
+    else:
+        assert src is not None
+        say("assessing the source")
+        assessment = await planmod.assess(src, tables=req.tables or None, exact=exact)
+        if req.ts_suggest:
+            say("measuring time-series candidates")
+            await planmod.suggest_ts(assessment, src)
+    if not assessment.tables:
+        raise UsageError("the source has no tables to migrate")
+    if dst is not None and dst.info is not None:
+        req.deployment = deployment_of(dst.info)
+        if dst.info.kind == "postgres":
+            req.target_kind = "postgres"
+        elif req.target_kind == "postgres":
+            req.target_kind = "kwdb"
+    p = build_plan(assessment, req)
+    for t in p.tables:
+        t.files = files.get(t.table, [])
+    if eta and src is not None:
+        say("measuring a sample transfer for the ETA")
+        await measure_eta(p, src, dst)
+    elif eta:
+        await measure_eta(p, None, None)
+    return p
+
+
+# -- assessment of files (a CSV source) -------------------------------------------------------
+
+
+def assess_files(path: str | Path, *, count: bool = True) -> tuple[Assessment, dict[str, list[str]]]:
+    """An assessment of CSV data (a KWDB export, a folder of CSV files, one file): tables, columns, rows.
+
+    Plain CSV files have no types: their columns are TEXT (from the header line) and the plan
+    says so; set the real types in the plan's mapping.
+    """
+    from kwtui.transfer.csvdialect import CsvDialect, count_records, read_header
+    from kwtui.transfer.layout import read_layout
+
+    lay = read_layout(path)
+    out = Assessment("files", database=lay.database or Path(path).name)
+    files: dict[str, list[str]] = {}
+    for lt in lay.tables:
+        ta = TableAssessment(lt.schema or "public", lt.name)
+        ta.bytes = sum(f.stat().st_size for f in lt.data_files)
+        if lt.columns:
+            for c in lt.columns:
+                from kwtui.transfer.engine import kwdb_to_pg_type
+
+                typ = c.type if lay.kind == "file" else kwdb_to_pg_type(c.type)
+                ta.columns.append(ColumnInfo(c.name, typ.lower(), nullable=not c.not_null, default=c.default,
+                                             primary_key=c.name in lt.key_columns, is_tag=c.is_tag,
+                                             primary_tag=c.primary_tag))
+            ta.primary_key = list(lt.primary_key)
+            if lt.is_ts:
+                ta.kind = "ts table"
+        elif lt.data_files:
+            with lt.data_files[0].open("rb") as fh:
+                header, _ = read_header(fh, CsvDialect())
+            ta.columns = [ColumnInfo(h or f"column{i + 1}", "text") for i, h in enumerate(header)]
+            ta.findings.append(planmod.Finding(ta.qualified, "untyped CSV", f"{lt.data_files[0].name}: columns "
+                                               f"from its header, typed TEXT", "set each column's type in the "
+                                               "plan's mapping (e to edit) before the schema phase"))
+        if count:
+            n = 0
+            for f in lt.data_files:
+                with f.open("rb") as fh:
+                    n += count_records(fh, CsvDialect())
+            if not lt.columns:
+                n = max(0, n - len(lt.data_files))  # header lines
+            ta.exact_rows = n
+        ta.complexity = planmod.complexity(ta)
+        out.tables.append(ta)
+        out.findings += ta.findings
+        files[ta.qualified] = [str(f) for f in lt.data_files]
+    return out, files
+
+
+# -- ETA from a sample --------------------------------------------------------------------------
+
+
+async def measure_eta(p: MigrationPlan, src: Any, dst: Any | None, *, sample_rows: int = 20_000) -> Eta:
+    """Copy up to ``sample_rows`` rows of the largest keyed table through the real path into a
+    scratch table on the target (dropped after), time it, and scale to every table by its rows.
+
+    Without a target the source read rate alone is measured (and said so).
+    """
+    from kwtui.transfer.engine import Transfer, TransferOptions, plan_transfer
+
+    if src is not None:
+        for t in p.included:  # never analysed: no estimate; count what is there (small, or it would have stats)
+            if t.rows <= 0 and t.bytes > 0:
+                schema, _, name = t.table.partition(".")
+                res = await src.query(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
+                                                                                  sql.Identifier(name)))
+                t.rows = int(res.rows[0][0])
+    cands = sorted((t for t in p.included if t.rows > 0 and t.key), key=lambda t: -t.rows) \
+        or sorted((t for t in p.included if t.rows > 0), key=lambda t: -t.rows)
+    eta = Eta(measured_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    if not cands or p.requirements.source_kind == "csv":
+        eta.method = "no sample: " + ("files are read at disk speed" if cands else "no rows to move")
+        eta.rows_per_s = 300_000.0 if cands else 0.0
+        eta.sample_rows = 0
+    else:
+        e = cands[0]
+        eta.sample_table = e.table
+        n = min(sample_rows, max(1, e.rows))
+        schema, _, name = e.table.partition(".")
+        started = time.perf_counter()
+        if dst is None:
+            q = sql.SQL("SELECT * FROM {}.{} LIMIT {}").format(sql.Identifier(schema), sql.Identifier(name),
+                                                               sql.Literal(n))
+            conn = await src.open_raw()
+            try:
+                async with conn.cursor() as cur:
+                    await cur.execute(q)
+                    got = len(await cur.fetchall())
+            finally:
+                await conn.close()
+            eta.method = "source read only (no target connected): the write side is not measured"
+        else:
+            options = TransferOptions(create_missing=True)
+            plans = await plan_transfer(src, dst, [e.table], options)
+            tp = plans[0]
+            scratch = f"kwtui_sample_{p.id}"
+            tp.target_name, tp.create, tp.same_types = scratch, True, True
+            if dst.info and dst.info.kind != "postgres":
+                tp.target_schema = "public"
+            from kwtui.transfer.engine import choose_path
+
+            tp.path = choose_path(src, dst, tp, options)
+            upper = None
+            if tp.key and e.rows > n:
+                cols = sql.SQL(", ").join(sql.Identifier(k) for k in tp.key)
+                q = sql.SQL("SELECT {} FROM {}.{} ORDER BY {} OFFSET {} LIMIT 1").format(
+                    cols, sql.Identifier(schema), sql.Identifier(name), cols, sql.Literal(n))
+                res = await src.query(q)
+                upper = tuple(res.rows[0]) if res.rows else None
+            tr = Transfer(src, dst, [tp], options)
+            try:
+                await tr._create(tp, with_key=False)
+                started = time.perf_counter()
+                await tr.copy_range(tp, None, upper, None)
+                got = tr.progress.rows
+            finally:
+                tr.close()
+                conn = await dst.open_raw(autocommit=True)
+                try:
+                    await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
+                        sql.Identifier(tp.target_schema), sql.Identifier(scratch)))
+                finally:
+                    await conn.close()
+            eta.method = f"sample transfer through the real path ({tp.path}) into a scratch table, dropped after"
+        eta.sample_seconds = max(1e-6, time.perf_counter() - started)
+        eta.sample_rows = got
+        eta.rows_per_s = got / eta.sample_seconds if got else 0.0
+    width_ref = (cands[0].bytes / cands[0].rows) if cands and cands[0].rows and cands[0].bytes else 0.0
+    total = 0.0
+    for t in p.included:
+        if eta.rows_per_s <= 0 or t.rows <= 0:
+            t.eta_s = 0.0
+            continue
+        width = (t.bytes / t.rows) if t.bytes and t.rows else width_ref
+        scale = (width / width_ref) if width_ref and width else 1.0
+        t.eta_s = t.rows / eta.rows_per_s * max(0.25, min(4.0, scale)) + 0.2  # + per-table set-up
+        total += t.eta_s
+    eta.total_s = total
+    p.eta = eta
+    return eta
+
+
+# -- phase state ------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseRecord:
+    key: str
+    state: str = PENDING
+    started: str = ""
+    finished: str = ""
+    seconds: float = 0.0
+    summary: str = ""
+    details: list[str] = field(default_factory=list)
+    statements: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    runs: int = 0
+
+    @property
+    def title(self) -> str:
+        return next(t for k, t, _ in PHASES if k == self.key)
+
+
+@dataclass
+class MigrationState:
+    plan_id: str
+    phases: list[PhaseRecord] = field(default_factory=lambda: [PhaseRecord(k) for k in PHASE_KEYS])
+    path: Path | None = None
+
+    def phase(self, key: str) -> PhaseRecord:
+        return next(p for p in self.phases if p.key == key)
+
+    def next_phase(self) -> PhaseRecord | None:
+        return next((p for p in self.phases if p.state in (PENDING, FAILED, RUNNING)), None)
+
+    @staticmethod
+    def path_for(plan_path: str | Path) -> Path:
+        p = Path(plan_path).expanduser()
+        return p.with_name(p.name + ".state.json")
+
+    @classmethod
+    def load(cls, plan: MigrationPlan, plan_path: str | Path | None) -> MigrationState:
+        st = cls(plan.id)
+        if plan_path is None:
+            return st
+        st.path = cls.path_for(plan_path)
+        if st.path.exists():
+            try:
+                data = json.loads(st.path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise KwtuiError(f"{st.path} is damaged ({exc}): move it away to start the phases afresh") from None
+            if data.get("plan_id") == plan.id:
+                known = {p["key"]: p for p in data.get("phases", [])}
+                st.phases = [PhaseRecord(**{k: v for k, v in known[k2].items()
+                                            if k in PhaseRecord.__dataclass_fields__}) if k2 in known
+                             else PhaseRecord(k2) for k2 in PHASE_KEYS]
+                for ph in st.phases:
+                    if ph.state == RUNNING:  # a crash or kill: the phase runs again (each one is safe to)
+                        ph.state = FAILED
+                        ph.summary = "interrupted: run it again (it resumes or repeats safely)"
+        return st
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        from kwtui.transfer.layout import write_atomic
+
+        doc = {"plan_id": self.plan_id, "phases": [asdict(p) for p in self.phases]}
+        write_atomic(self.path, json.dumps(doc, indent=2, default=str).encode("utf-8"), fsync=False)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# -- running the phases -----------------------------------------------------------------------
+
+
+PhaseListener = Callable[[str, str], None]  # (phase key, message)
+
+
+class PhaseError(KwtuiError):
+    """A phase could not finish; its record says why."""
+
+
+def connection_advice(p: MigrationPlan, source_desc: str, target: Any) -> list[str]:
+    """What to change in the application's connection string at cutover."""
+    info = getattr(target, "info", None)
+    t = getattr(target, "target", target)
+    params = dict(getattr(t, "params", {}) or {})
+    kwdb = p.target_kind.startswith("kwdb")
+    host = params.get("host") or "TARGET_HOST"
+    port = params.get("port") or (26257 if kwdb else 5432)
+    db = params.get("dbname") or "DATABASE"
+    user = params.get("user") or "USER"
+    tls = params.get("sslmode") not in (None, "disable", "allow", "prefer")
+    lines = [f"Point the application at the target instead of {source_desc}:",
+             f"  postgresql://{user}@{host}:{port}/{db}" + (
+                 f"?sslmode={params.get('sslmode')}" + "".join(
+                     f"&{k}={params[k]}" for k in ("sslrootcert", "sslcert", "sslkey") if params.get(k))
+                 if tls else ""),
+             f"  JDBC: jdbc:postgresql://{host}:{port}/{db}"]
+    if p.target_kind.startswith("kwdb"):
+        lines += ["  KWDB speaks the PostgreSQL protocol: keep the PostgreSQL driver; check SQL the application "
+                  "uses that KWDB lacks (see the plan's warnings)",
+                  "  sequences/serial columns: defaults were dropped; new ids need unique_rowid() or a sequence"]
+    if info is not None and getattr(info, "kind", "") == "postgres":
+        lines.append("  reset sequences after cutover: SELECT setval(seq, max(id)) for each serial column")
+    lines.append("Keep the source read-only (not dropped) until the monitoring phase is done: it is the rollback.")
+    return lines
+
+
+class MigrationRunner:
+    """Runs a plan's phases against connected services; records every step in the state."""
+
+    def __init__(self, plan: MigrationPlan, state: MigrationState, src: Any, dst: Any, *, journal: Any = None,
+                 listener: PhaseListener | None = None, report_dir: Path | None = None) -> None:
+        self.plan, self.state, self.src, self.dst = plan, state, src, dst
+        self.journal = journal
+        self.listener = listener
+        self.report_dir = report_dir
+        self.cancelled = False
+
+    def say(self, key: str, message: str) -> None:
+        if self.listener is not None:
+            self.listener(key, message)
+
+    def skip_reason(self, key: str) -> str | None:
+        r = self.plan.requirements
+        if key in ("capture", "catchup"):
+            if r.source_kind == "csv":
+                return "the source is files: nothing changes after the import"
+            if not r.source_writes:
+                return "the source takes no writes during the move"
+            if not any(t.watermark for t in self.plan.included):
+                return "no table has a watermark column"
+        return None
+
+    async def run_phase(self, key: str, *, confirmed: bool = False) -> PhaseRecord:
+        if key not in PHASE_KEYS:
+            raise UsageError(f"unknown phase {key!r}: one of {', '.join(PHASE_KEYS)}")
+        idx = PHASE_KEYS.index(key)
+        for earlier in self.state.phases[:idx]:
+            if earlier.state not in (DONE, SKIPPED):
+                raise UsageError(f"phase {idx + 1} ({PHASES[idx][1]}) waits for phase "
+                                 f"{PHASE_KEYS.index(earlier.key) + 1} ({earlier.title}), which is {earlier.state}")
+        if key == "cutover" and not confirmed:
+            raise UsageError("cutover needs the application's writes stopped: confirm it (kwtui run --yes, or "
+                             "Enter on the phases screen)")
+        rec = self.state.phase(key)
+        why = self.skip_reason(key)
+        if why is not None:
+            rec.state, rec.summary, rec.finished = SKIPPED, f"skipped: {why}", _now()
+            self.state.save()
+            return rec
+        rec.state, rec.started, rec.finished, rec.runs = RUNNING, _now(), "", rec.runs + 1
+        rec.details, rec.statements = [], []
+        self.state.save()
+        t0 = time.perf_counter()
+        try:
+            await getattr(self, f"_{key}")(rec)
+        except asyncio.CancelledError:
+            rec.state, rec.summary = FAILED, "cancelled: run it again to continue"
+            raise
+        except (KwtuiError, OSError) as exc:
+            rec.state = FAILED
+            rec.summary = f"failed: {exc.one_line() if isinstance(exc, KwtuiError) else exc}"
+        except Exception as exc:  # a database error in a phase must not lose the record
+            from kwtui.transfer.engine import error_message
+
+            rec.state, rec.summary = FAILED, f"failed: {error_message(exc)}"
+        else:
+            if rec.state == RUNNING:
+                rec.state = DONE
+        finally:
+            rec.seconds = time.perf_counter() - t0
+            rec.finished = _now()
+            self.state.save()
+        return rec
+
+    async def run_all(self, *, through: str | None = None, confirmed: bool = False) -> list[PhaseRecord]:
+        done = []
+        for key in PHASE_KEYS:
+            rec = self.state.phase(key)
+            if rec.state in (DONE, SKIPPED) and key not in ("catchup",):
+                continue
+            if rec.state in (DONE, SKIPPED):
+                continue
+            if key == "cutover" and not confirmed:
+                break
+            rec = await self.run_phase(key, confirmed=confirmed)
+            done.append(rec)
+            if rec.state == FAILED or key == through:
+                break
+        return done
+
+    # -- the phases -----------------------------------------------------------------------
+
+    async def _execute(self, rec: PhaseRecord, statement: str) -> None:
+        rec.statements.append(statement)
+        conn = await self.dst.open_raw(autocommit=True)
+        try:
+            await conn.execute(statement.rstrip().rstrip(";"))  # type: ignore[arg-type]
+        finally:
+            await conn.close()
+
+    async def _existing(self, target: str) -> bool:
+        schema, _, name = target.partition(".")
+        try:
+            tables = await self.dst.dialect.list_tables(self.dst, schema)
+        except KwtuiError:
+            return False
+        return any(t.name == name for t in tables)
+
+    async def _schema(self, rec: PhaseRecord) -> None:
+        created, kept = [], []
+        on_pg = self.dst.info is not None and self.dst.info.kind == "postgres"
+        for t in self.plan.included:
+            schema = t.target.partition(".")[0]
+            if on_pg and schema != "public":
+                stmt = f"CREATE SCHEMA IF NOT EXISTS {planmod._q(schema)};"
+                if stmt not in rec.statements:
+                    await self._execute(rec, stmt)
+            if await self._existing(t.target):
+                kept.append(t.target)
+                rec.details.append(f"{t.target}: exists, kept as it is (its columns are checked by the copy)")
+                continue
+            self.say("schema", f"creating {t.target}")
+            await self._execute(rec, t.create)
+            created.append(t.target)
+            rec.details.append(f"{t.target}: created")
+        rec.data = {"created": created, "kept": kept}
+        rec.summary = f"{len(created)} table(s) created, {len(kept)} kept"
+
+    async def _watermarks(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for t in self.plan.included:
+            if not t.watermark:
+                continue
+            schema, _, name = t.table.partition(".")
+            res = await self.src.query(sql.SQL("SELECT max({})::text FROM {}.{}").format(
+                sql.Identifier(t.watermark), sql.Identifier(schema), sql.Identifier(name)))
+            out[t.table] = res.rows[0][0] if res.rows else None
+        return out
+
+    async def _historical(self, rec: PhaseRecord) -> None:
+        if self.plan.requirements.source_kind == "csv":
+            await self._import_files(rec)
+        else:
+            await self._copy(rec)
+        post = [(t, s) for t in self.plan.included for s in t.post_load]
+        created = set(self.state.phase("schema").data.get("created", []))
+        for t, stmt in post:
+            if t.target not in created:
+                rec.details.append(f"{t.target}: existed before, its indexes/keys left as they are")
+                continue
+            self.say("historical", f"{t.target}: {stmt.split('(')[0].strip()}")
+            try:
+                await self._execute(rec, stmt)
+            except Exception as exc:
+                from kwtui.transfer.engine import error_message
+
+                rec.details.append(f"{t.target}: {stmt} failed: {error_message(exc)}")
+                rec.data.setdefault("post_load_failed", []).append(stmt)
+
+    async def _copy(self, rec: PhaseRecord) -> None:
+        from kwtui.transfer.engine import TransferOptions
+        from kwtui.transfer.resumable import JobRunner, create_transfer_job
+
+        # the snapshot point for change capture: read before any row moves, so no change is missed
+        if not rec.data.get("watermarks"):
+            rec.data["watermarks"] = await self._watermarks()
+            rec.data["watermarks_at"] = _now()
+        self.state.save()
+        workers = max((t.workers for t in self.plan.included), default=1)
+        batch = min((t.batch_rows for t in self.plan.included), default=500)
+        chunk = max((t.chunk_rows for t in self.plan.included), default=100_000)
+        options = TransferOptions(workers=workers, batch_rows=batch, create_missing=False)
+        job_id = rec.data.get("job")
+        if job_id is not None and self.journal is not None:
+            job = self.journal.get(int(job_id))
+            if job.status == "completed":
+                rec.summary = f"job {job_id} already completed: {job.rows:,} rows"
+                return
+        if job_id is None or self.journal is None:
+            job_id = await create_transfer_job(self.journal, self.src, self.dst,
+                                               [t.table for t in self.plan.included], options, batch_rows=chunk)
+            rec.data["job"] = job_id
+            self.state.save()
+        self.say("historical", f"transfer job {job_id}")
+
+        def listen(ev: Any) -> None:
+            if self.listener is not None and ev.phase in ("copy", "create", "index", "failed"):
+                self.listener("historical", f"{ev.table or ''}: {ev.rows:,} rows, {ev.rows_per_s:,.0f} rows/s"
+                              if ev.phase == "copy" else f"{ev.table or ''}: {ev.message}")
+
+        outcome = await JobRunner(self.journal, job_id, self.src, self.dst, listen).run()
+        rec.data["rows"] = outcome.rows
+        rec.data["tables"] = [{"table": t["name"], "target": t["target"], "rows": t["rows"], "path": t["path"],
+                               "error": t["error"]} for t in outcome.tables]
+        for t in outcome.tables:
+            rec.details.append(f"{t['name']} -> {t['target']} ({t['path']}): {t['rows']:,} rows"
+                               + (f", FAILED: {t['error']}" if t["error"] else ""))
+        if outcome.status != "completed":
+            raise PhaseError(f"transfer job {job_id} {outcome.status}: {outcome.error or 'see kwtui jobs show'}"
+                             f" (run the phase again: the job resumes)")
+        rec.summary = f"job {job_id}: {outcome.rows:,} rows in {len(outcome.tables)} table(s)"
+
+    async def _import_files(self, rec: PhaseRecord) -> None:
+        from kwtui.transfer.csvdialect import CsvDialect
+        from kwtui.transfer.files import import_path
+
+        rows = rejects = 0
+        tables = []
+        for t in self.plan.included:
+            if not t.files:
+                continue
+            untyped = any(f.construct == "untyped CSV" for f in self.plan.assessment.table(t.table).findings)
+            for f in t.files:
+                self.say("historical", f"importing {f} into {t.target}")
+                out = await import_path(self.dst, Path(f), CsvDialect(), into=t.target, skip_header=untyped,
+                                        batch_rows=t.batch_rows, journal=self.journal)
+                rows += out.rows
+                rejects += out.rejects
+                rec.details.append(f"{f} -> {t.target}: {out.rows:,} rows, {out.rejects:,} rejected"
+                                   + (f" (reject file {out.tables[0].reject_file})"
+                                      if out.rejects and out.tables and getattr(out.tables[0], "reject_file", None)
+                                      else ""))
+            tables.append({"table": t.table, "target": t.target, "rows": rows, "path": "import", "error": None})
+        rec.data.update({"rows": rows, "rejects": rejects, "tables": tables})
+        rec.summary = f"{rows:,} rows imported, {rejects:,} rejected"
+
+    async def _capture(self, rec: PhaseRecord) -> None:
+        marks = self.state.phase("historical").data.get("watermarks") or {}
+        if self.journal is None:
+            raise PhaseError("change capture needs the journal")
+        for t in self.plan.included:
+            if not t.watermark:
+                rec.details.append(f"{t.table}: no watermark column: not synced ({t.watermark_reason})")
+                continue
+            value = marks.get(t.table)
+            ident = (self.src.target.describe(), self.dst.target.describe(), t.table, t.watermark)
+            self.journal.set_watermark(*ident, value, 0)
+            rec.details.append(f"{t.table}: watermark {t.watermark} = {value if value is not None else '(empty)'} "
+                               "as of the copy's start")
+        rec.data["watermarks"] = marks
+        rec.summary = f"{sum(1 for t in self.plan.included if t.watermark)} table(s) tracked by watermark"
+
+    async def _sync(self, rec: PhaseRecord, phase: str, *, delete_detection: bool = False) -> int:
+        from kwtui.sync import sync_table
+
+        moved = 0
+        results = []
+        for t in self.plan.included:
+            if not t.watermark:
+                continue
+            self.say(phase, f"syncing {t.table} by {t.watermark}")
+            key = None if (t.key and not t.ts) else (t.key or None)
+            res = await sync_table(self.src, self.dst, t.table, t.watermark, key=key, journal=self.journal,
+                                   delete_detection=delete_detection and bool(t.key) and not t.ts)
+            moved += res.rows_moved
+            results.append(res.as_dict())
+            rec.details.append(f"{t.table}: {res.rows_moved:,} rows moved ({res.rows_read:,} read), watermark "
+                               f"{res.watermark_before} -> {res.watermark_after}"
+                               + (f", {res.deleted:,} deleted" if delete_detection else "")
+                               + f" in {res.elapsed:.2f} s")
+        rec.data.setdefault("syncs", []).append({"at": _now(), "rows_moved": moved, "tables": results})
+        rec.data["rows_moved"] = moved
+        return moved
+
+    async def _catchup(self, rec: PhaseRecord) -> None:
+        moved = await self._sync(rec, "catchup")
+        rec.summary = f"{moved:,} rows moved" + (" (in step: ready for cutover)" if moved == 0 else
+                                                  " (run it again until few rows move, then cut over)")
+
+    async def _validate(self, rec: PhaseRecord, name: str) -> Any:
+        from kwtui.validate import TableSpec, ValidateOptions, Validation, write_report
+
+        specs = [TableSpec(t.table, t.target, tuple(t.key) if t.key else None) for t in self.plan.included]
+        if self.plan.requirements.source_kind == "csv":
+            return await self._count_files(rec)
+        result = await Validation(self.src, self.dst, specs, ValidateOptions()).run()
+        verdicts = {t.table: t.verdict for t in result.tables}
+        rec.data["validation"] = {"ok": result.ok, "verdicts": verdicts,
+                                  "counts": {t.table: [t.source_rows, t.target_rows] for t in result.tables},
+                                  "elapsed_s": round(result.elapsed, 2)}
+        for t in result.tables:
+            rec.details.append(f"{t.table} -> {t.target}: {t.verdict} ({t.source_rows} / {t.target_rows} rows"
+                               + (f"; {sum(t.diff_counts.values())} differing keys" if t.verdict != "equal" else "")
+                               + ")")
+        if self.report_dir is not None:
+            path = write_report(result, self.report_dir / f"{name}.md")
+            rec.data["report"] = str(path)
+            rec.details.append(f"report: {path}")
+        return result
+
+    async def _count_files(self, rec: PhaseRecord) -> Any:
+        loaded = {t["target"]: t["rows"] for t in self.state.phase("historical").data.get("tables", [])}
+        ok = True
+        counts = {}
+        for t in self.plan.included:
+            schema, _, name = t.target.partition(".")
+            res = await self.dst.query(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
+                                                                                  sql.Identifier(name)))
+            n = int(res.rows[0][0])
+            counts[t.table] = [t.rows, n]
+            same = n == t.rows
+            ok = ok and same
+            rec.details.append(f"{t.target}: {n:,} rows; the files hold {t.rows:,} records"
+                               + ("" if same else f" ({t.rows - n:,} not loaded: see the reject file)")
+                               + (f"; {loaded.get(t.target, 0):,} loaded by the import" if loaded else ""))
+        rec.data["validation"] = {"ok": ok, "verdicts": {k: "equal" if v[0] == v[1] else "count differs"
+                                                         for k, v in counts.items()}, "counts": counts}
+        return None
+
+    async def _cutover(self, rec: PhaseRecord) -> None:
+        rec.details.append("confirmed: the application's writes to the source are stopped")
+        moved = 0
+        if self.skip_reason("catchup") is None:
+            moved = await self._sync(rec, "cutover", delete_detection=True)
+        self.say("cutover", "validating")
+        await self._validate(rec, "cutover-validation")
+        ok = rec.data.get("validation", {}).get("ok")
+        counts = {}
+        for t in self.plan.included:
+            schema, _, name = t.target.partition(".")
+            res = await self.dst.query(sql.SQL("SELECT count(*) FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(name)))
+            counts[t.target] = int(res.rows[0][0])
+        rec.data["counts_at_cutover"] = counts
+        advice = connection_advice(self.plan, self.src.target.describe() if self.src is not None
+                                   else self.plan.requirements.source, self.dst)
+        rec.data["advice"] = advice
+        rec.details += advice
+        if not ok:
+            raise PhaseError("the validation found differences: do not switch the application; see the report "
+                             "(run catch-up sync again, then the cutover)")
+        rec.summary = (f"final sync moved {moved:,} rows; validation equal; switch the application now "
+                       "(see the connection string)")
+
+    async def _validation(self, rec: PhaseRecord) -> None:
+        await self._validate(rec, "final-validation")
+        before = self.state.phase("cutover").data.get("counts_at_cutover", {})
+        grown = []
+        for t in self.plan.included:
+            schema, _, name = t.target.partition(".")
+            res = await self.dst.query(sql.SQL("SELECT count(*) FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(name)))
+            n = int(res.rows[0][0])
+            if t.target in before:
+                delta = n - int(before[t.target])
+                grown.append(f"{t.target}: {n:,} rows ({delta:+,} since cutover)")
+        rec.details += ["monitoring, rows on the target:"] + [f"  {g}" for g in grown]
+        v = rec.data.get("validation", {})
+        rec.summary = ("validation equal" if v.get("ok") else "validation found differences") + \
+            (f"; {len(grown)} table(s) monitored" if grown else "")
+        if not v.get("ok") and self.state.phase("cutover").state != DONE:
+            raise PhaseError("the validation found differences")
+
+
+def progress_text(state: MigrationState) -> str:
+    done = sum(1 for p in state.phases if p.state in (DONE, SKIPPED))
+    nxt = state.next_phase()
+    return f"{done}/{len(state.phases)} phases done" + (f"; next: {nxt.title}" if nxt else "; migration complete")
+
+
+def next_action(plan: MigrationPlan, state: MigrationState) -> str:
+    nxt = state.next_phase()
+    if nxt is None:
+        return "All phases are done. Keep the source read-only until you are sure, then retire it."
+    if nxt.state == FAILED:
+        return f"{nxt.title} failed ({nxt.summary}). Fix the cause and run it again: it resumes safely."
+    hints = {
+        "schema": "Review the DDL, then create the tables on the target.",
+        "historical": "Copy the history. It runs as a journaled job: a crash resumes where it stopped.",
+        "capture": "Record where the copy started, so the sync finds every later change.",
+        "catchup": "Sync the changes. Repeat until a run moves few rows, then plan the cutover.",
+        "cutover": "Stop the application's writes to the source, then run the cutover (final sync + validation).",
+        "validation": "Validate everything once more and watch the target's row counts.",
+    }
+    return hints[nxt.key]
+
+
+def table_names(tables: Sequence[TableEntry]) -> list[str]:
+    return [t.table for t in tables]
+
+
+__all__ = [
+    "PHASES", "PHASE_KEYS", "Requirements", "TableEntry", "Eta", "MigrationPlan", "build_plan", "assess_files",
+    "measure_eta", "PhaseRecord", "MigrationState", "MigrationRunner", "connection_advice", "suggest_watermark",
+    "progress_text", "next_action", "strategy_notes", "DOWNTIMES", "SOURCE_KINDS",
+]

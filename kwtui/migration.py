@@ -1090,8 +1090,52 @@ def table_names(tables: Sequence[TableEntry]) -> list[str]:
     return [t.table for t in tables]
 
 
+def plans_dir() -> Path:
+    """Where plans are saved by default (with their .state.json and runbook beside them)."""
+    from kwtui.paths import data_dir
+
+    d = data_dir() / "plans"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return d
+
+
+def default_plan_path(p: MigrationPlan) -> Path:
+    stem = re.sub(r"[^\w.-]+", "-", p.name or p.assessment.database or "migration").strip("-") or "migration"
+    return plans_dir() / f"{stem}-{p.id}.plan.toml"
+
+
+def connect_target(reference: str) -> Any:
+    """A plan's source/target (a URI or keyword string, else a saved profile's name) as a ConnectTarget."""
+    from kwtui.connection import ConnectTarget
+
+    if "://" in reference or "=" in reference:
+        return ConnectTarget.from_dsn(reference)
+    return ConnectTarget.resolve(profile=reference)
+
+
+async def open_services(p: MigrationPlan, password_prompt: Any = None) -> tuple[Any | None, Any]:
+    """Connected services for the plan's source (None for files) and target; the caller closes both."""
+    from kwtui.connection import ConnectionService
+
+    if not p.requirements.target:
+        raise UsageError("the plan has no target: give one in the new-migration wizard or kwtui plan --target")
+    src = None
+    if p.requirements.source_kind != "csv":
+        src = ConnectionService(connect_target(p.requirements.source), password_prompt=password_prompt)
+        await src.connect()
+    try:
+        dst = ConnectionService(connect_target(p.requirements.target), password_prompt=password_prompt)
+        await dst.connect()
+    except BaseException:
+        if src is not None:
+            await src.close()
+        raise
+    return src, dst
+
+
 __all__ = [
     "PHASES", "PHASE_KEYS", "Requirements", "TableEntry", "Eta", "MigrationPlan", "build_plan", "assess_files",
     "measure_eta", "PhaseRecord", "MigrationState", "MigrationRunner", "connection_advice", "suggest_watermark",
-    "progress_text", "next_action", "strategy_notes", "DOWNTIMES", "SOURCE_KINDS",
+    "progress_text", "next_action", "strategy_notes", "DOWNTIMES", "SOURCE_KINDS", "plan_migration",
+    "safe_reference", "deployment_of", "default_plan_path", "plans_dir", "connect_target", "open_services",
 ]

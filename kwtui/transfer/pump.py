@@ -92,32 +92,32 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
     encoding = conn.info.encoding
     _start_copy(conn, statement, pq.ExecStatus.COPY_OUT, cancel)
     get = pgconn.get_copy_data
-    parts: list[Any] = []
-    append = parts.append
-    size = 0
+    # rows are appended to one bytearray: each row's libpq buffer is copied once and freed at
+    # once (a list of the row buffers joined per block costs about twice the CPU per row)
+    buf = bytearray()
+    extend = buf.extend
+    rows = 0  # rows in buf
     limit = rows_per_block if rows_per_block > 0 else 1 << 62
-    since = 0  # rows since the last multiple of rows_per_block
+    room = limit  # rows up to the next multiple of rows_per_block
     ended = False
     try:
         while True:
             nbytes, data = get(1)
             if nbytes > 0:
-                append(data)
-                size += nbytes
-                since += 1
-                if size >= block or since >= limit:
-                    if since >= limit:
-                        since = 0
-                    yield b"".join(parts), len(parts)
-                    parts.clear()
-                    size = 0
+                extend(data)
+                rows += 1
+                if rows == room or len(buf) >= block:
+                    room = limit if rows == room else room - rows
+                    yield bytes(buf), rows
+                    buf.clear()
+                    rows = 0
             elif nbytes == 0:
                 _wait_readable(pgconn, cancel)
             else:
                 ended = True
                 break
-        if parts:
-            yield b"".join(parts), len(parts)
+        if rows:
+            yield bytes(buf), rows
     finally:
         if not ended:  # stopped early (an error on the other side, a cancel): stop the server, drain
             with contextlib.suppress(Exception):

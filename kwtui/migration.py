@@ -122,6 +122,7 @@ class TableEntry:
     reason: str = ""
     watermark: str = ""  # "" = none
     watermark_reason: str = ""
+    sees_updates: bool = False  # the watermark moves on updates too (updated_at), not only on inserts
     eta_s: float | None = None
     files: list[str] = field(default_factory=list)  # CSV source: the data files
 
@@ -199,7 +200,11 @@ class MigrationPlan:
         e = self.entry(table)
         if column and not any(c.name == column for c in self.assessment.table(table).columns):
             raise UsageError(f"{table} has no column {column}")
-        e.watermark, e.watermark_reason = column, ("set by hand" if column else "none: changes are not synced")
+        e.sees_updates = bool(column and _WATERMARK_NAMES.match(column))
+        e.watermark, e.watermark_reason = column, (
+            ("set by hand: " + ("catches inserts and updates" if e.sees_updates else
+                                "treated as insert-only; updates and deletes are reconciled in full at cutover"))
+            if column else "none: reconciled in full at cutover" if e.key else "none: changes are not synced")
 
     def rebuild(self) -> None:
         """Re-derive DDL and strategy from the assessment, the edits and the requirements."""
@@ -209,6 +214,7 @@ class MigrationPlan:
             old = keep.get(t.table)
             if old is not None:
                 t.include, t.watermark, t.watermark_reason = old.include, old.watermark, old.watermark_reason
+                t.sees_updates = old.sees_updates
                 t.eta_s, t.files = old.eta_s, old.files
         self.tables, self.warnings, self.notes = fresh.tables, fresh.warnings, fresh.notes
 
@@ -289,23 +295,25 @@ def _toml_clean(value: Any) -> Any:
 # -- building a plan --------------------------------------------------------------------------
 
 
-def suggest_watermark(ta: TableAssessment, suggestion: planmod.TsSuggestion | None = None) -> tuple[str, str]:
-    """(column, reason): the column the incremental sync can use to find new and changed rows."""
+def suggest_watermark(ta: TableAssessment,
+                      suggestion: planmod.TsSuggestion | None = None) -> tuple[str, str, bool]:
+    """(column, reason, sees updates): the column the incremental sync finds new and changed rows by."""
     for c in ta.columns:
         if _WATERMARK_NAMES.match(c.name) and (planmod.is_timestamp(c.type) or "date" in c.type.lower()):
-            return c.name, f"{c.name} ({c.type}) is set on every write: catches inserts and updates"
+            return c.name, f"{c.name} ({c.type}) is set on every write: catches inserts and updates", True
     if ta.is_ts and ta.columns:
-        return ta.columns[0].name, "the TS timestamp: rows arrive in time order; catches inserts"
+        return ta.columns[0].name, "the TS timestamp: rows arrive in time order; catches inserts", False
     if suggestion is not None:
-        return suggestion.timestamp, f"the TS timestamp {suggestion.timestamp}: catches inserts (not updates)"
+        return suggestion.timestamp, f"the TS timestamp {suggestion.timestamp}: catches inserts (not updates)", False
     ident = [c for c in ta.columns if c.identity and c.name in ta.primary_key]
     if ident:
         return ident[0].name, (f"{ident[0].name} grows with every insert (sequence/identity): catches inserts only; "
-                               "updates need an updated_at column")
+                               "updates and deletes are reconciled in full at cutover"), False
     ts_nn = [c for c in ta.columns if planmod.is_timestamp(c.type) and not c.nullable]
     if ts_nn and not ta.primary_key:
-        return ts_nn[0].name, f"{ts_nn[0].name} is a NOT NULL timestamp: catches inserts in time order"
-    return "", "no updated_at, sequence or timestamp column: changes after the copy are not synced"
+        return ts_nn[0].name, f"{ts_nn[0].name} is a NOT NULL timestamp: catches inserts in time order", False
+    return "", ("no updated_at, sequence or timestamp column: reconciled in full at cutover" if ta.primary_key
+                else "no watermark and no key: changes after the copy are not synced"), False
 
 
 def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str, dict[str, str]] | None = None,
@@ -330,7 +338,7 @@ def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str
             key = [ta.columns[0].name] + [c.name for c in ta.columns if c.primary_tag]
         else:
             key = list(ta.primary_key)
-        wm, why = suggest_watermark(ta, assessment.suggestion(ta.qualified))
+        wm, why, sees = suggest_watermark(ta, assessment.suggestion(ta.qualified))
         target = ddl.target if kind == "postgres" else f"public.{ta.name}"
         if kind != "postgres":
             ddl_create = ddl.create.replace(f"{planmod._qt(ta.schema, ta.name)}", planmod._qt("public", ta.name), 1)
@@ -341,7 +349,8 @@ def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str
             table=ta.qualified, target=target, rows=ta.rows, bytes=ta.bytes or 0, complexity=ta.complexity,
             key=key, ts=ddl.ts, create=ddl_create, post_load=post, warnings=list(ddl.warnings), method=ch.method,
             workers=ch.workers, chunk_rows=ch.chunk_rows, batch_rows=ch.batch_rows,
-            thread_concurrency=ch.thread_concurrency, reason=ch.reason, watermark=wm, watermark_reason=why))
+            thread_concurrency=ch.thread_concurrency, reason=ch.reason, watermark=wm, watermark_reason=why,
+            sees_updates=sees))
     out.notes = strategy_notes(out)
     return out
 
@@ -362,10 +371,15 @@ def strategy_notes(p: MigrationPlan) -> list[str]:
         notes.append(f"writes continue and downtime must stay within {r.downtime}: copy the history while the "
                      "application runs, sync the changes by watermark until the lag is small, then a short "
                      "cutover (final sync + validation) while writes are stopped")
-    no_wm = [t.table for t in p.included if not t.watermark]
-    if r.source_writes and no_wm:
-        notes.append(f"no watermark for {', '.join(no_wm)}: their changes after the copy are caught only by the "
-                     "final validation; give them an updated_at column or copy them again during cutover")
+    full = [t.table for t in p.included if t.key and not t.sees_updates]
+    blind = [t.table for t in p.included if not t.key and not t.watermark]
+    if r.source_writes and full:
+        notes.append(f"{', '.join(full)}: no updated_at-like column, so the watermark sees inserts only: at cutover "
+                     "these are reconciled in full (every row compared, changed rows upserted, deleted rows "
+                     "removed), which adds to the downtime; an updated_at column avoids it")
+    if r.source_writes and blind:
+        notes.append(f"{', '.join(blind)}: no key and no watermark: changes after the copy are not synced; "
+                     "the validation compares them by content")
     if r.deployment == "multi-replica":
         notes.append("multi-replica target: every row is written to each replica; batches are halved and "
                      "IMPORT concurrency kept at most 4 per node")
@@ -738,7 +752,7 @@ class MigrationRunner:
             if not r.source_writes:
                 return "the source takes no writes during the move"
             if not any(t.watermark for t in self.plan.included):
-                return "no table has a watermark column"
+                return "no table has a watermark column (the cutover reconciles the keyed tables in full)"
         return None
 
     async def run_phase(self, key: str, *, confirmed: bool = False) -> PhaseRecord:
@@ -941,7 +955,7 @@ class MigrationRunner:
             raise PhaseError("change capture needs the journal")
         for t in self.plan.included:
             if not t.watermark:
-                rec.details.append(f"{t.table}: no watermark column: not synced ({t.watermark_reason})")
+                rec.details.append(f"{t.table}: no watermark column ({t.watermark_reason})")
                 continue
             value = marks.get(t.table)
             ident = (self.src.target.describe(), self.dst.target.describe(), t.table, t.watermark)
@@ -951,23 +965,28 @@ class MigrationRunner:
         rec.data["watermarks"] = marks
         rec.summary = f"{sum(1 for t in self.plan.included if t.watermark)} table(s) tracked by watermark"
 
-    async def _sync(self, rec: PhaseRecord, phase: str, *, delete_detection: bool = False) -> int:
+    async def _sync(self, rec: PhaseRecord, phase: str, *, final: bool = False) -> int:
+        """Catch-up (``final`` False) or the cutover's final sync: there, tables whose watermark
+        sees inserts only (or which have none) are reconciled in full, and deletes are detected."""
         from kwtui.sync import sync_table
 
         moved = 0
         results = []
         for t in self.plan.included:
-            if not t.watermark:
+            full = final and bool(t.key) and not t.sees_updates
+            if not t.watermark and not full:
                 continue
-            self.say(phase, f"syncing {t.table} by {t.watermark}")
+            column = t.watermark if not full else t.key[0]
+            self.say(phase, f"reconciling {t.table} in full" if full else f"syncing {t.table} by {t.watermark}")
             key = None if (t.key and not t.ts) else (t.key or None)
-            res = await sync_table(self.src, self.dst, t.table, t.watermark, key=key, journal=self.journal,
-                                   delete_detection=delete_detection and bool(t.key) and not t.ts)
+            res = await sync_table(self.src, self.dst, t.table, column, key=key, journal=self.journal,
+                                   delete_detection=final and bool(t.key) and not t.ts, full=full)
             moved += res.rows_moved
-            results.append(res.as_dict())
-            rec.details.append(f"{t.table}: {res.rows_moved:,} rows moved ({res.rows_read:,} read), watermark "
-                               f"{res.watermark_before} -> {res.watermark_after}"
-                               + (f", {res.deleted:,} deleted" if delete_detection else "")
+            results.append({**res.as_dict(), "full": full})
+            rec.details.append(f"{t.table}: {res.rows_moved:,} rows moved ({res.rows_read:,} read"
+                               + (", full reconciliation" if full else
+                                  f"; watermark {res.watermark_before} -> {res.watermark_after}") + ")"
+                               + (f", {res.deleted:,} deleted" if final and t.key and not t.ts else "")
                                + f" in {res.elapsed:.2f} s")
         rec.data.setdefault("syncs", []).append({"at": _now(), "rows_moved": moved, "tables": results})
         rec.data["rows_moved"] = moved
@@ -1021,8 +1040,9 @@ class MigrationRunner:
     async def _cutover(self, rec: PhaseRecord) -> None:
         rec.details.append("confirmed: the application's writes to the source are stopped")
         moved = 0
-        if self.skip_reason("catchup") is None:
-            moved = await self._sync(rec, "cutover", delete_detection=True)
+        if self.skip_reason("catchup") is None or (self.plan.requirements.source_writes
+                                                    and self.plan.requirements.source_kind != "csv"):
+            moved = await self._sync(rec, "cutover", final=True)
         self.say("cutover", "validating")
         await self._validate(rec, "cutover-validation")
         ok = rec.data.get("validation", {}).get("ok")

@@ -146,8 +146,12 @@ async def _changed_rows(dst_conn: psycopg.AsyncConnection[Any], schema: str, tab
 
 async def sync_table(src: ConnectionService, dst: ConnectionService, table: str, watermark_col: str, *,
                      key: Sequence[str] | None = None, overlap: str | int | None = None, journal: Any = None,
-                     delete_detection: bool = False, page_rows: int = PAGE_ROWS) -> SyncResult:
-    """One incremental sync of ``table`` (``schema.table``) from ``src`` to ``dst``; see the module docstring."""
+                     delete_detection: bool = False, page_rows: int = PAGE_ROWS, full: bool = False) -> SyncResult:
+    """One incremental sync of ``table`` (``schema.table``) from ``src`` to ``dst``; see the module docstring.
+
+    ``full`` reconciles the whole table (every source row read, the changed ones upserted; the
+    journal's watermark is left alone): for tables whose watermark cannot see updates.
+    """
     assert src.info is not None and dst.info is not None
     started = time.perf_counter()
     schema, name = split_name(table)
@@ -187,7 +191,7 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
     src_table, dst_table = qualified(schema, name), qualified(tschema, name)
     wm = sql.Identifier(watermark_col)
     ident = (src.target.describe(), dst.target.describe(), f"{schema}.{name}", watermark_col)
-    before = journal.get_watermark(*ident) if journal is not None else None
+    before = journal.get_watermark(*ident) if journal is not None and not full else None
     result = SyncResult(f"{schema}.{name}", f"{tschema}.{name}", 0, before, before, method=method)
 
     src_conn = await src.open_raw()
@@ -195,7 +199,7 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
     try:
         text_everything(src_conn)
         text_everything(dst_conn)
-        if before is None:  # first sync after an initial transfer: the target's own high-water mark
+        if before is None and not full:  # first sync after an initial transfer: the target's own high-water mark
             before = await _scalar(dst_conn, sql.SQL("SELECT max({})::text FROM {}").format(wm, dst_table))
             result.watermark_before = before
             await dst_conn.rollback()
@@ -246,7 +250,7 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
         await src_conn.close()
         await dst_conn.close()
     result.watermark_after = after if after is not None else before
-    if journal is not None:
+    if journal is not None and not full:
         journal.set_watermark(*ident, result.watermark_after, result.rows_moved)
     result.elapsed = time.perf_counter() - started
     return result

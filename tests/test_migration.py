@@ -73,11 +73,16 @@ def test_plan_save_and_run_all_phases(capsys: pytest.CaptureFixture[str], two_db
     # cutover refuses without confirmation; then final sync + validation + connection advice
     code, out, err = run(capsys, "run", str(planfile), "--phase", "cutover")
     assert code == 2 and "writes stopped" in err
-    execute(src, "DELETE FROM orders WHERE id = 77")
+    # readings has no updated_at: updated rows are found by the cutover's full reconciliation
+    assert p.entry("public.readings").watermark == "" and not p.entry("public.readings").sees_updates
+    execute(src, "DELETE FROM orders WHERE id = 77; UPDATE readings SET value = -1 WHERE device_id = 3;"
+                 "DELETE FROM readings WHERE device_id = 4 AND ts < '2024-01-01 00:10'")
     code, out, err = run(capsys, "run", str(planfile), "--yes")
     assert code == 0, err
     assert "Point the application at the target" in out and "phase 6 Validation and monitoring: done" in out
     assert checksum(src, "orders", "id") == checksum(dst, "orders", "id")
+    assert checksum(src, "readings", "ts, device_id") == checksum(dst, "readings", "ts, device_id")
+    assert "full reconciliation" in out
     st = MigrationState.load(p, planfile)
     assert all(ph.state == migration.DONE for ph in st.phases)
     assert st.phase("cutover").data["validation"]["ok"]

@@ -724,7 +724,7 @@ def connection_advice(p: MigrationPlan, source_desc: str, target: Any) -> list[s
                   "uses that KWDB lacks (see the plan's warnings)",
                   "  sequences/serial columns: defaults were dropped; new ids need unique_rowid() or a sequence"]
     if info is not None and getattr(info, "kind", "") == "postgres":
-        lines.append("  reset sequences after cutover: SELECT setval(seq, max(id)) for each serial column")
+        lines.append("  sequences of identity/serial columns were moved past the copied ids by the cutover")
     lines.append("Keep the source read-only (not dropped) until the monitoring phase is done: it is the rollback.")
     return lines
 
@@ -1053,6 +1053,7 @@ class MigrationRunner:
                 sql.Identifier(schema), sql.Identifier(name)))
             counts[t.target] = int(res.rows[0][0])
         rec.data["counts_at_cutover"] = counts
+        await self._reset_sequences(rec)
         advice = connection_advice(self.plan, self.src.target.describe() if self.src is not None
                                    else self.plan.requirements.source, self.dst)
         rec.data["advice"] = advice
@@ -1062,6 +1063,31 @@ class MigrationRunner:
                              "(run catch-up sync again, then the cutover)")
         rec.summary = (f"final sync moved {moved:,} rows; validation equal; switch the application now "
                        "(see the connection string)")
+
+    async def _reset_sequences(self, rec: PhaseRecord) -> None:
+        """PostgreSQL target: move each identity/serial sequence past the copied ids, so the
+        application's next insert does not collide. (KWDB: the plan's warnings say what to do.)"""
+        if self.dst.info is None or self.dst.info.kind != "postgres":
+            return
+        for t in self.plan.included:
+            ta = self.plan.assessment.table(t.table)
+            for c in ta.columns:
+                if not c.identity:
+                    continue
+                schema, _, name = t.target.partition(".")
+                qualified = f"{planmod._q(schema)}.{planmod._q(name)}"
+                stmt = sql.SQL("SELECT setval(pg_get_serial_sequence({}, {}), coalesce(max({}), 0) + 1, false) "
+                               "FROM {}.{}").format(sql.Literal(qualified), sql.Literal(c.name),
+                                                   sql.Identifier(c.name), sql.Identifier(schema), sql.Identifier(name))
+                try:
+                    res = await self.dst.query(stmt, read_only=False)
+                except KwtuiError as exc:
+                    rec.details.append(f"{t.target}.{c.name}: sequence not reset ({exc.one_line()})")
+                    continue
+                nxt = res.rows[0][0] if res.rows else "?"
+                rec.statements.append(f"SELECT setval(pg_get_serial_sequence('{qualified}', '{c.name}'), "
+                                      f"coalesce(max({c.name}), 0) + 1, false) FROM {qualified};")
+                rec.details.append(f"{t.target}.{c.name}: sequence set to {nxt} (next id)")
 
     async def _validation(self, rec: PhaseRecord) -> None:
         await self._validate(rec, "final-validation")

@@ -56,6 +56,8 @@ PHASES: tuple[tuple[str, str, str], ...] = (
     ("validation", "Validation and monitoring", "full validation report; row counts since cutover"),
 )
 PHASE_KEYS = tuple(p[0] for p in PHASES)
+#: a full reconciliation repairs at most this many differing rows by key; more: the table is re-read whole
+REPAIR_MAX_KEYS = 100_000
 PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
 
 SOURCE_KINDS = ("postgres", "kwdb", "csv")
@@ -979,18 +981,48 @@ class MigrationRunner:
             column = t.watermark if not full else t.key[0]
             self.say(phase, f"reconciling {t.table} in full" if full else f"syncing {t.table} by {t.watermark}")
             key = None if (t.key and not t.ts) else (t.key or None)
-            res = await sync_table(self.src, self.dst, t.table, column, key=key, journal=self.journal,
-                                   delete_detection=final and bool(t.key) and not t.ts, full=full)
+            res = await self._reconcile(t) if full else None
+            if res is None:
+                res = await sync_table(self.src, self.dst, t.table, column, key=key, journal=self.journal,
+                                       delete_detection=final and bool(t.key) and not t.ts, full=full)
             moved += res.rows_moved
             results.append({**res.as_dict(), "full": full})
             rec.details.append(f"{t.table}: {res.rows_moved:,} rows moved ({res.rows_read:,} read"
-                               + (", full reconciliation" if full else
+                               + (f", full reconciliation: {res.method}" if full else
                                   f"; watermark {res.watermark_before} -> {res.watermark_after}") + ")"
                                + (f", {res.deleted:,} deleted" if final and t.key and not t.ts else "")
                                + f" in {res.elapsed:.2f} s")
         rec.data.setdefault("syncs", []).append({"at": _now(), "rows_moved": moved, "tables": results})
         rec.data["rows_moved"] = moved
         return moved
+
+    async def _reconcile(self, t: TableEntry) -> Any:
+        """Find the differing rows with a validation (checksums of key ranges) and repair just
+        those; None when there are too many to list (the caller then re-reads the whole table)."""
+        from kwtui.sync import SyncResult, repair_rows
+        from kwtui.validate import CHANGED, EQUAL, EXTRA_IN_TARGET, TableSpec, ValidateOptions, Validation
+
+        started = time.perf_counter()
+        v = await Validation(self.src, self.dst, [TableSpec(t.table, t.target, tuple(t.key))],
+                             ValidateOptions(max_diffs=REPAIR_MAX_KEYS, check_references=False)).run()
+        tv = v.tables[0]
+        if tv.error is not None or tv.verdict not in (EQUAL, "differs"):
+            return None
+        if tv.verdict == EQUAL:
+            res = SyncResult(t.table, t.target, 0, None, None, method="validation: equal, nothing to repair")
+            res.rows_read = tv.source_rows or 0
+            res.elapsed = time.perf_counter() - started
+            return res
+        if sum(tv.diff_counts.values()) > len(tv.differences):
+            return None
+        upsert = [[d.key[k] for k in t.key] for d in tv.differences if d.kind != EXTRA_IN_TARGET]
+        delete = [[d.key[k] for k in t.key] for d in tv.differences if d.kind == EXTRA_IN_TARGET]
+        res = await repair_rows(self.src, self.dst, t.table, t.key, upsert, delete)
+        res.method = (f"validation found {tv.diff_counts.get(CHANGED, 0)} changed, "
+                      f"{len(upsert) - tv.diff_counts.get(CHANGED, 0)} missing, {len(delete)} extra rows; repaired")
+        res.rows_read = tv.source_rows or 0
+        res.elapsed = time.perf_counter() - started
+        return res
 
     async def _catchup(self, rec: PhaseRecord) -> None:
         moved = await self._sync(rec, "catchup")
@@ -1085,7 +1117,8 @@ class MigrationRunner:
                     rec.details.append(f"{t.target}.{c.name}: sequence not reset ({exc.one_line()})")
                     continue
                 nxt = res.rows[0][0] if res.rows else "?"
-                rec.statements.append(f"SELECT setval(pg_get_serial_sequence('{qualified}', '{c.name}'), "
+                # the runbook's copy of the statement that ran (composed above with psycopg.sql)
+                rec.statements.append(f"SELECT setval(pg_get_serial_sequence('{qualified}', '{c.name}'), "  # noqa: S608
                                       f"coalesce(max({c.name}), 0) + 1, false) FROM {qualified};")
                 rec.details.append(f"{t.target}.{c.name}: sequence set to {nxt} (next id)")
 

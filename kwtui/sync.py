@@ -222,19 +222,7 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
             async def flush() -> None:
                 rows = pending[:]
                 pending.clear()
-                if not rows:
-                    return
-                if dst.info is not None and dst.info.kind == "postgres":
-                    stmt = upsert_statement(tschema, name, columns, key, len(rows))
-                else:
-                    rows = await _changed_rows(dst_conn, tschema, name, columns, key, rows)
-                    if not rows:
-                        return
-                    stmt = plain_statement("INSERT" if target_ts else "UPSERT", tschema, name, columns, len(rows))
-                async with dst_conn.cursor() as cur:
-                    await cur.execute(stmt, [v for r in rows for v in r])
-                    result.rows_moved += max(0, cur.rowcount) if dst.info is not None \
-                        and dst.info.kind == "postgres" else len(rows)
+                result.rows_moved += await _write_rows(dst_conn, dst, target_ts, tschema, name, columns, key, rows)
 
             async with src_conn.cursor() as cur:
                 async for row in cur.stream(select, size=min(batch, 2000)):
@@ -252,6 +240,75 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
     result.watermark_after = after if after is not None else before
     if journal is not None and not full:
         journal.set_watermark(*ident, result.watermark_after, result.rows_moved)
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+async def _write_rows(dst_conn: psycopg.AsyncConnection[Any], dst: ConnectionService, target_ts: bool, tschema: str,
+                      name: str, columns: Sequence[str], key: Sequence[str], rows: list[tuple[Any, ...]]) -> int:
+    """Upsert ``rows`` into the target; returns the rows written (identical rows are skipped)."""
+    if not rows:
+        return 0
+    on_pg = dst.info is not None and dst.info.kind == "postgres"
+    if on_pg:
+        stmt = upsert_statement(tschema, name, columns, key, len(rows))
+    else:
+        rows = await _changed_rows(dst_conn, tschema, name, columns, key, rows)
+        if not rows:
+            return 0
+        stmt = plain_statement("INSERT" if target_ts else "UPSERT", tschema, name, columns, len(rows))
+    async with dst_conn.cursor() as cur:
+        await cur.execute(stmt, [v for r in rows for v in r])
+        return max(0, cur.rowcount) if on_pg else len(rows)
+
+
+async def repair_rows(src: ConnectionService, dst: ConnectionService, table: str, key: Sequence[str],
+                      upsert_keys: Sequence[Sequence[Any]], delete_keys: Sequence[Sequence[Any]]) -> SyncResult:
+    """Make the target rows of the given keys equal to the source's: re-read and upsert
+    ``upsert_keys`` (changed or missing rows), delete ``delete_keys`` (rows gone from the source).
+
+    The keys come from a validation, which pinpoints the differing rows far faster than
+    reading the whole table; one target transaction.
+    """
+    assert src.info is not None and dst.info is not None
+    started = time.perf_counter()
+    schema, name = split_name(table)
+    detail = await _table_detail(src, schema, name)
+    if detail is None:
+        raise UsageError(f"source table {schema}.{name} does not exist")
+    columns = [c.name for c in detail.columns]
+    tschema = schema if dst.info.kind == "postgres" else "public"
+    tdetail = await _table_detail(dst, tschema, name)
+    if tdetail is None:
+        raise UsageError(f"target table {tschema}.{name} does not exist")
+    target_ts = bool(tdetail.table.is_ts)
+    result = SyncResult(f"{schema}.{name}", f"{tschema}.{name}", 0, None, None, method="repair of the differing keys")
+    src_table, dst_table = qualified(schema, name), qualified(tschema, name)
+    per = max(1, MAX_PARAMS // max(1, len(columns), len(key)))
+    src_conn = await src.open_raw()
+    dst_conn = await dst.open_raw()
+    try:
+        text_everything(src_conn)
+        text_everything(dst_conn)
+        async with dst_conn.transaction():
+            for i in range(0, len(upsert_keys), per):
+                chunk = [tuple(k) for k in upsert_keys[i:i + per]]
+                async with src_conn.cursor() as cur:
+                    await cur.execute(sql.SQL("SELECT {} FROM {} WHERE {}").format(
+                        column_list(columns), src_table, _key_in(key, len(chunk))), [v for k in chunk for v in k])
+                    rows = [tuple(r) for r in await cur.fetchall()]
+                result.rows_read += len(rows)
+                result.rows_moved += await _write_rows(dst_conn, dst, target_ts, tschema, name, columns, key, rows)
+            for i in range(0, len(delete_keys), per):
+                chunk = [tuple(k) for k in delete_keys[i:i + per]]
+                async with dst_conn.cursor() as cur:
+                    await cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(dst_table, _key_in(key, len(chunk))),
+                                      [v for k in chunk for v in k])
+                    result.deleted += max(0, cur.rowcount)
+        await src_conn.rollback()
+    finally:
+        await src_conn.close()
+        await dst_conn.close()
     result.elapsed = time.perf_counter() - started
     return result
 
@@ -276,4 +333,4 @@ async def _delete_missing(src_conn: psycopg.AsyncConnection[Any], dst_conn: psyc
     return deleted
 
 
-__all__ = ["SyncResult", "sync_table", "upsert_statement", "overlap_lower_bound"]
+__all__ = ["SyncResult", "sync_table", "repair_rows", "upsert_statement", "overlap_lower_bound"]

@@ -135,6 +135,8 @@ class TablePlan:
     create: bool = False
     target_ts: bool = False
     same_types: bool = False
+    #: read order for a TS target: its timestamp first (KWDB writes time-ordered rows fastest)
+    order_by: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -229,6 +231,8 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
         else:
             tdetail = await dst.dialect.table_detail(dst, existing)
             plan.target_ts = existing.is_ts
+            if existing.is_ts and tdetail.columns and tdetail.columns[0].name in columns and key:
+                plan.order_by = [tdetail.columns[0].name, *[k for k in key if k != tdetail.columns[0].name]]
             tcols = {c.name: c.type for c in tdetail.columns}
             missing = [c for c in columns if c not in tcols]
             if missing:
@@ -447,6 +451,14 @@ class Transfer:
             where = key_range_condition(plan.key, lower, upper, literal=True)[0] if plan.key else None
             query = select_query(t.schema, t.name, plan.columns, where=where)
             async for block in copy_out(conn, copy_out_statement(query, fmt), fmt):
+                yield block
+        elif plan.order_by and self.src.dialect is not None and self.src.dialect.caps.copy_to_stdout:
+            # a TS target from PostgreSQL: one streamed read of the range, sorted by the timestamp
+            from kwtui.transfer.source import query_rows
+
+            where = key_range_condition(plan.key, lower, upper, literal=True)[0] if plan.key else None
+            async for block in query_rows(conn, select_query(t.schema, t.name, plan.columns, where=where,
+                                                             order_by=plan.order_by), page=self.options.page_rows):
                 yield block
         elif plan.key:
             async for block in keyset_rows(conn, t.schema, t.name, plan.columns, plan.key,

@@ -66,6 +66,17 @@ def csv_line(values: Any, delimiter: str = ",") -> str:
     return delimiter.join(csv_field(v, delimiter) for v in values) + "\n"
 
 
+def seconds_text(seconds: float | None) -> str:
+    """A longer duration for reports: '0.4 s', '2 min 05 s', '1 h 02 min'; '-' when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds) // 60} min {int(seconds) % 60:02d} s"
+    return f"{int(seconds) // 3600} h {int(seconds) % 3600 // 60:02d} min"
+
+
 def ms(seconds: float | None) -> str:
     """A duration for status lines: '12 ms', '1.4 s'."""
     if seconds is None:

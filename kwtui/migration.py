@@ -221,14 +221,8 @@ class MigrationPlan:
         self.tables, self.warnings, self.notes = fresh.tables, fresh.warnings, fresh.notes
 
     def ddl_script(self) -> str:
-        parts = [f"-- kwtui migration plan {self.name or self.id}: target kind {self.target_kind}"]
-        parts += [f"-- WARNING: {w}" for w in self.warnings]
-        parts += [t.create for t in self.included]
-        post = [s for t in self.included for s in t.post_load]
-        if post:
-            parts.append("-- after the data is loaded:")
-            parts += post
-        return "\n\n".join(parts) + "\n"
+        return planmod.ddl_script(f"-- kwtui migration plan {self.name or self.id}: target kind {self.target_kind}",
+                                  self.warnings, self.included)
 
     # -- saving ----------------------------------------------------------------------------
 

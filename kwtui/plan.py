@@ -385,14 +385,17 @@ class Translation:
     warnings: list[str] = field(default_factory=list)  # every warning (database-wide ones included)
 
     def script(self) -> str:
-        parts = [f"-- kwtui plan: DDL for target kind {self.target_kind}"]
-        parts += [f"-- WARNING: {w}" for w in self.warnings]
-        parts += [t.create for t in self.tables]
-        post = [s for t in self.tables for s in t.post_load]
-        if post:
-            parts.append("-- after the data is loaded:")
-            parts += post
-        return "\n\n".join(parts) + "\n"
+        return ddl_script(f"-- kwtui plan: DDL for target kind {self.target_kind}", self.warnings, self.tables)
+
+
+def ddl_script(header: str, warnings: Sequence[str], tables: Sequence[Any]) -> str:
+    """A DDL script: the CREATE TABLEs, then what runs after the load (``tables`` have
+    ``create`` and ``post_load``)."""
+    parts = [header, *(f"-- WARNING: {w}" for w in warnings), *(t.create for t in tables)]
+    post = [s for t in tables for s in t.post_load]
+    if post:
+        parts += ["-- after the data is loaded:", *post]
+    return "\n\n".join(parts) + "\n"
 
 
 def _q(name: str) -> str:

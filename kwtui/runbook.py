@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from kwtui.fmt import seconds_text
 from kwtui.migration import (
     DONE,
     DOWNTIME_TEXT,
@@ -22,13 +23,7 @@ from kwtui.migration import (
     progress_text,
 )
 
-
-def _secs(s: float | None) -> str:
-    if s is None:
-        return "-"
-    if s < 60:
-        return f"{s:.1f} s"
-    return f"{int(s) // 60} min {int(s) % 60:02d} s"
+_secs = seconds_text
 
 
 def _md(text: Any) -> str:

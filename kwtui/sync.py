@@ -77,6 +77,15 @@ async def _table_detail(svc: ConnectionService, schema: str, name: str) -> Any:
     return await svc.dialect.table_detail(svc, listed[name])
 
 
+async def _source_columns(src: ConnectionService, table: str) -> tuple[str, str, Any, list[str]]:
+    """(schema, name, detail, columns) of a source table; UsageError when it does not exist."""
+    schema, name = split_name(table)
+    detail = await _table_detail(src, schema, name)
+    if detail is None:
+        raise UsageError(f"source table {schema}.{name} does not exist")
+    return schema, name, detail, [c.name for c in detail.columns]
+
+
 async def _scalar(conn: psycopg.AsyncConnection[Any], query: sql.Composed, params: Sequence[Any] = ()) -> Any:
     async with conn.cursor() as cur:
         await cur.execute(query, params or None)
@@ -154,11 +163,7 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
     """
     assert src.info is not None and dst.info is not None
     started = time.perf_counter()
-    schema, name = split_name(table)
-    detail = await _table_detail(src, schema, name)
-    if detail is None:
-        raise UsageError(f"source table {schema}.{name} does not exist")
-    columns = [c.name for c in detail.columns]
+    schema, name, detail, columns = await _source_columns(src, table)
     types = {c.name: c.type for c in detail.columns}
     if watermark_col not in types:
         raise UsageError(f"{schema}.{name} has no column {watermark_col}", hint=f"columns: {', '.join(columns)}")
@@ -272,11 +277,7 @@ async def repair_rows(src: ConnectionService, dst: ConnectionService, table: str
     """
     assert src.info is not None and dst.info is not None
     started = time.perf_counter()
-    schema, name = split_name(table)
-    detail = await _table_detail(src, schema, name)
-    if detail is None:
-        raise UsageError(f"source table {schema}.{name} does not exist")
-    columns = [c.name for c in detail.columns]
+    schema, name, _, columns = await _source_columns(src, table)
     tschema = schema if dst.info.kind == "postgres" else "public"
     tdetail = await _table_detail(dst, tschema, name)
     if tdetail is None:

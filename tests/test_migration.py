@@ -190,3 +190,28 @@ def test_safe_reference_drops_passwords() -> None:
         "postgresql://u@h:5/db?sslmode=require"
     assert "secret" not in migration.safe_reference("host=/tmp user=u password=secret dbname=x")
     assert migration.safe_reference("prod") == "prod"
+
+
+def test_plan_and_run_from_a_real_kwdb_tsdb_export(capsys: pytest.CaptureFixture[str], two_dbs: tuple[str, str],
+                                                   tmp_path: Path) -> None:
+    """KWDB -> PostgreSQL from files: the smart-meter tsdb export (a TS table) lands with every row."""
+    import tarfile
+
+    from .test_files import SHARED
+
+    if not (SHARED / "smart-meter").is_dir():
+        pytest.skip("../shared/kwdb is not here")
+    with tarfile.open(SHARED / "smart-meter" / "tsdb.tar.gz") as tf:
+        tf.extractall(tmp_path, filter="data")
+    _, dst = two_dbs
+    planfile = tmp_path / "tsdb.toml"
+    code, out, err = _plan(capsys, "--source", str(tmp_path / "tsdb"), "--target", dst, "--save", str(planfile))
+    assert code == 0, err
+    p = MigrationPlan.load(planfile)
+    e = p.entry("public.meter_data")
+    assert e.rows == 10_100 and e.key == ["ts", "meter_id"] and "PRIMARY KEY (ts, meter_id)" in e.create
+    code, out, err = run(capsys, "run", str(planfile), "--yes")
+    assert code == 0, err
+    assert fetch(dst, "SELECT count(*) FROM meter_data") == [(10_100,)]
+    st = MigrationState.load(p, planfile)
+    assert st.phase("historical").data["rows"] == 10_100 and st.phase("validation").data["validation"]["ok"]

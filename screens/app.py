@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -245,6 +246,40 @@ class KwtuiApp(App[int]):
         self.notify(f"job {job_id} {outcome.status}: {outcome.rows:,} rows",
                     severity="information" if outcome.status == "completed" else "warning")
 
+    # -- migration phases -------------------------------------------------------------------
+
+    def open_phases(self, plan: Any, path: str | Path) -> None:
+        """The phases checklist of a saved plan (its state lives beside it, PATH.state.json)."""
+        from kwtui.screens.phases import PhasesScreen
+
+        self.push_screen(PhasesScreen(plan, Path(path).expanduser()))
+
+    def action_open_plan(self) -> None:
+        """Ask for a saved plan file (default: the newest in the plans folder) and open its phases."""
+        from kwtui.migration import MigrationPlan, plans_dir
+        from kwtui.screens.modals import PathPrompt
+
+        folder = plans_dir()
+        saved = sorted(folder.glob("*.plan.toml"), key=lambda f: f.stat().st_mtime)
+        default = str(saved[-1]) if saved else f"{folder}/"
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                plan = MigrationPlan.load(path)
+            except KwtuiError as exc:
+                self.show_error("Cannot open the plan", exc)
+                return
+            except OSError as exc:
+                self.show_error("Cannot open the plan", KwtuiError(f"{path}: {exc.strerror or exc}"))
+                return
+            self.open_phases(plan, path)
+
+        self.push_screen(PathPrompt("Open a migration plan", default, input_id="plan-path",
+                                    hint="A plan saved by kwtui plan --save or the wizard. Enter opens, "
+                                         "Esc cancels."), chosen)
+
     # -- actions ----------------------------------------------------------------------------
 
     def action_open_connect(self, focus_profiles: bool = False) -> None:
@@ -318,6 +353,8 @@ class KwtuiApp(App[int]):
         yield SystemCommand("Connect", "Open the connect screen: profiles and a form", self.action_open_connect)
         yield SystemCommand("Demo", "Start the embedded demo server and connect to it", self.action_start_demo)
         yield SystemCommand("New migration", "Start the guided migration wizard", self.action_new_migration)
+        yield SystemCommand("Open a migration plan…", "Run a saved plan's phases: a checklist, one phase at a time",
+                            self.action_open_plan)
         yield SystemCommand("Help", "List every key binding of this screen", self.action_help)
         yield SystemCommand("Jobs", "Every journaled transfer: progress, cancel, pause, resume", self.action_open_jobs)
         yield SystemCommand("Validate…", "Prove that tables match: row counts, aggregates, checksums to the row",

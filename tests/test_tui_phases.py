@@ -1,0 +1,334 @@
+"""The phases screen: a saved plan's six phases run from the checklist (embedded PostgreSQL), and snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Static
+
+from kwtui import migration, plan
+from kwtui.connection import ConnectionService, ConnectTarget
+from kwtui.jobs import Journal
+from kwtui.migration import DONE, FAILED, PENDING, SKIPPED, MigrationPlan, MigrationState, Requirements
+from kwtui.profiles import ProfileStore
+from kwtui.screens.app import KwtuiApp
+from kwtui.screens.modals import ConfirmModal, ErrorModal, PathPrompt
+from kwtui.screens.phases import PhasesScreen
+from kwtui.screens.welcome import WelcomeScreen
+
+from .test_migration import SHOP, fetch
+from .test_transfer import checksum, execute
+from .tui_helpers import wait_for
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Journal:
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    return Journal(tmp_path / "jobs.db")
+
+
+class PhasesApp(KwtuiApp):
+    """The app opened straight on a plan's phases (over the welcome screen, as from the palette)."""
+
+    def __init__(self, planfile: Path, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.planfile = planfile
+
+    async def open_initial(self) -> None:
+        self.push_screen(WelcomeScreen())
+        self.open_phases(MigrationPlan.load(self.planfile), self.planfile)
+
+
+def screen(app: KwtuiApp) -> PhasesScreen:
+    assert isinstance(app.screen, PhasesScreen), app.screen
+    return app.screen
+
+
+def states(app: KwtuiApp) -> list[str]:
+    return [p.state for p in screen(app).state.phases]
+
+
+def detail(app: KwtuiApp) -> str:
+    return str(app.screen.query_one("#ph-detail-text", Static).render())
+
+
+def status(app: KwtuiApp) -> str:
+    return str(app.screen.query_one("#ph-status", Static).render())
+
+
+async def make_plan(src: str, dst: str, planfile: Path) -> MigrationPlan:
+    req = Requirements(source=migration.safe_reference(src), target=migration.safe_reference(dst))
+    async with ConnectionService(ConnectTarget.from_dsn(src)) as s, \
+            ConnectionService(ConnectTarget.from_dsn(dst)) as d:
+        p = await migration.plan_migration(req, s, d, eta=False)
+    p.save(planfile)
+    return p
+
+
+# -- the walk on two real databases -----------------------------------------------------------
+
+
+async def test_phases_walk_through_all_six_on_two_databases(two_dbs: tuple[str, str], journal: Journal,
+                                                          profiles_path: Path, tmp_path: Path) -> None:
+    src, dst = two_dbs
+    execute(src, SHOP)
+    planfile = tmp_path / "shop.plan.toml"
+    await make_plan(src, dst, planfile)
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        assert states(app) == [PENDING] * 6
+        assert "0/6 phases done" in str(app.screen.query_one("#ph-progress", Static).render())
+        assert "What it will do" in detail(app) and "create public.orders" in detail(app)
+        await pilot.press("enter")  # 1. schema
+        await wait_for(pilot, lambda: states(app)[0] == DONE)
+        await pilot.press("enter")  # 2. historical data: a journaled job
+        await wait_for(pilot, lambda: states(app)[1] == DONE, timeout=60)
+        await wait_for(pilot, lambda: screen(app).running_key is None)
+        for t, key in (("customers", "id"), ("orders", "id"), ("readings", "ts, device_id")):
+            assert checksum(src, t, key) == checksum(dst, t, key)
+        job = screen(app).state.phase("historical").data["job"]
+        assert journal.get(int(job)).status == "completed"
+        # the cursor followed to the next phase; the done one shows what ran
+        await pilot.press("up")
+        assert f"transfer job {job}" in detail(app) and "binary COPY" in detail(app)
+        assert "Rollback" in detail(app)
+        await pilot.press("enter")  # not the next phase under the cursor: Enter runs the next one (capture)
+        await wait_for(pilot, lambda: states(app)[2] == DONE)
+        await pilot.press("enter")  # 4. catch-up: nothing changed yet
+        await wait_for(pilot, lambda: states(app)[3] == DONE)
+        await wait_for(pilot, lambda: screen(app).running_key is None)
+        assert screen(app).state.phase("catchup").data["rows_moved"] == 0
+        # the application writes on: catch-up again, from the highlighted (done) catch-up row
+        execute(src, "INSERT INTO customers (id, name) VALUES (201, 'new');"
+                     "UPDATE orders SET amount = 0, updated_at = now() WHERE id <= 10")
+        table = app.screen.query_one("#ph-table", DataTable)
+        assert table.cursor_row == 4  # on the cutover
+        await pilot.press("up", "enter")
+        await wait_for(pilot, lambda: screen(app).state.phase("catchup").runs == 2 and screen(app).running_key is None)
+        assert screen(app).state.phase("catchup").data["rows_moved"] == 11
+        # 5. cutover: asks first; yes runs it and shows the connection-string advice
+        execute(src, "DELETE FROM orders WHERE id = 77")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "Stop the application's writes to the source now" in app.screen.question  # type: ignore[attr-defined]
+        await pilot.press("y")
+        await wait_for(pilot, lambda: states(app)[4] == DONE, timeout=60)
+        await wait_for(pilot, lambda: screen(app).running_key is None)
+        assert table.cursor_row == 4
+        text = detail(app)
+        assert "Switch the application now" in text and "Point the application at the target" in text
+        assert "validation: equal" in text
+        assert checksum(src, "orders", "id") == checksum(dst, "orders", "id")
+        # 6. validation and monitoring
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: states(app)[5] == DONE, timeout=60)
+        await wait_for(pilot, lambda: screen(app).running_key is None)
+        assert set(states(app)) <= {DONE, SKIPPED}
+        assert "6/6 phases done" in str(app.screen.query_one("#ph-progress", Static).render())
+        assert "Validation and monitoring" in status(app)
+        # g writes the runbook where asked
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt) and bool(app.screen.query_one(Input)))
+        prompt = app.screen.query_one(Input)
+        assert prompt.value == str(planfile) + ".runbook.md"
+        await pilot.press("enter")
+        runbook = tmp_path / "shop.plan.toml.runbook.md"
+        await wait_for(pilot, lambda: runbook.exists())
+    on_disk = MigrationState.load(MigrationPlan.load(planfile), planfile)
+    assert all(p.state == DONE for p in on_disk.phases)
+    assert "### [x] Phase 6: Validation and monitoring" in runbook.read_text()
+    assert (tmp_path / "final-validation.md").exists()  # reports beside the plan
+    assert fetch(dst, "SELECT count(*) FROM customers")[0][0] == 201
+
+
+async def test_an_unreachable_target_is_an_error_modal_not_a_traceback(journal: Journal, profiles_path: Path,
+                                                                      tmp_path: Path) -> None:
+    planfile = tmp_path / "p.plan.toml"
+    p = _snapshot_plan()
+    p.requirements.source = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"
+    p.save(planfile)
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), timeout=30)
+        await pilot.press("escape")
+        assert states(app) == [PENDING] * 6
+        assert "✗" in status(app)
+
+
+async def test_cancel_stops_a_running_phase_and_it_runs_again(two_dbs: tuple[str, str], journal: Journal,
+                                                             profiles_path: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    src, dst = two_dbs
+    execute(src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')")
+    planfile = tmp_path / "t.plan.toml"
+    await make_plan(src, dst, planfile)
+    slow = asyncio.Event()
+
+    async def stuck(self: migration.MigrationRunner, rec: migration.PhaseRecord) -> None:
+        slow.set()
+        await asyncio.sleep(60)
+
+    real = migration.MigrationRunner._schema
+    monkeypatch.setattr(migration.MigrationRunner, "_schema", stuck)
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: slow.is_set() and screen(app).running_key == "schema")
+        assert "⟳" in str(app.screen.query_one("#ph-table", DataTable).get_row_at(0)[1])
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: screen(app).running_key is None and states(app)[0] == FAILED)
+        assert "cancelled" in screen(app).state.phase("schema").summary
+        assert "cancelled" in status(app)
+        monkeypatch.setattr(migration.MigrationRunner, "_schema", real)
+        await pilot.press("enter")  # it runs again
+        await wait_for(pilot, lambda: states(app)[0] == DONE)
+    on_disk = MigrationState.load(MigrationPlan.load(planfile), planfile)
+    assert on_disk.phase("schema").state == DONE and on_disk.phase("schema").runs == 2
+
+
+# -- without a server: confirmation, snapshots --------------------------------------------------
+
+
+def _snapshot_plan(*, writes: bool = True) -> MigrationPlan:
+    cols = [plan.ColumnInfo("id", "bigint", nullable=False, primary_key=True), plan.ColumnInfo("name", "text"),
+            plan.ColumnInfo("updated_at", "timestamp with time zone", nullable=False)]
+    a = plan.Assessment("postgres", "shop", tables=[
+        plan.TableAssessment("public", "customers", est_rows=2_000, bytes=160_000, columns=list(cols),
+                             primary_key=["id"]),
+        plan.TableAssessment("public", "orders", est_rows=120_000, bytes=9_600_000, columns=list(cols),
+                             primary_key=["id"])])
+    req = Requirements("postgresql://app@db.example:5432/shop", target="postgresql://root@kwdb.example:26257/shop",
+                       target_kind="kwdb", source_writes=writes)
+    p = migration.build_plan(a, req, cores=4)
+    p.id, p.created, p.name = "snap0001", "2025-01-02T03:04:05+00:00", "shop"
+    return p
+
+
+def _write_state(planfile: Path, p: MigrationPlan, phases: dict[str, dict[str, object]]) -> None:
+    records = []
+    for key in migration.PHASE_KEYS:
+        records.append({"key": key, "state": PENDING, **phases.get(key, {})})
+    MigrationState.path_for(planfile).write_text(json.dumps({"plan_id": p.id, "phases": records}))
+
+
+def _ran(start: str, end: str, seconds: float, summary: str, **more: object) -> dict[str, object]:
+    return {"state": DONE, "started": f"2025-01-02T{start}+00:00", "finished": f"2025-01-02T{end}+00:00",
+            "seconds": seconds, "summary": summary, "runs": 1, **more}
+
+
+MIXED: dict[str, dict[str, object]] = {
+    "schema": _ran("10:00:00", "10:00:01", 0.8, "2 table(s) created, 0 kept",
+                   details=["public.customers: created", "public.orders: created"],
+                   statements=["CREATE TABLE public.customers (id INT8 NOT NULL PRIMARY KEY, name STRING);"],
+                   data={"created": ["public.customers", "public.orders"], "kept": []}),
+    "historical": _ran("10:00:05", "10:02:17", 132.4, "job 12: 122,000 rows in 2 table(s)",
+                       details=["public.customers -> public.customers (streamed): 2,000 rows",
+                                "public.orders -> public.orders (streamed): 120,000 rows"],
+                       data={"job": 12, "rows": 122_000}),
+    "capture": {"state": SKIPPED, "summary": "skipped: the source takes no writes during the move",
+                "finished": "2025-01-02T10:02:18+00:00"},
+    "catchup": {"state": SKIPPED, "summary": "skipped: the source takes no writes during the move",
+                "finished": "2025-01-02T10:02:18+00:00"},
+    "cutover": {"state": FAILED, "started": "2025-01-02T10:05:00+00:00", "finished": "2025-01-02T10:05:09+00:00",
+                "seconds": 9.2, "runs": 1,
+                "summary": "failed: the validation found differences: do not switch the application",
+                "details": ["confirmed: the application's writes to the source are stopped",
+                            "public.customers -> public.customers: equal (2000 / 2000 rows)",
+                            "public.orders -> public.orders: differs (120000 / 119998 rows; 2 differing keys)"],
+                "data": {"validation": {"ok": False, "verdicts": {"public.customers": "equal",
+                                                                  "public.orders": "differs"},
+                                        "counts": {"public.customers": [2000, 2000],
+                                                   "public.orders": [120000, 119998]}}}},
+}
+
+
+async def test_declining_the_cutover_runs_nothing(journal: Journal, profiles_path: Path, tmp_path: Path) -> None:
+    planfile = tmp_path / "shop.plan.toml"
+    p = _snapshot_plan()
+    p.save(planfile)
+    _write_state(planfile, p, {k: _ran("10:00:00", "10:00:01", 1.0, "ok")
+                               for k in ("schema", "historical", "capture", "catchup")})
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.screen.query_one("#ph-table", DataTable).cursor_row == 4  # the next phase: cutover
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, PhasesScreen))
+        await pilot.pause(0.2)
+        assert screen(app).worker is None and screen(app).running_key is None
+        assert "not started" in status(app)
+        # a runs everything before the cutover: nothing is left, so it says so and runs nothing
+        await pilot.press("a")
+        await pilot.pause(0.1)
+        assert screen(app).worker is None
+    on_disk = MigrationState.load(p, planfile)
+    assert on_disk.phase("cutover").state == PENDING and on_disk.phase("cutover").runs == 0
+
+
+async def test_a_damaged_state_is_said_and_nothing_runs(journal: Journal, profiles_path: Path,
+                                                        tmp_path: Path) -> None:
+    planfile = tmp_path / "shop.plan.toml"
+    _snapshot_plan().save(planfile)
+    MigrationState.path_for(planfile).write_text("{not json")
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "damaged" in app.screen.message  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        await pilot.press("escape")
+        assert screen(app).worker is None
+    assert MigrationState.path_for(planfile).read_text() == "{not json"
+
+
+async def test_palette_opens_a_plan_and_a_bad_path_is_an_error(journal: Journal, profiles_path: Path,
+                                                               tmp_path: Path) -> None:
+    planfile = tmp_path / "shop.plan.toml"
+    _snapshot_plan().save(planfile)
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        app.action_open_plan()
+        await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt) and bool(app.screen.query_one(Input)))
+        assert app.screen.query_one(Input).value.startswith(str(migration.plans_dir()))
+        app.screen.query_one(Input).value = str(tmp_path / "missing.plan.toml")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "does not exist" in app.screen.message  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        app.action_open_plan()
+        await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt) and bool(app.screen.query_one(Input)))
+        app.screen.query_one(Input).value = str(planfile)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PhasesScreen))
+        assert screen(app).path == planfile
+        await pilot.press("escape")
+        assert isinstance(app.screen, WelcomeScreen)
+
+
+def test_snapshot_phases_pending(snap_compare, journal: Journal, profiles_path: Path, tmp_path: Path) -> None:
+    planfile = tmp_path / "shop.plan.toml"
+    _snapshot_plan().save(planfile)
+    assert snap_compare(PhasesApp(planfile, store=ProfileStore(profiles_path)), terminal_size=SIZE)
+
+
+def test_snapshot_phases_done_failed_skipped(snap_compare, journal: Journal, profiles_path: Path,
+                                             tmp_path: Path) -> None:
+    planfile = tmp_path / "shop.plan.toml"
+    p = _snapshot_plan(writes=False)
+    p.save(planfile)
+    _write_state(planfile, p, MIXED)
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.pause()
+
+    assert snap_compare(PhasesApp(planfile, store=ProfileStore(profiles_path)), terminal_size=SIZE,
+                        run_before=run_before)

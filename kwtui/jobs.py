@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,19 +180,29 @@ class Journal:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or Path(os.environ.get("KWTUI_JOURNAL") or paths.state_dir() / "jobs.db")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # one connection per thread, kept open: closing the last connection to a WAL database
+        # checkpoints it, which made every journal write cost milliseconds
+        self._local = threading.local()
         with self._connect() as db:
             db.executescript(SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.row_factory = sqlite3.Row
-            yield db
-        finally:
+            self._local.db = db
+        yield db
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when the journal is dropped)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            self._local.db = None
             db.close()
 
     @contextmanager

@@ -2,7 +2,7 @@
 
 psycopg's async COPY reader pays an await per row (COPY sends one protocol message a
 row); its sync reader in a thread is about 2.5 times faster and leaves the event loop
-free. Blocks of about 1 MB are handed to the target's COPY, so the rows are never
+free. Blocks of 64 KB are handed to the target's COPY, so the rows are never
 looked at in Python.
 """
 
@@ -19,6 +19,9 @@ from psycopg import errors as pg_errors
 from psycopg import pq, sql
 
 BLOCK = 1 << 20
+#: server to server: small blocks, so the target starts early and has little left when the source
+#: ends (each batch fills and drains that pipeline once)
+PUMP_BLOCK = 64 * 1024
 
 
 class Cancelled(Exception):
@@ -247,7 +250,7 @@ def _pump_on(src: psycopg.Connection[Any], dst: psycopg.Connection[Any], copy_ou
             writer = RawCopyIn(dst, copy_in, cancel)
             # closed explicitly on any error, so the source COPY is stopped and drained before the
             # source transaction ends (a connection left mid-COPY cannot roll back)
-            with contextlib.closing(copy_out_blocks(src, copy_out, cancel)) as blocks:
+            with contextlib.closing(copy_out_blocks(src, copy_out, cancel, block=PUMP_BLOCK)) as blocks:
                 try:
                     for data, _n in blocks:
                         writer.write(data)

@@ -26,12 +26,11 @@ from psycopg import sql
 from kwtui.catalog import TableDetail
 from kwtui.connection import ConnectionService
 from kwtui.errors import UsageError
+from kwtui.transfer.chunks import PART_SUFFIX, check_empty, chunk_name, copy_options, write_atomic
 from kwtui.transfer.csvdialect import CsvDialect
-from kwtui.transfer.engine import Listener, Progress
-from kwtui.transfer.layout import PART_SUFFIX, ChunkWriter, check_empty, chunk_name, write_atomic
-from kwtui.transfer.loader import copy_options
+from kwtui.transfer.progress import Listener, Progress
 from kwtui.transfer.pump import copy_out_blocks
-from kwtui.transfer.source import column_list, keyset_rows, qualified, select_query
+from kwtui.transfer.source import column_list, keyset_rows, qualified, select_query, split_name
 
 DEFAULT_CHUNK_ROWS = 100_000
 
@@ -151,6 +150,8 @@ async def _export_rows(svc: ConnectionService, detail: TableDetail, columns: lis
 
     Values arrive as the server's text (see ``text_everything``), so they are written as printed.
     """
+    from kwtui.transfer.layout import ChunkWriter
+
     if not key:
         raise UsageError(f"{detail.table.qualified} has no key: keyset export needs one (use --native)")
     conn = await svc.open_raw(autocommit=True)
@@ -176,7 +177,7 @@ def kwdb_meta_ddl(detail: TableDetail) -> str:
     that stand alone, ``CONSTRAINT "primary" PRIMARY KEY (...)``. Sequences and identity
     become plain columns (the exported values are kept as they are).
     """
-    from kwtui.transfer.native import quote_ident
+    from kwtui.transfer.idents import quote_ident
 
     if detail.table.is_ts or (detail.ddl.upper().lstrip().startswith("CREATE TABLE") and "TAGS" in detail.ddl.upper()):
         return detail.ddl.rstrip().rstrip(";")  # a KWDB table: its own DDL is what KWDB wrote
@@ -213,8 +214,6 @@ def _kwdb_type(pg_type: str) -> str:
 
 
 async def _detail_by_name(svc: ConnectionService, name: str) -> TableDetail:
-    from kwtui.transfer.engine import split_name
-
     assert svc.dialect is not None
     schema, table = split_name(name)
     listed = {t.name: t for t in await svc.dialect.list_tables(svc, schema)}
@@ -256,7 +255,7 @@ async def export_database(svc: ConnectionService, database: str, out_dir: Path, 
                 if t.kind in ("table", "ts table", "partitioned table"):
                     tables.append(t)
         progress = Progress(listener, tables_total=len(tables))
-        from kwtui.transfer.native import quote_ident
+        from kwtui.transfer.idents import quote_ident
 
         root = [f"CREATE DATABASE {quote_ident(database)};\n"]
         results = []
@@ -339,7 +338,6 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
     With a ``journal`` the import is recorded as a job (tables, rows, rejects, the reject
     file), so the jobs screen lists it and shows its rejects.
     """
-    from kwtui.transfer.engine import split_name
     from kwtui.transfer.layout import read_layout
     from kwtui.transfer.loader import default_reject_path
 
@@ -524,6 +522,8 @@ async def export_query(svc: ConnectionService, query_text: str, out_dir: Path, d
                                                     chunk_rows, None, on_bytes, b"")
         res.rows, res.bytes, res.files = rows, size, names
     else:
+        from kwtui.transfer.layout import ChunkWriter
+
         conn = await svc.open_raw(autocommit=True)
         try:
             with ChunkWriter(out_dir, dialect, chunk_rows=chunk_rows, check_empty=False) as writer:

@@ -35,23 +35,25 @@ from types import TracebackType
 from typing import Any, BinaryIO
 
 from kwtui.errors import KwtuiError, UsageError
+from kwtui.transfer.chunks import (  # noqa: F401 (the layout's own names, kept light for the export)
+    NODE,
+    PART_SUFFIX,
+    ExportPathNotEmpty,
+    _sync_dir,
+    check_empty,
+    chunk_name,
+    write_atomic,
+)
 from kwtui.transfer.csvdialect import CsvDialect
 
 #: KWDB's default (and maximum) rows per CSV file
 DEFAULT_CHUNK_ROWS = 100_000
 #: the node number in file names (kwtui writes from one place: node 1)
-NODE = 1
 META = "meta.sql"
-PART_SUFFIX = ".part"
 
 _CHUNK_RE = re.compile(r"^n(\d+)\.(\d+)\.csv$")
 _REJECT_RE = re.compile(r"^reject\.n(\d+)\.(\d+)\.txt$")
 _BATCH = 10_000  # rows formatted and encoded at a time
-
-
-def chunk_name(chunk: int, node: int = NODE) -> str:
-    """``n1.0.csv``."""
-    return f"n{node}.{chunk}.csv"
 
 
 def parse_chunk_name(name: str) -> tuple[int, int] | None:
@@ -72,55 +74,6 @@ def quote_ident(name: str) -> str:
     if _SIMPLE_IDENT.match(name):
         return name
     return '"' + name.replace('"', '""') + '"'
-
-
-class ExportPathNotEmpty(UsageError):
-    """The target of an export holds files already (KWDB refuses the same way)."""
-
-    def __init__(self, path: Path, count: int) -> None:
-        super().__init__(
-            f"export path {path} is not empty (contains {count} files), "
-            "please use an empty directory to prevent data loss",
-            hint="choose an empty directory, or resume the export")
-        self.path = path
-        self.count = count
-
-
-def check_empty(path: Path) -> None:
-    """Raise :class:`ExportPathNotEmpty` if ``path`` is a directory with entries (counted
-    as KWDB counts them: the entries directly inside); UsageError if it is a file."""
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"export path {path} is a file, not a directory")
-    if path.is_dir():
-        count = sum(1 for _ in path.iterdir())
-        if count:
-            raise ExportPathNotEmpty(path, count)
-
-
-def _sync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> None:
-    """Write ``path`` through ``path.part`` and a rename: never a half-written file."""
-    part = path.with_name(path.name + PART_SUFFIX)
-    with open(part, "wb") as f:
-        f.write(data)
-        if fsync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(part, path)
-    if fsync:
-        _sync_dir(path.parent)
 
 
 def statement_text(statement: str) -> str:

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 
 from kwtui.errors import KwtuiError
+from kwtui.transfer.chunks import copy_options
 from kwtui.transfer.csvdialect import CsvDialect, Record, iter_records
 from kwtui.transfer.pump import Cancelled, RawCopyIn
 from kwtui.transfer.source import column_list, qualified
@@ -62,23 +63,6 @@ class Batch:
     first_line: int  # physical line number of the first record
     offset: int  # byte offset of the batch in its file
     lines: int  # physical lines in the batch
-
-
-def copy_options(dialect: CsvDialect, *, header: bool = False) -> sql.Composed:
-    """COPY (FORMAT csv, ...) options for a dialect; the server does the parsing and decoding."""
-    opts = [sql.SQL("FORMAT csv"),
-            sql.SQL("DELIMITER {}").format(sql.Literal(dialect.delimiter)),
-            sql.SQL("QUOTE {}").format(sql.Literal(dialect.enclosed)),
-            sql.SQL("ESCAPE {}").format(sql.Literal(dialect.escaped)),
-            sql.SQL("NULL {}").format(sql.Literal(dialect.nullas)),
-            sql.SQL("ENCODING {}").format(sql.Literal(_pg_encoding(dialect.charset)))]
-    if header:
-        opts.append(sql.SQL("HEADER true"))
-    return sql.SQL(", ").join(opts)
-
-
-def _pg_encoding(charset: str) -> str:
-    return {"UTF-8": "UTF8", "GBK": "GBK", "GB18030": "GB18030", "BIG5": "BIG5"}.get(charset.upper(), "UTF8")
 
 
 def _boundary_before(buf: bytes, limit: int, quote: bytes) -> int:

@@ -51,6 +51,13 @@ def text_everything(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]
             conn.adapters.register_loader(info.array_oid, TextLoader)
 
 
+def split_name(name: str, default_schema: str = "public") -> tuple[str, str]:
+    if "." in name:
+        schema, _, table = name.partition(".")
+        return schema.strip('"'), table.strip('"')
+    return default_schema, name.strip('"')
+
+
 def qualified(schema: str, table: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
 

@@ -345,9 +345,10 @@ class PhasesScreen(Screen[None]):
         return self.worker is not None and not self.worker.is_finished
 
     def phase_to_run(self) -> str | None:
-        """The next pending (or failed) phase, or the catch-up sync again when it is highlighted and done."""
+        """The next pending (or failed) phase, or the catch-up sync again when it is highlighted and done
+        (until the cutover: after it the application writes to the target)."""
         hl = self.state.phase(self.highlighted())
-        if hl.key == "catchup" and hl.state == DONE:
+        if hl.key == "catchup" and hl.state == DONE and self.state.phase("cutover").state != DONE:
             return "catchup"
         nxt = self.state.next_phase()
         return nxt.key if nxt is not None else None

@@ -125,10 +125,11 @@ async def test_phases_walk_through_all_six_on_two_databases(two_dbs: tuple[str, 
         assert "Switch the application now" in text and "Point the application at the target" in text
         assert "validation: equal" in text
         assert checksum(src, "orders", "id") == checksum(dst, "orders", "id")
-        # 6. validation and monitoring
-        await pilot.press("enter")
+        # 6. validation and monitoring (after the cutover, Enter on the catch-up row no longer syncs again)
+        await pilot.press("up", "enter")
         await wait_for(pilot, lambda: states(app)[5] == DONE, timeout=60)
         await wait_for(pilot, lambda: screen(app).running_key is None)
+        assert screen(app).state.phase("catchup").runs == 2
         assert set(states(app)) <= {DONE, SKIPPED}
         assert "6/6 phases done" in str(app.screen.query_one("#ph-progress", Static).render())
         assert "Validation and monitoring" in status(app)

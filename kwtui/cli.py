@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import importlib
 import json
 import os
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from kwtui import __version__
@@ -283,16 +285,39 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, width
     return (text, widths) if with_widths else text
 
 
+_PROMPT_LOCK = threading.Lock()
+
+
+def _getpass_one_at_a_time(prompt: str) -> str:
+    with _PROMPT_LOCK:  # two servers connecting at once ask one after the other
+        return getpass.getpass(prompt)
+
+
 async def _terminal_password_prompt(label: str) -> str | None:
     if not sys.stdin.isatty():
         return None
-    return await asyncio.to_thread(getpass.getpass, f"{label}: ")
+    return await asyncio.to_thread(_getpass_one_at_a_time, f"{label}: ")
 
 
 def _service(target: Any) -> Any:
     from kwtui.connection import ConnectionService
 
     return ConnectionService(target, password_prompt=_terminal_password_prompt)
+
+
+@contextlib.asynccontextmanager
+async def _services(source: Any, target: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """Source and target services, connected at the same time."""
+    src, dst = _service(source), _service(target)
+    try:
+        for outcome in await asyncio.gather(src.connect(), dst.connect(), return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        yield src, dst
+    finally:
+        for svc in (src, dst):
+            with contextlib.suppress(Exception):
+                await svc.close()
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -513,15 +538,16 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     journal = Journal()
 
     async def run() -> Any:
-        async with _service(source) as src, _service(target) as dst:
+        async with _services(source, target) as (src, dst):
+            plans: list[Any] = []
             job_id = await create_transfer_job(journal, src, dst, None if args.all else args.table, options,
-                                               batch_rows=args.chunk_rows)
+                                               batch_rows=args.chunk_rows, plans_out=plans)
             if args.json:
                 print(json.dumps({"event": "job", "job": job_id}), flush=True)
             elif sys.stderr.isatty():
                 print(f"job {job_id} (kwtui jobs show {job_id}; resume after a crash: kwtui jobs resume {job_id})",
                       file=sys.stderr)
-            return await JobRunner(journal, job_id, src, dst, printer).run()
+            return await JobRunner(journal, job_id, src, dst, printer, plans=plans).run()
 
     try:
         outcome = asyncio.run(run())

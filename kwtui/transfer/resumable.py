@@ -159,9 +159,14 @@ class JobOutcome:
 
 async def create_transfer_job(journal: Journal, src: ConnectionService, dst: ConnectionService,
                               tables: Sequence[str] | None, options: TransferOptions,
-                              batch_rows: int = DEFAULT_BATCH_ROWS) -> int:
-    """Plan and record a transfer job (tables, paths, batches) before any data moves."""
+                              batch_rows: int = DEFAULT_BATCH_ROWS, plans_out: list[TablePlan] | None = None) -> int:
+    """Plan and record a transfer job (tables, paths, batches) before any data moves.
+
+    ``plans_out`` receives the plans, for a :class:`JobRunner` that starts the job at once
+    (it then need not read both catalogs again)."""
     plans = await plan_transfer(src, dst, tables, options)
+    if plans_out is not None:
+        plans_out.extend(plans)
     jtables = []
     for p in plans:
         jtables.append(JobTable(name=p.label, target=f"{p.target_schema}.{p.target_name}", path=p.path,
@@ -178,7 +183,8 @@ class JobRunner:
 
     def __init__(self, journal: Journal, job_id: int, src: ConnectionService, dst: ConnectionService,
                  listener: Listener | None = None, *, heartbeat_every: float = 1.0,
-                 retry_delays: Sequence[float] = (0.5, 1, 2, 4, 8, 15)) -> None:
+                 retry_delays: Sequence[float] = (0.5, 1, 2, 4, 8, 15),
+                 plans: Sequence[TablePlan] | None = None) -> None:
         self.journal = journal
         self.job_id = job_id
         self.src, self.dst = src, dst
@@ -188,6 +194,8 @@ class JobRunner:
         self.cancelled = False
         self.pause_requested = False
         self._transfer: Transfer | None = None
+        #: plans just made by create_transfer_job (used on the job's first run only)
+        self._plans = list(plans) if plans is not None else None
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -230,12 +238,20 @@ class JobRunner:
             create_missing=bool(job.options.get("create_missing", True)),
             force_keyset=bool(job.options.get("force_keyset", False)),
             force_insert=bool(job.options.get("force_insert", False)))
-        plans = {p.label: p for p in await plan_transfer(self.src, self.dst, job.objects, options)}
+        # the checkpoint table is made while the catalogs are read and the first table is created
+        checkpoints = asyncio.ensure_future(self._ensure_checkpoints())
+        try:
+            fresh = self._plans if job.attempts == 0 and self._plans is not None else None
+            plans = {p.label: p for p in fresh or await plan_transfer(self.src, self.dst, job.objects, options)}
+        except BaseException:
+            checkpoints.cancel()
+            with contextlib.suppress(BaseException):
+                await checkpoints
+            raise
         self.journal.start(self.job_id)
         self._transfer = Transfer(self.src, self.dst, list(plans.values()), options, self.listener)
         progress = self._transfer.progress
         progress.tables_total = len(job.tables)
-        use_checkpoints = await self._ensure_checkpoints()
         beat = asyncio.create_task(self._heartbeat_loop())
         status: str = INTERRUPTED
         error: str | None = "stopped before the end"  # unless the loop below finishes
@@ -248,7 +264,7 @@ class JobRunner:
                 plan = plans.get(jt.name)
                 if plan is None:
                     raise UsageError(f"table {jt.name} of job {self.job_id} is gone from the source")
-                ok = await self._run_table(job, jt, plan, use_checkpoints)
+                ok = await self._run_table(job, jt, plan, checkpoints)
                 progress.tables_done += 1
                 if self.cancelled:
                     status = CANCELLED
@@ -268,6 +284,10 @@ class JobRunner:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+            if not checkpoints.done():
+                checkpoints.cancel()
+            with contextlib.suppress(BaseException):
+                await checkpoints
             self._transfer.close()
             self.journal.finish(self.job_id, status, error)
             progress.emit(done=True, phase=status)
@@ -287,7 +307,7 @@ class JobRunner:
                 self.pause_requested = True
             await asyncio.sleep(self.heartbeat_every)
 
-    async def _run_table(self, job: Job, jt: JobTable, plan: TablePlan, use_checkpoints: bool) -> bool:
+    async def _run_table(self, job: Job, jt: JobTable, plan: TablePlan, checkpoints: asyncio.Future[bool]) -> bool:
         assert self._transfer is not None
         tr = self._transfer
         tr.progress.table = jt.name
@@ -301,8 +321,10 @@ class JobRunner:
                 self.journal.log(self.job_id, "info", f"created {jt.target}")
             elif job.attempts > 0 and self.dst.info is not None and self.dst.info.kind == "postgres" and plan.key:
                 key_after = not await self._has_primary_key(plan)
-            done: dict[int, int] = await self._committed(jt.name) if use_checkpoints else \
-                {b: 0 for b in jt.done_batches}
+            use_checkpoints = await checkpoints
+            # a job's first run has nothing committed yet (and must not trust stray checkpoint rows)
+            done: dict[int, int] = {b: 0 for b in jt.done_batches} if not use_checkpoints else \
+                await self._committed(jt.name) if job.attempts > 0 else {}
             if done:
                 rows_done = sum(done.values())
                 self.journal.set_table_progress(self.job_id, jt.name, rows_done, 0, list(done))

@@ -320,6 +320,24 @@ async def _services(source: Any, target: Any) -> AsyncIterator[tuple[Any, Any]]:
                 await svc.close()
 
 
+#: the data commands: ``python -m kwtui`` starts them with the garbage collector off and
+#: ends them without tearing the interpreter down (see kwtui/__main__.py)
+DATA_COMMANDS = ("transfer", "export", "import")
+#: set by main() when the command that ran may end the process at once
+fast_exit = False
+
+
+def _collector_on() -> None:
+    """Turn the garbage collector back on, once the imports are done (``python -m kwtui``
+    starts with it off). The objects that exist by now live as long as the process: frozen,
+    no collection has to walk them again."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 # -- commands ---------------------------------------------------------------------------
 
 
@@ -536,6 +554,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(args.json)
     options = TransferOptions(workers=args.workers, batch_rows=args.batch_rows, create_missing=not args.no_create)
     journal = Journal()
+    _collector_on()
 
     async def run() -> Any:
         async with _services(source, target) as (src, dst):
@@ -676,6 +695,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.native:
         from kwtui.transfer import native
 
+        _collector_on()
         opts = native.ExportOptions(
             chunk_rows=args.chunk_rows, delimiter=args.delimiter, enclosed=args.enclosed, escaped=args.escaped,
             nullas=args.nullas, column_name=args.column_name, meta_only=args.meta_only,
@@ -708,9 +728,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.to)
     printer = ProgressPrinter(args.json)
 
-    async def run() -> Any:
-        from kwtui.transfer.files import export_database, export_named_table, export_query
+    from kwtui.transfer.files import export_database, export_named_table, export_query
 
+    _collector_on()
+
+    async def run() -> Any:
         async with _service(target) as svc:
             if args.query:
                 return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer)]
@@ -755,6 +777,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.native:
         from kwtui.transfer import native
 
+        _collector_on()
         opts = native.ImportOptions(
             delimiter=args.delimiter, enclosed=args.enclosed, escaped=args.escaped, nullif=args.nullif,
             thread_concurrency=args.thread_concurrency, batch_rows=args.batch_rows if args.batch_rows != 500 else None,
@@ -805,10 +828,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(args.json)
 
     from kwtui.jobs import Journal
+    from kwtui.transfer.files import import_path
+
+    _collector_on()
 
     async def run() -> Any:
-        from kwtui.transfer.files import import_path
-
         async with _service(target) as svc:
             return await import_path(
                 svc, source, dialect, into=args.into, columns=columns, create=args.create, database=args.database,
@@ -1161,6 +1185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse's own exit code
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     debug = args.debug or bool(os.environ.get("KWTUI_DEBUG"))
+    global fast_exit
+    fast_exit = args.command in DATA_COMMANDS
+    if not fast_exit:
+        _collector_on()
     try:
         if args.command == "profile":
             return cmd_profile(args)

@@ -24,7 +24,6 @@ from kwtui.screens.export_wizard import ExportWizard
 from kwtui.screens.import_wizard import ImportWizard
 from kwtui.screens.messages import Connected, ConnectFailed, DemoStarted
 from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
-from kwtui.screens.placeholder import NewMigrationScreen
 from kwtui.screens.welcome import WelcomeScreen
 from kwtui.styles import APP_CSS
 
@@ -286,7 +285,9 @@ class KwtuiApp(App[int]):
         self.push_screen(ConnectScreen(self.store, focus_profiles=focus_profiles))
 
     def action_new_migration(self) -> None:
-        self.push_screen(NewMigrationScreen())
+        from kwtui.screens.migration_wizard import NewMigrationScreen
+
+        self.push_screen(NewMigrationScreen(self.store))
 
     def action_start_demo(self) -> None:
         if self.demo_info is not None:

@@ -15,8 +15,8 @@ from kwtui.profiles import Profile, ProfileStore
 from kwtui.screens.app import KwtuiApp
 from kwtui.screens.browse import BrowseScreen
 from kwtui.screens.connect import ConnectScreen
+from kwtui.screens.migration_wizard import NewMigrationScreen
 from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
-from kwtui.screens.placeholder import NewMigrationScreen
 from kwtui.screens.welcome import WelcomeScreen
 
 from .conftest import PW_PASSWORD, PW_USER, TestDb
@@ -179,7 +179,7 @@ async def test_wrong_password_then_prompt(db: TestDb, profiles_path: Path) -> No
     assert not profiles_path.exists() or PW_PASSWORD not in profiles_path.read_text()
 
 
-async def test_new_migration_placeholder_and_palette(profiles_path: Path) -> None:
+async def test_new_migration_wizard_and_palette(profiles_path: Path) -> None:
     app = KwtuiApp(store=ProfileStore(profiles_path))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n")

@@ -22,6 +22,8 @@ BLOCK = 1 << 20
 #: server to server: small blocks, so the target starts early and has little left when the source
 #: ends (each batch fills and drains that pipeline once)
 PUMP_BLOCK = 64 * 1024
+#: largest COPY FROM message
+MESSAGE = 256 * 1024
 
 
 class Cancelled(Exception):
@@ -167,9 +169,14 @@ class RawCopyIn:
 
     def write(self, data: bytes) -> None:
         pg = self.pgconn
-        while pg.put_copy_data(data) == 0:
+        view = memoryview(data)
+        # the server takes a COPY message whole before it parses any of it: big data goes in
+        # messages of MESSAGE bytes, so it parses the first while the next ones arrive
+        for start in range(0, len(view), MESSAGE):
+            part = view[start:start + MESSAGE]
+            while pg.put_copy_data(part) == 0:
+                self._flush()
             self._flush()
-        self._flush()
 
     def finish(self, error: str | None = None) -> int:
         pg = self.pgconn

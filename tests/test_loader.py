@@ -101,6 +101,19 @@ def test_parity_batches_cut_only_between_records(tmp_path: Path) -> None:
     assert [b.first_line for b in batches][:2] == [1, 1 + batches[0].lines]
 
 
+def test_parity_batches_small_first_batch() -> None:
+    import io
+
+    data = b"".join(f'{i},"a\nb ""q"" {i}",x\n'.encode() for i in range(2000))
+    batches = list(parity_batches(io.BufferedReader(io.BytesIO(data)), CsvDialect(),  # type: ignore[arg-type]
+                                  batch_bytes=4000, first_bytes=500))
+    assert b"".join(b.data for b in batches) == data
+    assert len(batches[0].data) <= 500 < len(batches[1].data)
+    for b in batches:
+        assert b.data.count(b'"') % 2 == 0 and b.data.endswith(b"\n")
+    assert [b.first_line for b in batches][:2] == [1, 1 + batches[0].lines]
+
+
 def test_insert_loader_keeps_good_rows_too(db: TestDb, tmp_path: Path) -> None:
     """The INSERT path (targets without COPY, as KWDB TS tables) bisects refused batches the same way."""
     from kwtui.transfer.loader import InsertLoader

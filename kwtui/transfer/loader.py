@@ -31,6 +31,8 @@ from kwtui.transfer.source import column_list, qualified
 
 BATCH_BYTES = 8 << 20
 READ_BYTES = 4 << 20
+#: the first batch of a file: small, so the server starts parsing at once
+FIRST_BATCH_BYTES = 1 << 20
 
 
 class TooManyRejects(KwtuiError):
@@ -134,8 +136,10 @@ def prefetched(items: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
 
 
 def parity_batches(stream: Any, dialect: CsvDialect, *, start_offset: int = 0, start_line: int = 1,
-                   batch_bytes: int = BATCH_BYTES) -> Iterator[Batch]:
+                   batch_bytes: int = BATCH_BYTES, first_bytes: int | None = None) -> Iterator[Batch]:
     """Cut a CSV byte stream into batches of whole records (about ``batch_bytes``) without parsing.
+
+    ``first_bytes``: a smaller first batch, so the server has work while the next is cut.
 
     Valid when the escape character is the quote character (or the data has no quotes): a
     newline ends a record exactly when the number of quote bytes before it in the stream is
@@ -147,16 +151,17 @@ def parity_batches(stream: Any, dialect: CsvDialect, *, start_offset: int = 0, s
     offset, line = start_offset, start_line
     buf = b""
     eof = False
+    size = min(first_bytes, batch_bytes) if first_bytes else batch_bytes
     while True:
         if not eof:
             chunk = stream.read(READ_BYTES)
             eof = not chunk
             buf += chunk
-        while buf and (len(buf) >= batch_bytes or eof):
-            if eof and len(buf) <= batch_bytes:
+        while buf and (len(buf) >= size or eof):
+            if eof and len(buf) <= size:
                 cut = len(buf)
             else:
-                cut = _boundary_before(buf, batch_bytes, quote) or _boundary_after(buf, batch_bytes, quote)
+                cut = _boundary_before(buf, size, quote) or _boundary_after(buf, size, quote)
                 if not cut:
                     if not eof:
                         break  # a record longer than what we hold: read more
@@ -166,6 +171,7 @@ def parity_batches(stream: Any, dialect: CsvDialect, *, start_offset: int = 0, s
             yield Batch(data, line, offset, lines)
             offset += len(data)
             line += lines
+            size = batch_bytes
         if eof and not buf:
             return
 
@@ -256,7 +262,7 @@ class CsvLoader:
         if self._parity_ok:
             with open(path, "rb", buffering=0) as raw, io.BufferedReader(raw, READ_BYTES) as fh:
                 yield from parity_batches(fh, self.dialect, start_offset=start_offset, start_line=start_line,
-                                          batch_bytes=self.batch_bytes)
+                                          batch_bytes=self.batch_bytes, first_bytes=FIRST_BATCH_BYTES)
             return
         # a backslash escape: the parser finds the record boundaries
         with open(path, "rb") as fh:

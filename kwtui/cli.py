@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--runbook", metavar="FILE", help="write the runbook here (default: PLANFILE.runbook.md)")
     rn.add_argument("--status", action="store_true", help="only show the phases and the next action")
     rn.add_argument("--json", action="store_true", help="print the phases as JSON")
+    rn.add_argument("--target", "-t", metavar="T",
+                    help="the target (profile or URI) for a plan made without one; it is saved into the plan")
 
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
@@ -1085,8 +1087,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.status:
         show()
         return 0
+    if args.target:
+        if p.requirements.target and migration.safe_reference(args.target) != p.requirements.target:
+            raise UsageError(f"the plan already has the target {p.requirements.target}",
+                             hint="make a new plan for another target: kwtui plan ... --save FILE")
+        if not p.requirements.target:
+            p.requirements.target = migration.safe_reference(args.target)
+            p.save(args.planfile)
     if not p.requirements.target:
-        raise UsageError("the plan has no target: make it with kwtui plan --target T --save FILE")
+        raise UsageError("the plan has no target: give one with kwtui run PLANFILE --target T")
     journal = Journal()
 
     def say(key: str, message: str) -> None:

@@ -205,12 +205,15 @@ def test_plan_and_run_from_a_real_kwdb_tsdb_export(capsys: pytest.CaptureFixture
         tf.extractall(tmp_path, filter="data")
     _, dst = two_dbs
     planfile = tmp_path / "tsdb.toml"
-    code, out, err = _plan(capsys, "--source", str(tmp_path / "tsdb"), "--target", dst, "--save", str(planfile))
+    code, out, err = _plan(capsys, "--source", str(tmp_path / "tsdb"), "--target-kind", "postgres",
+                           "--save", str(planfile))
     assert code == 0, err
     p = MigrationPlan.load(planfile)
     e = p.entry("public.meter_data")
     assert e.rows == 10_100 and e.key == ["ts", "meter_id"] and "PRIMARY KEY (ts, meter_id)" in e.create
     code, out, err = run(capsys, "run", str(planfile), "--yes")
+    assert code == 2 and "--target" in err  # planned without a target: give it now
+    code, out, err = run(capsys, "run", str(planfile), "--yes", "--target", dst)
     assert code == 0, err
     assert fetch(dst, "SELECT count(*) FROM meter_data") == [(10_100,)]
     st = MigrationState.load(p, planfile)

@@ -22,6 +22,8 @@ BLOCK = 1 << 20
 #: server to server: small blocks, so the target starts early and has little left when the source
 #: ends (each batch fills and drains that pipeline once)
 PUMP_BLOCK = 64 * 1024
+#: the pump reports progress in steps of this many bytes
+REPORT_BYTES = 1 << 20
 #: largest COPY FROM message
 MESSAGE = 256 * 1024
 
@@ -257,17 +259,22 @@ def _pump_on(src: psycopg.Connection[Any], dst: psycopg.Connection[Any], copy_ou
             writer = RawCopyIn(dst, copy_in, cancel)
             # closed explicitly on any error, so the source COPY is stopped and drained before the
             # source transaction ends (a connection left mid-COPY cannot roll back)
+            unreported = 0  # bytes not yet given to on_bytes (which wakes the event loop: once a MB)
             with contextlib.closing(copy_out_blocks(src, copy_out, cancel, block=PUMP_BLOCK)) as blocks:
                 try:
                     for data, _n in blocks:
                         writer.write(data)
                         total += len(data)
-                        if on_bytes is not None:
-                            on_bytes(len(data))
+                        unreported += len(data)
+                        if unreported >= REPORT_BYTES and on_bytes is not None:
+                            on_bytes(unreported)
+                            unreported = 0
                 except BaseException as exc:
                     with contextlib.suppress(Exception):
                         writer.finish(error=f"kwtui: {type(exc).__name__}")
                     raise
+            if unreported and on_bytes is not None:
+                on_bytes(unreported)
             rows = writer.finish()
             if before_commit is not None:
                 before_commit(dst, rows)

@@ -160,6 +160,12 @@ class Job:
                 "attempts": self.attempts, "tables": [t.as_dict() for t in self.tables]}
 
 
+def target_record(target: Any) -> dict[str, Any]:
+    """What the journal keeps of a connection (a ConnectTarget): its libpq parameters, never a password."""
+    params = {k: v for k, v in target.params.items() if k not in ("password", "sslpassword")}
+    return {"label": target.label, "params": params, "profile": target.profile_name}
+
+
 def _pid_alive(pid: int | None, host: str | None) -> bool:
     if not pid:
         return False

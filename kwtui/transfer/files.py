@@ -375,11 +375,10 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
     rej = reject_file or default_reject_path(source)
     job_id: int | None = None
     if journal is not None:
-        from kwtui.jobs import JobTable
-        from kwtui.transfer.resumable import _target_dict
+        from kwtui.jobs import JobTable, target_record
 
         job_id = journal.create(
-            "import", {"label": str(source)}, _target_dict(svc.target), [f"{j[0]}.{j[1]}" for j in jobs],
+            "import", {"label": str(source)}, target_record(svc.target), [f"{j[0]}.{j[1]}" for j in jobs],
             {"reject_file": str(rej), "source": str(source)},
             [JobTable(name=f"{j[0]}.{j[1]}", target=f"{j[0]}.{j[1]}", batches=[[None, None]]) for j in jobs])
         journal.start(job_id)

@@ -32,6 +32,7 @@ from psycopg import sql
 from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError, UsageError
 from kwtui.jobs import CANCELLED, COMPLETED, FAILED, INTERRUPTED, PAUSED, Job, JobTable, Journal
+from kwtui.jobs import target_record as _target_dict
 from kwtui.transfer.engine import (
     Listener,
     TablePlan,
@@ -65,12 +66,6 @@ def retryable(exc: BaseException) -> bool:
         state = exc.sqlstate or ""
         return any(state.startswith(p) for p in RETRY_SQLSTATES)
     return isinstance(exc, ConnectionError | OSError)
-
-
-def _target_dict(target: ConnectTarget) -> dict[str, Any]:
-    """What the journal keeps of a connection: its libpq parameters, never a password."""
-    params = {k: v for k, v in target.params.items() if k not in ("password", "sslpassword")}
-    return {"label": target.label, "params": params, "profile": target.profile_name}
 
 
 def target_from_journal(data: dict[str, Any]) -> ConnectTarget:

@@ -269,6 +269,8 @@ class Transfer:
         self._cancel = asyncio.Event()
         self._thread_cancel = threading.Event()
         self._idle_pairs: list[Any] = []
+        self._warming: asyncio.Future[None] | None = None
+        self._closed = False
         self._bytes_per_row: dict[str, float] = {}
         for plan in plans:
             t = plan.source.table
@@ -281,8 +283,38 @@ class Transfer:
 
     def close(self) -> None:
         """Close the connections kept for the batches."""
+        self._closed = True  # a warm-up still connecting closes its pair itself
         while self._idle_pairs:
             self._idle_pairs.pop().close()
+
+    def warm_up(self) -> None:
+        """Open the first worker's source and target connections in the background (call it
+        before creating tables and such): the first batch then finds them open."""
+        if self._warming is not None or not any(p.path in ("binary COPY", "text COPY") for p in self.plans):
+            return
+        from kwtui.transfer.pump import PumpConnections
+
+        pair = PumpConnections(self.src.conninfo_kwargs(), self.dst.conninfo_kwargs())
+
+        def connect() -> None:  # in a thread
+            try:
+                pair.ensure()
+            except BaseException:
+                pair.close()  # the batch opens its own and reports what is wrong
+                raise
+            if self._closed:
+                pair.close()
+            else:
+                self._idle_pairs.append(pair)
+
+        self._warming = asyncio.ensure_future(asyncio.to_thread(connect))
+        # a failure is the first batch's to report (it connects again): never "never retrieved"
+        self._warming.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+
+    async def _warmed(self) -> None:
+        if self._warming is not None:
+            with contextlib.suppress(Exception):
+                await self._warming
 
     async def run(self) -> TransferResult:
         result = TransferResult()
@@ -423,6 +455,7 @@ class Transfer:
         from kwtui.transfer.pump import PumpConnections
 
         # a worker's connections live across its batches (opening two connections per batch adds up)
+        await self._warmed()
         conns = self._idle_pairs.pop() if self._idle_pairs else PumpConnections(
             self.src.conninfo_kwargs(), self.dst.conninfo_kwargs())
         try:

@@ -203,10 +203,32 @@ class PumpConnections:
         self.dst: psycopg.Connection[Any] | None = None
 
     def ensure(self) -> tuple[psycopg.Connection[Any], psycopg.Connection[Any]]:
-        if self.src is None or self.src.closed or self.src.broken:
+        need_src = self.src is None or self.src.closed or self.src.broken
+        need_dst = self.dst is None or self.dst.closed or self.dst.broken
+        if need_src and need_dst:  # both at once: the source in a helper thread
+            box: list[Any] = []
+
+            def connect_src() -> None:
+                try:
+                    box.append(psycopg.connect(**self.src_kwargs))
+                except BaseException as exc:
+                    box.append(exc)
+
+            helper = threading.Thread(target=connect_src, name="kwtui-connect", daemon=True)
+            helper.start()
+            try:
+                self.dst = psycopg.connect(**self.dst_kwargs)
+            finally:
+                helper.join()
+                if box and isinstance(box[0], psycopg.Connection):
+                    self.src = box[0]
+            if box and isinstance(box[0], BaseException):
+                raise box[0]
+        elif need_src:
             self.src = psycopg.connect(**self.src_kwargs)
-        if self.dst is None or self.dst.closed or self.dst.broken:
+        elif need_dst:
             self.dst = psycopg.connect(**self.dst_kwargs)
+        assert self.src is not None and self.dst is not None
         return self.src, self.dst
 
     def close(self) -> None:

@@ -245,6 +245,7 @@ class JobRunner:
             raise
         self.journal.start(self.job_id)
         self._transfer = Transfer(self.src, self.dst, list(plans.values()), options, self.listener)
+        self._transfer.warm_up()  # the pump's connections open while the target table is made
         progress = self._transfer.progress
         progress.tables_total = len(job.tables)
         beat = asyncio.create_task(self._heartbeat_loop())

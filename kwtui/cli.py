@@ -23,7 +23,6 @@ from typing import Any
 
 from kwtui import __version__
 from kwtui.errors import KwtuiError, UsageError
-from kwtui.fmt import jsonable, text_value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -271,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: list[int] | None = None,
                  header: bool = True, with_widths: bool = False) -> Any:
     """An aligned text table (cells cut at 60 characters, newlines shown as \\n)."""
+    from kwtui.fmt import text_value
+
     cells = [[text_value(v).replace("\n", "\\n") for v in row] for row in rows]
     if widths is None:
         widths = [len(c) for c in columns]
@@ -416,6 +417,7 @@ def _confirm(summary: str) -> bool:
 
 def cmd_query(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
+    from kwtui.fmt import jsonable
     from kwtui.query import QueryRunner, WriteRefused
 
     if not args.sql.strip():
@@ -636,6 +638,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 def _cmd_native_jobs(args: argparse.Namespace) -> int:
     """KWDB's own jobs (IMPORT/EXPORT run by the server): SHOW JOBS, PAUSE/RESUME/CANCEL JOB."""
     from kwtui.connection import ConnectTarget
+    from kwtui.fmt import jsonable
     from kwtui.transfer import native
 
     target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)

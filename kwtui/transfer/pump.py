@@ -85,7 +85,8 @@ def _last_result(pgconn: Any, *, timeout: float, quiet: bool) -> Any:
 
 def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
                     cancel: threading.Event | None = None, *, block: int = BLOCK, rows_per_block: int = 0,
-                    counts: list[int] | None = None) -> Generator[tuple[bytes, int], None, None]:
+                    counts: list[int] | None = None,
+                    count_rows: bool = True) -> Generator[tuple[bytes, int], None, None]:
     """COPY TO STDOUT read straight from libpq (PQgetCopyData, async mode) as ``(bytes, rows)``
     blocks of about ``block`` bytes of whole rows.
 
@@ -94,6 +95,8 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
     About twice as cheap per row as psycopg's Copy iterator. The connection is used by this
     thread alone and is left idle (or in a failed transaction) afterwards, as psycopg expects.
     ``counts``, when given, receives the server's row count (the COPY command tag).
+    ``count_rows=False`` (without ``rows_per_block``): blocks come with 0 rows, a little less
+    work per row for callers that only pass the bytes on.
     """
     pgconn = conn.pgconn
     encoding = conn.info.encoding
@@ -108,7 +111,22 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
     room = limit  # rows up to the next multiple of rows_per_block
     ended = False
     try:
-        while True:
+        if not count_rows and rows_per_block <= 0:
+            while True:
+                nbytes, data = get(1)
+                if nbytes > 0:
+                    extend(data)
+                    if len(buf) >= block:
+                        yield bytes(buf), 0
+                        buf.clear()
+                elif nbytes == 0:
+                    _wait_readable(pgconn, cancel)
+                else:
+                    ended = True
+                    if buf:
+                        yield bytes(buf), 0
+                    break
+        while not ended:
             nbytes, data = get(1)
             if nbytes > 0:
                 extend(data)
@@ -282,7 +300,8 @@ def _pump_on(src: psycopg.Connection[Any], dst: psycopg.Connection[Any], copy_ou
             # closed explicitly on any error, so the source COPY is stopped and drained before the
             # source transaction ends (a connection left mid-COPY cannot roll back)
             unreported = 0  # bytes not yet given to on_bytes (which wakes the event loop: once a MB)
-            with contextlib.closing(copy_out_blocks(src, copy_out, cancel, block=PUMP_BLOCK)) as blocks:
+            with contextlib.closing(copy_out_blocks(src, copy_out, cancel, block=PUMP_BLOCK,
+                                                    count_rows=False)) as blocks:
                 try:
                     for data, _n in blocks:
                         writer.write(data)

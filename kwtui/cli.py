@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = tr.add_mutually_exclusive_group(required=True)
     which.add_argument("--table", action="append", metavar="T", help="schema.table (repeat for more)")
     which.add_argument("--all", action="store_true", help="every base table of the source")
-    tr.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
-                    help="parallel workers per table (key ranges); default: half the cores")
+    tr.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 2) // 2),
+                    help="key ranges of a table copied at once; default: half the cores, at least 2")
     tr.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where COPY is not possible")
     tr.add_argument("--chunk-rows", type=int, default=100_000,
                     help="rows per committed key range, the unit a resumed job redoes (default 100000)")

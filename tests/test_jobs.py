@@ -40,14 +40,15 @@ def kwtui(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
                           stdin=subprocess.DEVNULL, timeout=300)
 
 
-@pytest.mark.parametrize("kill_after_batches", [1, 4, 8])
-def test_kill_9_then_resume_is_exact(two_dbs: tuple[str, str], tmp_path: Path, kill_after_batches: int) -> None:
+@pytest.mark.parametrize(("kill_after_batches", "workers"), [(1, 1), (4, 1), (8, 2)])
+def test_kill_9_then_resume_is_exact(two_dbs: tuple[str, str], tmp_path: Path, kill_after_batches: int,
+                                     workers: int) -> None:
     src, dst = two_dbs
     fill(src, ROWS)
     env = {**os.environ, "KWTUI_JOURNAL": str(tmp_path / "jobs.db")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "kwtui", "transfer", "--source", src, "--target", dst, "--table", "t_pk",
-         "--table", "t_nopk", "--chunk-rows", "100000", "--json"],
+         "--table", "t_nopk", "--chunk-rows", "100000", "--workers", str(workers), "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     journal = Journal(tmp_path / "jobs.db")
     deadline = time.monotonic() + 120
@@ -79,14 +80,18 @@ def test_kill_9_then_resume_is_exact(two_dbs: tuple[str, str], tmp_path: Path, k
                             ).fetchone() == (1,)
 
 
-async def test_target_backend_terminated_mid_transfer_finishes_exact(two_dbs: tuple[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_target_backend_terminated_mid_transfer_finishes_exact(two_dbs: tuple[str, str], tmp_path: Path,
+                                                                      workers: int) -> None:
     src, dst = two_dbs
     fill(src, 600_000)
     journal = Journal(tmp_path / "jobs.db")
     dst_name = dst.rsplit("/", 1)[1]
     killed: list[int] = [0]
+    last: list[object] = []
 
     def listener(ev: object) -> None:
+        last[:] = [ev]
         # until one busy target backend has been terminated (between batches they may all be idle)
         if killed[0] == 0 and getattr(ev, "rows", 0) > 250_000:
             with psycopg.connect(src.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
@@ -96,11 +101,15 @@ async def test_target_backend_terminated_mid_transfer_finishes_exact(two_dbs: tu
                 killed[0] += len(rows)
 
     async with ConnectionService(ConnectTarget.from_dsn(src)) as s, ConnectionService(ConnectTarget.from_dsn(dst)) as d:
-        job_id = await create_transfer_job(journal, s, d, ["t_pk", "t_nopk"], TransferOptions(), batch_rows=100_000)
+        job_id = await create_transfer_job(journal, s, d, ["t_pk", "t_nopk"], TransferOptions(workers=workers),
+                                           batch_rows=100_000)
         runner = JobRunner(journal, job_id, s, d, listener, retry_delays=(0.2, 0.5, 1))
         outcome = await runner.run()
     assert killed[0] >= 1, "no backend was terminated"
     assert outcome.status == COMPLETED, outcome
+    # every row counted once, in the journal and in the progress, however the retries fell
+    assert outcome.rows == 600_000 + 600_000 // 5
+    assert getattr(last[0], "rows", None) == outcome.rows
     assert checksum(src, "t_pk", "id") == checksum(dst, "t_pk", "id")
     assert checksum(src, "t_nopk", "a, b") == checksum(dst, "t_nopk", "a, b")
     assert any("retry" in m for _at, _lv, m in journal.logs(job_id))

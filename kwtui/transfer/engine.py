@@ -257,6 +257,14 @@ async def sample_ranges(conn: psycopg.AsyncConnection[Any], plan: TablePlan,
     return [r for r in ranges if r[0] is None or r[1] is None or r[0] != r[1]]
 
 
+@dataclass
+class RangeTally:
+    """What one attempt at a key range added to the progress counters (rows, bytes)."""
+
+    rows: int = 0
+    bytes: int = 0
+
+
 class Transfer:
     """Moves the rows of planned tables from one server to another."""
 
@@ -269,7 +277,7 @@ class Transfer:
         self._cancel = asyncio.Event()
         self._thread_cancel = threading.Event()
         self._idle_pairs: list[Any] = []
-        self._warming: asyncio.Future[None] | None = None
+        self._warming: list[asyncio.Future[None]] = []
         self._closed = False
         self._bytes_per_row: dict[str, float] = {}
         for plan in plans:
@@ -287,16 +295,14 @@ class Transfer:
         while self._idle_pairs:
             self._idle_pairs.pop().close()
 
-    def warm_up(self) -> None:
-        """Open the first worker's source and target connections in the background (call it
-        before creating tables and such): the first batch then finds them open."""
-        if self._warming is not None or not any(p.path in ("binary COPY", "text COPY") for p in self.plans):
+    def warm_up(self, workers: int = 1) -> None:
+        """Open the workers' source and target connections in the background (call it before
+        creating tables and such): the first batches then find them open."""
+        if self._warming or not any(p.path in ("binary COPY", "text COPY") for p in self.plans):
             return
         from kwtui.transfer.pump import PumpConnections
 
-        pair = PumpConnections(self.src.conninfo_kwargs(), self.dst.conninfo_kwargs())
-
-        def connect() -> None:  # in a thread
+        def connect(pair: PumpConnections) -> None:  # in a thread
             try:
                 pair.ensure()
             except BaseException:
@@ -307,14 +313,16 @@ class Transfer:
             else:
                 self._idle_pairs.append(pair)
 
-        self._warming = asyncio.ensure_future(asyncio.to_thread(connect))
-        # a failure is the first batch's to report (it connects again): never "never retrieved"
-        self._warming.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+        for _ in range(max(1, workers)):
+            pair = PumpConnections(self.src.conninfo_kwargs(), self.dst.conninfo_kwargs())
+            future = asyncio.ensure_future(asyncio.to_thread(connect, pair))
+            # a failure is the first batch's to report (it connects again): never "never retrieved"
+            future.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+            self._warming.append(future)
 
     async def _warmed(self) -> None:
-        if self._warming is not None:
-            with contextlib.suppress(Exception):
-                await self._warming
+        if self._warming:
+            await asyncio.gather(*self._warming, return_exceptions=True)
 
     async def run(self) -> TransferResult:
         result = TransferResult()
@@ -428,7 +436,7 @@ class Transfer:
                 yield block
 
     async def _pump_range(self, plan: TablePlan, fmt: str, lower: Any, upper: Any, snapshot: str | None,
-                          checkpoint: sql.Composed | None = None) -> int:
+                          checkpoint: sql.Composed | None, tally: RangeTally) -> int:
         """Bytes from COPY TO to COPY FROM in a thread (no per-row Python at all)."""
         from kwtui.transfer.pump import pump
 
@@ -446,7 +454,7 @@ class Transfer:
         def on_bytes(n: int) -> None:
             est = int(n / per_row) if per_row else 0
             estimated[0] += est
-            loop.call_soon_threadsafe(self.progress.add, est, n)
+            loop.call_soon_threadsafe(self._add, tally, est, n)
 
         def before_commit(conn: psycopg.Connection[Any], rows: int) -> None:
             if checkpoint is not None:
@@ -466,28 +474,37 @@ class Transfer:
         finally:
             self._idle_pairs.append(conns)
         # replace the estimate by the exact count (after the queued estimates have landed)
-        loop.call_soon(self.progress.add, rows - estimated[0], 0)
+        loop.call_soon(self._add, tally, rows - estimated[0], 0)
         await asyncio.sleep(0)
         return rows
 
+    def _add(self, tally: RangeTally, rows: int, nbytes: int) -> None:
+        tally.rows += rows
+        tally.bytes += nbytes
+        self.progress.add(rows, nbytes)
+
     async def copy_range(self, plan: TablePlan, lower: Any, upper: Any, snapshot: str | None = None,
-                         checkpoint: sql.Composed | None = None) -> int:
+                         checkpoint: sql.Composed | None = None, tally: RangeTally | None = None) -> int:
         """One key range in one target transaction (with ``checkpoint`` run inside it, before the
-        commit). Returns the rows committed. On failure nothing of the range is committed and the
-        progress counters are put back, so a retry counts each row once."""
-        rows0, bytes0 = self.progress.rows, self.progress.bytes
+        commit). Returns the rows committed (``tally``, if given, gets the rows and bytes it
+        added to the progress). On failure nothing of the range is committed and what this
+        attempt added to the progress is taken back (other ranges may run meanwhile), so a
+        retry counts each row once."""
+        tally = tally if tally is not None else RangeTally()
         try:
-            return await self._copy_range(plan, lower, upper, snapshot, checkpoint)
+            return await self._copy_range(plan, lower, upper, snapshot, checkpoint, tally)
         except BaseException:
             await asyncio.sleep(0)  # let queued progress updates of this attempt land first
-            self.progress.rows, self.progress.bytes = rows0, bytes0
+            self.progress.rows -= tally.rows
+            self.progress.bytes -= tally.bytes
+            tally.rows = tally.bytes = 0
             raise
 
-    async def _copy_range(self, plan: TablePlan, lower: Any, upper: Any, snapshot: str | None = None,
-                          checkpoint: sql.Composed | None = None) -> int:
+    async def _copy_range(self, plan: TablePlan, lower: Any, upper: Any, snapshot: str | None,
+                          checkpoint: sql.Composed | None, tally: RangeTally) -> int:
         fmt = BINARY if plan.path == "binary COPY" else TEXT if plan.path == "text COPY" else ROWS
         if fmt != ROWS:
-            return await self._pump_range(plan, fmt, lower, upper, snapshot, checkpoint)
+            return await self._pump_range(plan, fmt, lower, upper, snapshot, checkpoint, tally)
         committed = 0
         src_conn = await self.src.open_raw()
         dst_conn = await self.dst.open_raw()
@@ -512,14 +529,14 @@ class Transfer:
                                           batch_rows=self.options.batch_rows)
                         while (block := await queue.get()) is not None:
                             await sink.write(block)
-                            self.progress.add(block.nrows, block.nbytes)
+                            self._add(tally, block.nrows, block.nbytes)
                         committed = sink.rows
                     else:
                         stmt = copy_in_statement(plan.target_schema, plan.target_name, plan.columns, fmt)
                         async with CopyIn(dst_conn, stmt) as copy:
                             while (block := await queue.get()) is not None:
                                 await copy.write(block)
-                                self.progress.add(block.nrows, block.nbytes)
+                                self._add(tally, block.nrows, block.nbytes)
                         committed = copy.rows
                     if checkpoint is not None:
                         await dst_conn.execute(checkpoint, {"rows": committed})

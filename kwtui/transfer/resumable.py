@@ -35,6 +35,7 @@ from kwtui.jobs import CANCELLED, COMPLETED, FAILED, INTERRUPTED, PAUSED, Job, J
 from kwtui.jobs import target_record as _target_dict
 from kwtui.transfer.engine import (
     Listener,
+    RangeTally,
     TablePlan,
     Transfer,
     TransferOptions,
@@ -245,7 +246,10 @@ class JobRunner:
             raise
         self.journal.start(self.job_id)
         self._transfer = Transfer(self.src, self.dst, list(plans.values()), options, self.listener)
-        self._transfer.warm_up()  # the pump's connections open while the target table is made
+        pending = max((len(t.batches) - len(t.done_batches) for t in job.tables if t.status != COMPLETED), default=0)
+        # the pump's connections open while the target table is made
+        if pending:
+            self._transfer.warm_up(min(options.workers, pending))
         progress = self._transfer.progress
         progress.tables_total = len(job.tables)
         beat = asyncio.create_task(self._heartbeat_loop())
@@ -327,15 +331,36 @@ class JobRunner:
                 tr.progress.add(rows_done, 0)
                 self.journal.log(self.job_id, "info", f"{jt.name}: {len(done)} of {len(jt.batches)} batches already "
                                  f"committed ({rows_done:,} rows), resuming with the rest")
-            for i, (lower, upper) in enumerate(jt.batches):
-                if i in done:
-                    continue
-                if self.cancelled or self.pause_requested:
-                    return True
-                bytes_before = tr.progress.bytes
-                rows = await self._batch_with_retries(jt.name, plan, i, lower, upper, use_checkpoints)
-                await asyncio.sleep(0)  # the batch's last byte counts land first
-                self.journal.batch_done(self.job_id, jt.name, i, rows, max(0, tr.progress.bytes - bytes_before))
+            pending = [i for i in range(len(jt.batches)) if i not in done]
+            todo = iter(pending)
+            landed: list[int] = []
+            failures: list[BaseException] = []
+
+            async def worker() -> None:
+                # each batch is its own target transaction with its own checkpoint, so batches
+                # may commit in any order: exactly-once holds with any number of workers
+                for i in todo:
+                    if failures or self.cancelled or self.pause_requested:
+                        return
+                    lower, upper = jt.batches[i]
+                    tally = RangeTally()
+                    try:
+                        rows = await self._batch_with_retries(jt.name, plan, i, lower, upper, use_checkpoints,
+                                                              tally)
+                    except Exception as exc:
+                        failures.append(exc)
+                        return
+                    self.journal.batch_done(self.job_id, jt.name, i, rows, tally.bytes)
+                    landed.append(i)
+
+            # several batches at once keep both servers busy (one pipeline leaves each idle part
+            # of the time); a failed batch stops the others from starting new ones
+            workers = max(1, min(tr.options.workers, len(pending)))
+            await asyncio.gather(*(worker() for _ in range(workers)))
+            if failures:
+                raise failures[0]
+            if len(landed) < len(pending):  # cancelled or paused between batches
+                return True
             if key_after:
                 conn = await self.dst.open_raw(autocommit=True)
                 try:
@@ -362,7 +387,7 @@ class JobRunner:
             await conn.close()
 
     async def _batch_with_retries(self, table: str, plan: TablePlan, batch: int, lower: Any, upper: Any,
-                                  use_checkpoints: bool) -> int:
+                                  use_checkpoints: bool, tally: RangeTally | None = None) -> int:
         assert self._transfer is not None
         attempt = 0
         while True:
@@ -373,7 +398,7 @@ class JobRunner:
                     "INSERT INTO kwtui_journal.checkpoints (job_id, table_name, batch, rows) VALUES ({}, {}, {}, {})"
                 ).format(sql.Literal(self.job_id), sql.Literal(table), sql.Literal(batch), sql.Placeholder("rows"))
             try:
-                return await self._transfer.copy_range(plan, lower, upper, None, checkpoint)
+                return await self._transfer.copy_range(plan, lower, upper, None, checkpoint, tally)
             except Exception as exc:
                 if not retryable(exc) or attempt >= len(self.retry_delays) or self.cancelled:
                     raise
@@ -388,6 +413,9 @@ class JobRunner:
                         done = await self._committed(table)
                         if batch in done:  # the commit landed, only its answer was lost
                             self.journal.log(self.job_id, "info", f"{table} batch {batch} was committed after all")
+                            self._transfer.progress.add(done[batch], 0)
+                            if tally is not None:
+                                tally.rows = done[batch]
                             return done[batch]
 
 

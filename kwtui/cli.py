@@ -176,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--max-rejects", type=int, help="stop when more lines than this were rejected")
     im.add_argument("--thread-concurrency", type=int, help="with --native: KWDB import threads")
     im.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where there is no COPY")
+    im.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 2) // 2),
+                    help="connections loading batches at once where the server parses the CSV (COPY); "
+                         "default: half the cores, at least 2")
     im.add_argument("--native", action="store_true", help="let KWDB run IMPORT itself (server-side files)")
     im.add_argument("--print-sql", action="store_true", help="with --native: print the statement and exit")
     im.add_argument("--stage", metavar="REMOTE_DIR",
@@ -775,6 +778,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError("--max-rejects must be 0 or more")
     if args.batch_rows < 1:
         raise UsageError("--batch-rows must be at least 1")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     if columns is not None and not args.into:
         raise UsageError("--columns goes with --into")
@@ -843,7 +848,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 svc, source, dialect, into=args.into, columns=columns, create=args.create, database=args.database,
                 schema=args.schema, skip_header=args.skip_header,
                 reject_file=Path(args.reject_file) if args.reject_file else None,
-                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=Journal())
+                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=Journal(),
+                workers=args.workers)
 
     try:
         outcome = asyncio.run(run())

@@ -33,13 +33,13 @@ def test_round_trip_awkward_values_exact(capsys: pytest.CaptureFixture[str], db:
     layout = read_layout(out)
     assert layout.kind == "table" and layout.tables[0].name == "awkward"
     assert layout.tables[0].primary_key == ["id"]
-    before = checksum(db.conninfo, "awkward")
+    before = checksum(db.conninfo, "awkward", "id")
     db.execute("ALTER TABLE awkward RENAME TO awkward_src")
     code, stdout, err = run(capsys, "import", "--dsn", db.uri, "--from", str(out), "--create", "--json")
     assert code == 0, err
     done = json.loads(stdout.splitlines()[-1])
     assert done["rows"] == 8 and done["rejects"] == 0 and done["tables"][0]["created"]
-    assert checksum(db.conninfo, "awkward") == before
+    assert checksum(db.conninfo, "awkward", "id") == before
 
 
 @pytest.mark.parametrize("options", [
@@ -52,13 +52,13 @@ def test_round_trip_dialects(capsys: pytest.CaptureFixture[str], db: TestDb, tmp
     db.execute(AWKWARD)
     out = tmp_path / "x"
     assert run(capsys, "export", "--dsn", db.uri, "--table", "awkward", "--to", str(out), *options)[0] == 0
-    before = checksum(db.conninfo, "awkward")
+    before = checksum(db.conninfo, "awkward", "id")
     db.execute("TRUNCATE awkward")
     imp = [o if o != "--nullas" else "--nullif" for o in options if o != "--column-name"]
     extra = ["--skip-header"] if "--column-name" in options else []
     code, _, err = run(capsys, "import", "--dsn", db.uri, "--from", str(out), "--into", "awkward", *imp, *extra)
     assert code == 0, err
-    assert checksum(db.conninfo, "awkward") == before
+    assert checksum(db.conninfo, "awkward", "id") == before
 
 
 def test_database_tree_round_trip(capsys: pytest.CaptureFixture[str], db: TestDb, tmp_path: Path) -> None:
@@ -70,11 +70,11 @@ def test_database_tree_round_trip(capsys: pytest.CaptureFixture[str], db: TestDb
     assert code == 0, err
     assert (out / "meta.sql").read_text().startswith("CREATE DATABASE")
     assert sorted(p.name for p in (out / "app" / "a").iterdir()) == ["meta.sql", "n1.0.csv", "n1.1.csv", "n1.2.csv"]
-    before = checksum(db.conninfo, "app.a"), checksum(db.conninfo, "public.b")
+    before = checksum(db.conninfo, "app.a", "id"), checksum(db.conninfo, "public.b", "k")
     db.execute("DROP SCHEMA app CASCADE; DROP TABLE public.b")
     code, _, err = run(capsys, "import", "--dsn", db.uri, "--from", str(out), "--database")
     assert code == 0, err
-    assert (checksum(db.conninfo, "app.a"), checksum(db.conninfo, "public.b")) == before
+    assert (checksum(db.conninfo, "app.a", "id"), checksum(db.conninfo, "public.b", "k")) == before
 
 
 def test_export_refuses_a_non_empty_directory(capsys: pytest.CaptureFixture[str], db: TestDb, tmp_path: Path) -> None:

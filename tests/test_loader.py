@@ -45,11 +45,12 @@ def load(db: TestDb, path: Path, **kw: object) -> CsvLoader:
     return loader
 
 
-def test_1000_lines_5_bad_995_land(db: TestDb, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_1000_lines_5_bad_995_land(db: TestDb, tmp_path: Path, workers: int) -> None:
     db.execute(DDL)
     path = tmp_path / "data.csv"
     write_file(path, BAD)
-    loader = load(db, path, reject_path=tmp_path / "reject.n1.0.txt")
+    loader = load(db, path, reject_path=tmp_path / "reject.n1.0.txt", workers=workers)
     assert loader.result.rows == 995 and loader.result.rejects == 5
     assert db.execute("SELECT count(*) FROM t") == [(995,)]
     assert db.execute("SELECT count(*) FROM t WHERE id IN (10, 200, 450, 700, 1000)") == [(0,)]
@@ -99,6 +100,24 @@ def test_parity_batches_cut_only_between_records(tmp_path: Path) -> None:
     for b in batches:
         assert b.data.count(b'"') % 2 == 0 and b.data.endswith(b"\n")
     assert [b.first_line for b in batches][:2] == [1, 1 + batches[0].lines]
+
+
+def test_parallel_batches_sharing_keys_keep_one_of_each(db: TestDb, tmp_path: Path) -> None:
+    """Two workers load two batches that hold each other's keys (a deadlock when they meet):
+    one copy of each key lands, the other is rejected, whichever batch won."""
+    db.execute("CREATE TABLE d (id int PRIMARY KEY, v text)")
+    first = [1, *range(2, 100), 5000]
+    second = [5000, *range(101, 199), 1]
+    path = tmp_path / "keys.csv"
+    path.write_bytes(b"".join(f"{i:05d},x\n".encode() for i in first + second))  # 8 bytes a line
+    loader = CsvLoader(psycopg.conninfo.conninfo_to_dict(db.conninfo), "public", "d", None, CsvDialect(),
+                       batch_bytes=800, workers=2, reject_path=tmp_path / "reject.txt")
+    loader.load([path])
+    assert loader.result.batches == 2
+    assert loader.result.rows == 198 and loader.result.rejects == 2
+    assert db.execute("SELECT count(*), count(DISTINCT id) FROM d") == [(198, 198)]
+    text = (tmp_path / "reject.txt").read_text()
+    assert "00001,x" in text and "05000,x" in text
 
 
 def test_parity_batches_small_first_batch() -> None:

@@ -332,11 +332,12 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
                       schema: str | None = None, skip_header: bool = False, reject_file: Path | None = None,
                       max_rejects: int | None = None, batch_rows: int = 500,
                       listener: Listener | None = None, cancel: threading.Event | None = None,
-                      journal: Any = None) -> ImportOutcome:
+                      journal: Any = None, workers: int = 1) -> ImportOutcome:
     """Load a file, a table export or a database export into the connected database.
 
     With a ``journal`` the import is recorded as a job (tables, rows, rejects, the reject
-    file), so the jobs screen lists it and shows its rejects.
+    file), so the jobs screen lists it and shows its rejects. ``workers``: connections
+    loading a table's batches at once where the server parses (COPY).
     """
     from kwtui.transfer.layout import read_layout
     from kwtui.transfer.loader import default_reject_path
@@ -395,7 +396,7 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
     loop = asyncio.get_running_loop()
     try:
         await _import_tables(svc, jobs, out, progress, loop, rej, dialect, columns, skip_header, max_rejects,
-                             batch_rows, cancel, on_pg, journal, job_id)
+                             batch_rows, cancel, on_pg, journal, job_id, workers)
     except BaseException as exc:
         if journal is not None and job_id is not None:
             from kwtui.transfer.engine import error_message
@@ -412,7 +413,7 @@ async def _import_tables(svc: ConnectionService, jobs: list[Any], out: ImportOut
                          loop: asyncio.AbstractEventLoop, rej: Path, dialect: CsvDialect,
                          columns: list[str] | None, skip_header: bool,
                          max_rejects: int | None, batch_rows: int, cancel: threading.Event | None, on_pg: bool,
-                         journal: Any, job_id: int | None) -> None:
+                         journal: Any, job_id: int | None, workers: int = 1) -> None:
     assert svc.dialect is not None
     for sch, name, ltable, make, files in jobs:
         if journal is not None and job_id is not None:
@@ -441,7 +442,7 @@ async def _import_tables(svc: ConnectionService, jobs: list[Any], out: ImportOut
         kwargs: dict[str, Any] = {"skip_header": skip_header, "max_rejects": max_rejects, "reject_path": rej,
                                   "on_progress": on_progress, "cancel": cancel}
         if use_copy:
-            loader: CsvLoader = CsvLoader(svc.conninfo_kwargs(), sch, name, cols, dialect, **kwargs)
+            loader: CsvLoader = CsvLoader(svc.conninfo_kwargs(), sch, name, cols, dialect, workers=workers, **kwargs)
         else:
             loader = InsertLoader(svc.conninfo_kwargs(), sch, name, cols, dialect, batch_rows=batch_rows, **kwargs)
         try:

@@ -15,10 +15,10 @@ import io
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -33,6 +33,10 @@ BATCH_BYTES = 8 << 20
 READ_BYTES = 4 << 20
 #: the first batch of a file: small, so the server starts parsing at once
 FIRST_BATCH_BYTES = 1 << 20
+#: a batch rolled back by a deadlock or serialization failure is run again this many times
+CONFLICT_RETRIES = 5
+
+_T = TypeVar("_T")
 
 
 class TooManyRejects(KwtuiError):
@@ -98,7 +102,7 @@ def _boundary_after(buf: bytes, start: int, quote: bytes) -> int:
         pos = nl + 1
 
 
-def prefetched(items: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+def prefetched(items: Iterator[_T], depth: int = 2) -> Generator[_T, None, None]:
     """Read and cut the next batches in a thread while the server loads the current one."""
     import queue
 
@@ -201,7 +205,7 @@ class CsvLoader:
     def __init__(self, conninfo: dict[str, Any], schema: str, table: str, columns: Sequence[str] | None,
                  dialect: CsvDialect, *, skip_header: bool = False, max_rejects: int | None = None,
                  reject_path: Path | None = None, on_progress: Callable[[int, int, int], None] | None = None,
-                 cancel: threading.Event | None = None, batch_bytes: int = BATCH_BYTES) -> None:
+                 cancel: threading.Event | None = None, batch_bytes: int = BATCH_BYTES, workers: int = 1) -> None:
         self.conninfo = conninfo
         self.schema, self.table = schema, table
         self.columns = list(columns) if columns else None
@@ -215,6 +219,19 @@ class CsvLoader:
         self.result = LoadResult()
         self._reject_fh: Any = None
         self._parity_ok = dialect.escaped == dialect.enclosed
+        #: connections loading batches at once (each batch is its own transaction either way)
+        self.workers = max(1, workers)
+        self._lock = threading.Lock()  # the result counters and the reject file
+        self._tls = threading.local()
+
+    @property
+    def _last_error(self) -> Any:
+        """The server's refusal of this thread's last batch (for the reject line)."""
+        return getattr(self._tls, "last_error", None)
+
+    @_last_error.setter
+    def _last_error(self, exc: Any) -> None:
+        self._tls.last_error = exc
 
     def _copy_statement(self) -> sql.Composed:
         target = qualified(self.schema, self.table)
@@ -225,6 +242,10 @@ class CsvLoader:
     # -- rejects -------------------------------------------------------------------------------
 
     def _reject(self, rej: Reject) -> None:
+        with self._lock:
+            self._reject_locked(rej)
+
+    def _reject_locked(self, rej: Reject) -> None:
         if self._reject_fh is None:
             path = self.reject_path or Path(rej.file).with_name("reject.n1.0.txt")
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,14 +264,56 @@ class CsvLoader:
 
     def load(self, files: Sequence[Path]) -> LoadResult:
         try:
-            with psycopg.connect(**self.conninfo) as conn:
-                for f in files:
-                    self._load_file(conn, Path(f))
-                    self.result.files.append(str(f))
+            if self.workers > 1 and type(self)._load_file is CsvLoader._load_file:
+                self._load_parallel([Path(f) for f in files])
+                self.result.files.extend(str(f) for f in files)
+            else:
+                with psycopg.connect(**self.conninfo) as conn:
+                    for f in files:
+                        self._load_file(conn, Path(f))
+                        self.result.files.append(str(f))
         finally:
             if self._reject_fh is not None:
                 self._reject_fh.close()
         return self.result
+
+    def _load_parallel(self, files: list[Path]) -> None:
+        """``workers`` connections take the batches of all files as they come, each batch in
+        its own transaction (as one connection does): the server parses on several cores."""
+
+        def file_batches() -> Iterator[tuple[Path, Batch]]:
+            for path in files:
+                for batch in self._batches(path):
+                    yield path, batch
+
+        items = prefetched(file_batches(), depth=self.workers)
+        take = threading.Lock()  # one thread at a time advances the generator
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with psycopg.connect(**self.conninfo) as conn:
+                    while not stop.is_set():
+                        with take:
+                            item = next(items, None)
+                        if item is None:
+                            return
+                        if self.cancel is not None and self.cancel.is_set():
+                            raise Cancelled()
+                        self._load_batch(conn, *item)
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+
+        threads = [threading.Thread(target=work, name=f"kwtui-load-{i}", daemon=True) for i in range(self.workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        items.close()  # stops the reader thread if the load stopped early
+        if errors:
+            raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
 
     def _batches(self, path: Path) -> Iterator[Batch]:
         start_offset, start_line = 0, 1
@@ -290,18 +353,36 @@ class CsvLoader:
         for batch in prefetched(self._batches(path)):
             if self.cancel is not None and self.cancel.is_set():
                 raise Cancelled()
-            rows = self._try_copy(conn, batch.data)
-            if rows is None:
-                rows = self._bisect_batch(conn, path, batch)
-                self.result.bisected_batches += 1
+            self._load_batch(conn, path, batch)
+
+    def _load_batch(self, conn: psycopg.Connection[Any], path: Path, batch: Batch) -> None:
+        rows = self._try_copy(conn, batch.data)
+        bisected = rows is None
+        if rows is None:
+            rows = self._bisect_batch(conn, path, batch)
+        with self._lock:
             self.result.rows += rows
             self.result.bytes += len(batch.data)
             self.result.batches += 1
-            if self.on_progress is not None:
-                self.on_progress(rows, len(batch.data), self.result.rejects)
+            self.result.bisected_batches += bisected
+            rejects = self.result.rejects
+        if self.on_progress is not None:
+            self.on_progress(rows, len(batch.data), rejects)
 
     def _try_copy(self, conn: psycopg.Connection[Any], data: bytes) -> int | None:
         """COPY one batch in one transaction; None when the server refused it (rolled back)."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return self._copy_once(conn, data)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                # two batches holding the same keys (parallel workers): the server chose this
+                # one to roll back; run it again (the key then fails as a duplicate, and is
+                # bisected out like any other bad row)
+                if attempt >= CONFLICT_RETRIES:
+                    raise
+        return None  # not reached
+
+    def _copy_once(self, conn: psycopg.Connection[Any], data: bytes) -> int | None:
         try:
             with conn.transaction():
                 writer = RawCopyIn(conn, self._copy_statement(), self.cancel)

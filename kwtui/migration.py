@@ -684,6 +684,10 @@ class MigrationState:
         write_atomic(self.path, json.dumps(doc, indent=2, default=str).encode("utf-8"), fsync=False)
 
 
+def rows_text(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -981,7 +985,7 @@ class MigrationRunner:
                                        delete_detection=final and bool(t.key) and not t.ts, full=full)
             moved += res.rows_moved
             results.append({**res.as_dict(), "full": full})
-            rec.details.append(f"{t.table}: {res.rows_moved:,} rows moved ({res.rows_read:,} read"
+            rec.details.append(f"{t.table}: {rows_text(res.rows_moved)} moved ({res.rows_read:,} read"
                                + (f", full reconciliation: {res.method}" if full else
                                   f"; watermark {res.watermark_before} -> {res.watermark_after}") + ")"
                                + (f", {res.deleted:,} deleted" if final and t.key and not t.ts else "")
@@ -1020,7 +1024,7 @@ class MigrationRunner:
 
     async def _catchup(self, rec: PhaseRecord) -> None:
         moved = await self._sync(rec, "catchup")
-        rec.summary = f"{moved:,} rows moved" + (" (in step: ready for cutover)" if moved == 0 else
+        rec.summary = f"{rows_text(moved)} moved" + (" (in step: ready for cutover)" if moved == 0 else
                                                   " (run it again until few rows move, then cut over)")
 
     async def _validate(self, rec: PhaseRecord, name: str) -> Any:
@@ -1087,7 +1091,7 @@ class MigrationRunner:
         if not ok:
             raise PhaseError("the validation found differences: do not switch the application; see the report "
                              "(run catch-up sync again, then the cutover)")
-        rec.summary = (f"final sync moved {moved:,} rows; validation equal; switch the application now "
+        rec.summary = (f"final sync moved {rows_text(moved)}; validation equal; switch the application now "
                        "(see the connection string)")
 
     async def _reset_sequences(self, rec: PhaseRecord) -> None:

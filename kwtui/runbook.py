@@ -102,7 +102,8 @@ def render_runbook(plan: MigrationPlan, state: MigrationState, *, title: str | N
             lines.append(f"- Ran: {rec.started} to {rec.finished or '…'} ({_secs(rec.seconds)}), "
                          f"{rec.runs} run(s)")
         if rec.details:
-            lines += ["- What happened:"] + [f"  - {_md(d)}" for d in rec.details]
+            lines += ["- What happened:"] + [("    - " if d.startswith("  ") else "  - ") + _md(d.strip())
+                                             for d in rec.details]
         if rec.statements:
             lines += ["- Statements:", "", "```sql"] + [s.rstrip() for s in rec.statements] + ["```", ""]
         data = rec.data

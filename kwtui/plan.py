@@ -647,14 +647,16 @@ def ts_roles(ta: TableAssessment, suggestion: TsSuggestion | None) -> tuple[str,
     ts_col = suggestion.timestamp if suggestion else next(
         (c.name for c in ta.columns if is_timestamp(c.type) and not c.nullable), None)
     if ts_col is None:
-        return "no NOT NULL timestamp column: cannot be a TS table, kept relational"
+        return ("no NOT NULL timestamp column: cannot be a TS table, kept relational (create it in a relational "
+                "database: KWDB keeps relational tables out of TS databases)")
     if suggestion:
         return ts_col, list(suggestion.tags), [suggestion.primary_tag]
     cands = [c.name for c in ta.columns if c.name != ts_col and _ID_NAME.search(c.name)
              and not c.nullable and c.kind == "base"]
     if not cands:
         return ("no device/id column for a primary tag (run --ts-suggest to measure one, or set one in the "
-                "plan's mapping): kept relational")
+                "plan's mapping): kept relational (create it in a relational database: KWDB keeps relational "
+                "tables out of TS databases)")
     return ts_col, cands[:1], cands[:1]
 
 

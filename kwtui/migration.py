@@ -27,13 +27,14 @@ What ran is kept beside the plan in ``PLAN.state.json`` (:class:`PhaseRecord` pe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -656,24 +657,80 @@ class MigrationState:
     @classmethod
     def load(cls, plan: MigrationPlan, plan_path: str | Path | None) -> MigrationState:
         st = cls(plan.id)
-        if plan_path is None:
-            return st
-        st.path = cls.path_for(plan_path)
-        if st.path.exists():
-            try:
-                data = json.loads(st.path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise KwtuiError(f"{st.path} is damaged ({exc}): move it away to start the phases afresh") from None
-            if data.get("plan_id") == plan.id:
-                known = {p["key"]: p for p in data.get("phases", [])}
-                st.phases = [PhaseRecord(**{k: v for k, v in known[k2].items()
-                                            if k in PhaseRecord.__dataclass_fields__}) if k2 in known
-                             else PhaseRecord(k2) for k2 in PHASE_KEYS]
-                for ph in st.phases:
-                    if ph.state == RUNNING:  # a crash or kill: the phase runs again (each one is safe to)
-                        ph.state = FAILED
-                        ph.summary = "interrupted: run it again (it resumes or repeats safely)"
+        if plan_path is not None:
+            st.path = cls.path_for(plan_path)
+            st.reload()
         return st
+
+    def reload(self) -> None:
+        """Read the phases again from the state file (another kwtui may have run some)."""
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise KwtuiError(f"{self.path} is damaged ({exc}): move it away to start the phases afresh") from None
+        if data.get("plan_id") != self.plan_id:
+            return
+        known = {p["key"]: p for p in data.get("phases", [])}
+        self.phases = [PhaseRecord(**{k: v for k, v in known[k2].items() if k in PhaseRecord.__dataclass_fields__})
+                       if k2 in known else PhaseRecord(k2) for k2 in PHASE_KEYS]
+        if not self._locked and self._held_elsewhere():
+            return  # another kwtui is running a phase right now
+        for ph in self.phases:
+            if ph.state == RUNNING:  # nobody holds the lock: whoever ran it died (crash, kill)
+                ph.state = FAILED
+                ph.summary = "interrupted: run it again (it resumes or repeats safely)"
+
+    _locked: bool = False
+
+    def _held_elsewhere(self) -> bool:
+        if self.path is None:
+            return False
+        lock = self.path.with_name(self.path.name + ".lock")
+        if not lock.exists():
+            return False
+        import fcntl
+
+        with open(lock, encoding="utf-8") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One runner at a time per plan: an advisory lock beside the state file, then a fresh read."""
+        if self.path is None:
+            yield
+            return
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path.with_name(self.path.name + ".lock"), "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                who = fh.read().strip()
+                raise UsageError(f"another kwtui is running this plan's phases ({who or 'unknown process'})",
+                                 hint="wait for it to finish; kwtui run PLANFILE --status shows where it is") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} since {_now()}")
+            fh.flush()
+            self._locked = True
+            try:
+                self.reload()
+                yield
+            finally:
+                self._locked = False
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        finally:
+            fh.close()
 
     def save(self) -> None:
         if self.path is None:
@@ -756,6 +813,12 @@ class MigrationRunner:
         return None
 
     async def run_phase(self, key: str, *, confirmed: bool = False) -> PhaseRecord:
+        if key not in PHASE_KEYS:
+            raise UsageError(f"unknown phase {key!r}: one of {', '.join(PHASE_KEYS)}")
+        with self.state.locked():
+            return await self._run_phase(key, confirmed=confirmed)
+
+    async def _run_phase(self, key: str, *, confirmed: bool) -> PhaseRecord:
         if key not in PHASE_KEYS:
             raise UsageError(f"unknown phase {key!r}: one of {', '.join(PHASE_KEYS)}")
         idx = PHASE_KEYS.index(key)

@@ -218,3 +218,22 @@ def test_plan_and_run_from_a_real_kwdb_tsdb_export(capsys: pytest.CaptureFixture
     assert fetch(dst, "SELECT count(*) FROM meter_data") == [(10_100,)]
     st = MigrationState.load(p, planfile)
     assert st.phase("historical").data["rows"] == 10_100 and st.phase("validation").data["validation"]["ok"]
+
+
+async def test_one_runner_per_plan_and_a_dead_runner_shows_as_interrupted(tmp_path: Path) -> None:
+    a = plan.Assessment("postgres", tables=[plan.TableAssessment(
+        "public", "t", est_rows=1, columns=[plan.ColumnInfo("id", "integer", False)], primary_key=["id"])])
+    p = migration.build_plan(a, Requirements("x", target_kind="postgres", target="y"))
+    planfile = p.save(tmp_path / "p.toml")
+    first = MigrationState.load(p, planfile)
+    second = MigrationState.load(p, planfile)
+    runner = migration.MigrationRunner(p, second, None, None)
+    with first.locked():
+        first.phase("schema").state = migration.RUNNING
+        first.save()
+        with pytest.raises(migration.UsageError, match="another kwtui is running this plan's phases \\(pid"):
+            await runner.run_phase("schema")
+        assert MigrationState.load(p, planfile).phase("schema").state == migration.RUNNING  # really running
+    # the lock is gone but the file still says running: that runner died
+    st = MigrationState.load(p, planfile)
+    assert st.phase("schema").state == migration.FAILED and "interrupted" in st.phase("schema").summary

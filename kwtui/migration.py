@@ -609,7 +609,7 @@ async def measure_eta(p: MigrationPlan, src: Any, dst: Any | None, *, sample_row
             continue
         width = (t.bytes / t.rows) if t.bytes and t.rows else width_ref
         scale = (width / width_ref) if width_ref and width else 1.0
-        t.eta_s = t.rows / eta.rows_per_s * max(0.25, min(4.0, scale)) + 0.2  # + per-table set-up
+        t.eta_s = t.rows / eta.rows_per_s * max(0.25, min(4.0, scale)) + 0.05  # + per-table set-up (measured: about 50 ms a table in one job)
         total += t.eta_s
     eta.total_s = total
     p.eta = eta

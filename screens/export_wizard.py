@@ -28,14 +28,12 @@ from kwtui.screens.wizard import (
     FieldRow,
     ProgressPanel,
     TablesListed,
-    TransferFailed,
     WizardScreen,
     as_error,
     compact_input,
     decode_char,
     display_path,
     native_reason,
-    open_service,
     parse_int,
 )
 from kwtui.transfer import native
@@ -556,45 +554,24 @@ class ExportWizard(WizardScreen):
     @work(group="run", exclusive=True)
     async def run_streamed_export(self, kind: str, database: str, table: str, out: Path, dialect: CsvDialect,
                                   chunk_rows: int, contents: str) -> None:
-        svc = None
-        try:
-            svc = await open_service(self.app, database)
-            kw: dict[str, Any] = {"chunk_rows": chunk_rows, "meta": contents != "data", "data": contents != "meta",
-                                  "listener": self.listener}
+        kw: dict[str, Any] = {"chunk_rows": chunk_rows, "meta": contents != "data", "data": contents != "meta",
+                              "listener": self.listener}
+
+        async def export(svc: Any) -> list[ExportedTable]:
             if kind == "table":
-                results = [await export_named_table(svc, table, out, dialect, **kw)]
-            else:
-                results = await export_database(svc, database, out, dialect, **kw)
-        except Exception as exc:  # KwtuiError as it is; anything else with its type: never silent
-            self.post_message(_failed("The export failed", exc))
-            return
-        finally:
-            if svc is not None:
-                await _close(svc)
-        self.post_message(ExportFinished(results))
+                return [await export_named_table(svc, table, out, dialect, **kw)]
+            return await export_database(svc, database, out, dialect, **kw)
+
+        results = await self.with_own_connection(database, "The export failed", export)
+        if results is not None:
+            self.post_message(ExportFinished(results))
 
     @work(group="run", exclusive=True)
     async def run_native_export(self, statement: native.NativeStatement) -> None:
-        svc = None
-        try:
-            svc = await open_service(self.app, self.database)
-            from kwtui.transfer.native_watch import run_native_watched
-
-            seen: list[str] = []
-
-            def on_job(p: Any) -> None:  # SHOW JOBS found KWDB's job for this statement
-                if p.job_id and p.job_id not in seen:
-                    seen.append(p.job_id)
-                    self.notify(f"KWDB job {p.job_id} is running: Jobs (F8), then k, pauses or cancels it")
-
-            result, _job = await run_native_watched(svc, statement, on_job)
-        except Exception as exc:
-            self.post_message(_failed("KWDB's EXPORT failed", exc))
-            return
-        finally:
-            if svc is not None:
-                await _close(svc)
-        self.post_message(NativeExportFinished(statement, result))
+        result = await self.with_own_connection(self.database, "KWDB's EXPORT failed",
+                                                lambda svc: self.run_native(svc, statement))
+        if result is not None:
+            self.post_message(NativeExportFinished(statement, result))
 
     @on(ExportFinished)
     def on_export_finished(self, message: ExportFinished) -> None:
@@ -628,15 +605,3 @@ class ExportWizard(WizardScreen):
         self.query_one(ProgressPanel).finished("\n".join(lines))
         mark = "[green]✓" if r.ok else "[red]✗"
         self.set_status(f"{mark} {escape(r.summary())}[/] · Esc closes")
-
-
-def _failed(title: str, exc: BaseException) -> TransferFailed:
-    return TransferFailed(title, as_error(exc))
-
-
-async def _close(svc: Any) -> None:
-    try:
-        await svc.close()
-    except Exception:  # closing a broken connection: nothing left to do
-        pass
-

@@ -42,14 +42,12 @@ from kwtui.screens.wizard import (
     FieldRow,
     ProgressPanel,
     TablesListed,
-    TransferFailed,
     WizardScreen,
     as_error,
     compact_input,
     decode_char,
     display_path,
     native_reason,
-    open_service,
     parse_int,
 )
 from kwtui.transfer import native
@@ -935,40 +933,17 @@ class ImportWizard(WizardScreen):
 
     @work(group="run", exclusive=True)
     async def run_streamed_import(self, source: Path, dialect: CsvDialect, kwargs: dict[str, Any]) -> None:
-        svc = None
-        try:
-            svc = await open_service(self.app, self.database)
-            outcome = await import_path(svc, source, dialect, **kwargs)
-        except Exception as exc:  # KwtuiError as it is; anything else with its type: never silent
-            self.post_message(TransferFailed("The import failed", as_error(exc)))
-            return
-        finally:
-            if svc is not None:
-                await _close(svc)
-        self.post_message(ImportFinished(outcome))
+        outcome = await self.with_own_connection(self.database, "The import failed",
+                                                 lambda svc: import_path(svc, source, dialect, **kwargs))
+        if outcome is not None:
+            self.post_message(ImportFinished(outcome))
 
     @work(group="run", exclusive=True)
     async def run_native_import(self, statement: native.NativeStatement) -> None:
-        svc = None
-        try:
-            svc = await open_service(self.app, self.database)
-            from kwtui.transfer.native_watch import run_native_watched
-
-            seen: list[str] = []
-
-            def on_job(p: Any) -> None:  # SHOW JOBS found KWDB's job for this statement
-                if p.job_id and p.job_id not in seen:
-                    seen.append(p.job_id)
-                    self.notify(f"KWDB job {p.job_id} is running: Jobs (F8), then k, pauses or cancels it")
-
-            result, _job = await run_native_watched(svc, statement, on_job)
-        except Exception as exc:
-            self.post_message(TransferFailed("KWDB's IMPORT failed", as_error(exc)))
-            return
-        finally:
-            if svc is not None:
-                await _close(svc)
-        self.post_message(NativeImportFinished(statement, result))
+        result = await self.with_own_connection(self.database, "KWDB's IMPORT failed",
+                                                lambda svc: self.run_native(svc, statement))
+        if result is not None:
+            self.post_message(NativeImportFinished(statement, result))
 
     def _done(self) -> None:
         self.running = False
@@ -1008,10 +983,3 @@ class ImportWizard(WizardScreen):
         self.query_one(ProgressPanel).finished("\n".join(lines))
         mark = "[green]✓" if r.ok else "[red]✗"
         self.set_status(f"{mark} {escape(r.summary())}[/] · Esc closes")
-
-
-async def _close(svc: Any) -> None:
-    try:
-        await svc.close()
-    except Exception:  # closing a broken connection: nothing left to do
-        pass

@@ -9,7 +9,7 @@ the step is valid, ``ctrl+b`` (or F9: ctrl+b is tmux's prefix) goes back, ``Esc`
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -144,6 +144,13 @@ async def open_service(app: Any, database: str) -> ConnectionService:
         await svc.close()
         raise
     return svc
+
+
+async def close_quietly(svc: Any) -> None:
+    try:
+        await svc.close()
+    except Exception:  # closing a broken connection: nothing left to do
+        pass
 
 
 # -- widgets -----------------------------------------------------------------------------------
@@ -386,6 +393,35 @@ class WizardScreen(Screen[None]):
         self.app.pop_screen()
 
     @on(TransferFailed)
+    async def with_own_connection(self, database: str, failed_title: str,
+                                  job: Callable[[ConnectionService], Awaitable[Any]]) -> Any:
+        """Run ``job`` on a connection of its own to ``database``, closed after. A failure is
+        posted as TransferFailed(``failed_title``) and None comes back."""
+        svc = None
+        try:
+            svc = await open_service(self.app, database)
+            return await job(svc)
+        except Exception as exc:  # KwtuiError as it is; anything else with its type: never silent
+            self.post_message(TransferFailed(failed_title, as_error(exc)))
+            return None
+        finally:
+            if svc is not None:
+                await close_quietly(svc)
+
+    async def run_native(self, svc: ConnectionService, statement: Any) -> Any:
+        """A native IMPORT/EXPORT, watched through SHOW JOBS; says which KWDB job to pause or cancel."""
+        from kwtui.transfer.native_watch import run_native_watched
+
+        seen: list[str] = []
+
+        def on_job(p: Any) -> None:  # SHOW JOBS found KWDB's job for this statement
+            if p.job_id and p.job_id not in seen:
+                seen.append(p.job_id)
+                self.notify(f"KWDB job {p.job_id} is running: Jobs (F8), then k, pauses or cancels it")
+
+        result, _job = await run_native_watched(svc, statement, on_job)
+        return result
+
     def on_transfer_failed(self, message: TransferFailed) -> None:
         self.running = False
         self.refresh_bindings()

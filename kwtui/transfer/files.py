@@ -16,6 +16,7 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,15 +151,23 @@ async def _export_rows(svc: ConnectionService, detail: TableDetail, columns: lis
 
     Values arrive as the server's text (see ``text_everything``), so they are written as printed.
     """
-    from kwtui.transfer.layout import ChunkWriter
-
     if not key:
         raise UsageError(f"{detail.table.qualified} has no key: keyset export needs one (use --native)")
+    await _rows_to_chunks(svc, lambda conn: keyset_rows(conn, detail.table.schema, detail.table.name, columns, key),
+                          out_dir, dialect, chunk_rows, progress, res, columns if dialect.header else None)
+
+
+async def _rows_to_chunks(svc: ConnectionService, blocks: Callable[[Any], AsyncIterator[Any]], out_dir: Path,
+                          dialect: CsvDialect, chunk_rows: int, progress: Progress, res: ExportedTable,
+                          column_names: list[str] | None = None) -> None:
+    """Row blocks (read on a connection of their own) formatted to CSV chunks here."""
+    from kwtui.transfer.layout import ChunkWriter
+
     conn = await svc.open_raw(autocommit=True)
     try:
-        with ChunkWriter(out_dir, dialect, chunk_rows=chunk_rows, column_names=columns if dialect.header else None,
+        with ChunkWriter(out_dir, dialect, chunk_rows=chunk_rows, column_names=column_names,
                          check_empty=False) as writer:
-            async for block in keyset_rows(conn, detail.table.schema, detail.table.name, columns, key):
+            async for block in blocks(conn):
                 writer.write_rows(block.rows)
                 progress.add(block.nrows, 0)
             res.rows, res.bytes = writer.rows, writer.bytes
@@ -522,18 +531,8 @@ async def export_query(svc: ConnectionService, query_text: str, out_dir: Path, d
                                                     chunk_rows, None, on_bytes, b"")
         res.rows, res.bytes, res.files = rows, size, names
     else:
-        from kwtui.transfer.layout import ChunkWriter
-
-        conn = await svc.open_raw(autocommit=True)
-        try:
-            with ChunkWriter(out_dir, dialect, chunk_rows=chunk_rows, check_empty=False) as writer:
-                async for block in query_rows(conn, sql.SQL(text)):  # noqa: S608 (the user's own SELECT)
-                    writer.write_rows(block.rows)
-                    progress.add(block.nrows, 0)
-                res.rows, res.bytes = writer.rows, writer.bytes
-                res.files = [Path(f).name for f in writer.files]
-        finally:
-            await conn.close()
+        await _rows_to_chunks(svc, lambda conn: query_rows(conn, sql.SQL(text)),  # noqa: S608 (the user's SELECT)
+                              out_dir, dialect, chunk_rows, progress, res)
     res.elapsed = time.perf_counter() - started
     progress.tables_done = 1
     progress.emit(done=True, phase="done")

@@ -1068,6 +1068,7 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from contextlib import AsyncExitStack
+    from dataclasses import asdict
     from pathlib import Path
 
     from kwtui import migration
@@ -1081,17 +1082,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def show() -> None:
         if args.json:
-            print(json.dumps({"plan": p.id, "phases": [asdict_(r) for r in state.phases],
+            print(json.dumps({"plan": p.id, "phases": [asdict(r) for r in state.phases],
                               "next": migration.next_action(p, state)}, default=str))
             return
         for i, r in enumerate(state.phases, 1):
             print(f"  {i}. [{r.state:8s}] {r.title}" + (f": {r.summary}" if r.summary else ""))
         print(f"\n{migration.progress_text(state)}. {migration.next_action(p, state)}")
-
-    def asdict_(r: Any) -> Any:
-        from dataclasses import asdict
-
-        return asdict(r)
 
     if args.status:
         show()

@@ -34,7 +34,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -682,7 +682,7 @@ class MigrationState:
                 ph.state = FAILED
                 ph.summary = "interrupted: run it again (it resumes or repeats safely)"
 
-    _locked: bool = False
+    _locked: bool = field(default=False, init=False, repr=False)  # this object holds the runner lock
 
     def _held_elsewhere(self) -> bool:
         if self.path is None:
@@ -863,10 +863,7 @@ class MigrationRunner:
     async def run_all(self, *, through: str | None = None, confirmed: bool = False) -> list[PhaseRecord]:
         done = []
         for key in PHASE_KEYS:
-            rec = self.state.phase(key)
-            if rec.state in (DONE, SKIPPED) and key not in ("catchup",):
-                continue
-            if rec.state in (DONE, SKIPPED):
+            if self.state.phase(key).state in (DONE, SKIPPED):
                 continue
             if key == "cutover" and not confirmed:
                 break
@@ -1224,10 +1221,6 @@ def next_action(plan: MigrationPlan, state: MigrationState) -> str:
         "validation": "Validate everything once more and watch the target's row counts.",
     }
     return hints[nxt.key]
-
-
-def table_names(tables: Sequence[TableEntry]) -> list[str]:
-    return [t.table for t in tables]
 
 
 def plans_dir() -> Path:

@@ -585,7 +585,7 @@ async def measure_eta(p: MigrationPlan, src: Any, dst: Any | None, *, sample_row
                 upper = tuple(res.rows[0]) if res.rows else None
             tr = Transfer(src, dst, [tp], options)
             try:
-                await tr._create(tp, with_key=False)
+                await tr.create_target(tp, with_key=False)
                 started = time.perf_counter()
                 await tr.copy_range(tp, None, upper, None)
                 got = tr.progress.rows

@@ -350,7 +350,7 @@ class Transfer:
                 and self.dst.info.kind == "postgres"
             if plan.create:
                 self.progress.emit(phase="create", message=f"creating {res.target}")
-                await self._create(plan, with_key=not key_after)
+                await self.create_target(plan, with_key=not key_after)
                 res.created = True
             est = plan.source.table.est_rows or 0
             parts = self.options.workers if est >= self.options.split_rows and plan.key else 1
@@ -396,7 +396,7 @@ class Transfer:
         row = await (await holder.execute("SELECT pg_export_snapshot()")).fetchone()
         return (str(row[0]) if row else None), holder
 
-    async def _create(self, plan: TablePlan, *, with_key: bool = True) -> None:
+    async def create_target(self, plan: TablePlan, *, with_key: bool = True) -> None:
         assert self.dst.info is not None
         stmt = create_table_statement(plan, self.dst.info.kind, with_key=with_key)
         conn = await self.dst.open_raw(autocommit=True)

@@ -317,7 +317,7 @@ class JobRunner:
         try:
             if plan.create:  # target missing: create it (on a resume it exists and is not re-created)
                 key_after = bool(plan.key) and self.dst.info is not None and self.dst.info.kind == "postgres"
-                await tr._create(plan, with_key=not key_after)
+                await tr.create_target(plan, with_key=not key_after)
                 self.journal.log(self.job_id, "info", f"created {jt.target}")
             elif job.attempts > 0 and self.dst.info is not None and self.dst.info.kind == "postgres" and plan.key:
                 key_after = not await self._has_primary_key(plan)

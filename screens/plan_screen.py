@@ -27,6 +27,7 @@ from textual.widgets.option_list import Option
 
 from kwtui import migration
 from kwtui.errors import KwtuiError
+from kwtui.fmt import seconds_text
 from kwtui.migration import MigrationPlan, TableEntry
 from kwtui.plan import ROLES, ColumnMap
 from kwtui.screens.modals import ConfirmModal, PathPrompt
@@ -42,16 +43,6 @@ EDITED_STYLE, LOSSY_STYLE = "bold cyan", "bold yellow"
 
 
 # -- formatting (module functions: tests can call them) ------------------------------------------
-
-
-def eta_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def short_reference(reference: str) -> str:
@@ -89,7 +80,7 @@ def summary_text(plan: MigrationPlan, *, saved: Path | None = None) -> Text:
                 f"table{'s' if n != 1 else ''} · {rows:,} rows · {mb:,.1f} MB")
     if plan.eta is not None and plan.eta.rows_per_s > 0:
         total = sum(t.eta_s or 0.0 for t in included)
-        line.append(f" · ETA {eta_text(total)}", style="bold")
+        line.append(f" · ETA {seconds_text(total)}", style="bold")
     else:
         line.append(" · ETA not measured", style="dim")
     if saved is not None:
@@ -112,7 +103,7 @@ def table_cells(t: TableEntry) -> list[Text]:
         Text(str(t.workers), justify="right"),
         Text(f"{t.batch_rows:,}", justify="right"),
         Text(t.watermark or "-", style="" if t.watermark else "dim"),
-        Text(eta_text(t.eta_s), justify="right"),
+        Text(seconds_text(t.eta_s), justify="right"),
         Text(str(t.complexity), justify="right"),
     ]
 

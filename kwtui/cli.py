@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--native", action="store_true", help="let KWDB run EXPORT itself (server-side files)")
     ex.add_argument("--print-sql", action="store_true", help="with --native: print the statement and exit")
     ex.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
+    _add_timeout_arg(ex, "with --query: the query's statement timeout in seconds (0: none)", 0)
 
     im = sub.add_parser("import", help="import a CSV file, a table export or a database export")
     _add_target_args(im, sub=True)
@@ -263,11 +264,27 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
     q.add_argument("--write", action="store_true", help="write mode: allow statements that change data or settings")
     q.add_argument("--yes", "-y", action="store_true", help="with --write: do not ask for confirmation")
+    _add_timeout_arg(q, "read mode's statement timeout in seconds (0: none)", 300)
     q.add_argument("sql", help="the SQL text")
     return parser
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 7 * 86400:
+        raise argparse.ArgumentTypeError("seconds between 0 (no limit) and 604800")
+    return value
+
+
+def _add_timeout_arg(p: argparse.ArgumentParser, help_text: str, default: float) -> None:
+    p.add_argument("--statement-timeout", type=_seconds, default=default, metavar="SECONDS",
+                   help=f"{help_text} (default {default:g})")
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: list[int] | None = None,
@@ -429,7 +446,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with _service(target) as svc:
-            runner = QueryRunner(svc)
+            runner = QueryRunner(svc, timeout=args.statement_timeout or None)
             guarded = runner.prepare(args.sql, write_mode=args.write)  # WriteRefused: exit 2
             confirmed = not guarded.is_write or args.yes
             if guarded.is_write and not confirmed:
@@ -711,6 +728,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.table:
             stmt = native.export_table(args.to, args.table, options=opts)
         elif args.query:
+            from kwtui.guard import parse_read
+
+            parse_read(args.query, limit=None)  # one read statement, or refused (exit 2) before anything
             stmt = native.export_select(args.to, args.query, options=opts)
         else:
             stmt = native.export_database(args.to, args.database, options=opts)
@@ -720,7 +740,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
 
         async def run_native() -> Any:
+            nonlocal stmt
             async with _service(target) as svc:
+                if args.query:  # the read guard on the server itself, then the text it parsed alone
+                    checked = await svc.check_read(args.query, limit=None)
+                    stmt = native.export_select(args.to, checked.text, options=opts)
                 return (await _watched(svc, stmt, args.json))[0]
 
         result = asyncio.run(run_native())
@@ -743,7 +767,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     async def run() -> Any:
         async with _service(target) as svc:
             if args.query:
-                return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer)]
+                return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer,
+                                           timeout=args.statement_timeout or None)]
             if args.table:
                 return [await export_named_table(svc, args.table, out, dialect, chunk_rows=chunk_rows,
                                                  meta=not args.data_only, data=not args.meta_only,

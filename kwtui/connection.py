@@ -327,18 +327,48 @@ class ConnectionService:
         return self._conn
 
     @property
+    def _kind(self) -> str:
+        return self.info.kind if self.info is not None else "postgres"
+
+    async def check_read(self, text: str, *, limit: int | None = 20) -> Any:
+        """Read mode's guard (:func:`kwtui.guard.check_read`) on this connection: a ``CheckedRead``.
+
+        Raises ``guard.ReadRefused`` (exit 2) or the statement's own error; nothing of it runs.
+        """
+        from kwtui.guard import check_read
+
+        async with self._lock:
+            conn = self._require()
+            if conn.closed:
+                await self.reconnect()
+                conn = self._require()
+            try:
+                return await check_read(conn, text, kind=self._kind, limit=limit)
+            except psycopg.OperationalError as exc:
+                if conn.closed or conn.broken:
+                    await self.reconnect()
+                    raise ConnectError("the connection dropped while the statement was checked; it was reopened",
+                                       hint="run the statement again") from None
+                raise query_error(exc) from None
+            except psycopg.Error as exc:
+                raise query_error(exc) from None
+
+    @property
     def backend_pid(self) -> int | None:
         return self._conn.info.backend_pid if self._conn is not None and not self._conn.closed else None
 
     # -- running statements ---------------------------------------------------------------
 
     async def query(self, query: Query, params: Sequence[Any] | dict[str, Any] | None = None, *,
-                    max_rows: int | None = None, read_only: bool = False, retry: bool = True) -> QueryResult:
+                    max_rows: int | None = None, read_only: bool = False, retry: bool = True,
+                    timeout: float | None = None, cleanup: Sequence[str] = ()) -> QueryResult:
         """Run one statement and fetch (at most ``max_rows``) rows.
 
-        The connection runs in autocommit; ``read_only`` wraps the statement in a
-        READ ONLY transaction. A connection that dropped is reopened and, when ``retry``
-        is true (the caller says the statement is safe to repeat), the statement re-run once.
+        The connection runs in autocommit; ``read_only`` wraps the statement in a READ ONLY
+        transaction that is always rolled back (``guard.read_transaction``: with ``timeout``
+        seconds of statement timeout, then ``cleanup``). A connection that dropped is reopened
+        and, when ``retry`` is true (the caller says the statement is safe to repeat), the
+        statement re-run once.
         """
         async with self._lock:
             if self._conn is None or self._conn.closed:
@@ -346,27 +376,31 @@ class ConnectionService:
                     raise ConnectError("not connected")
                 await self.reconnect()
             try:
-                return await self._run(query, params, max_rows=max_rows, read_only=read_only)
+                return await self._run(query, params, max_rows=max_rows, read_only=read_only, timeout=timeout,
+                                       cleanup=cleanup)
             except psycopg.OperationalError as exc:
                 conn = self._conn
                 if conn is not None and (conn.closed or conn.broken):
                     await self.reconnect()
                     if retry:
-                        return await self._run(query, params, max_rows=max_rows, read_only=read_only)
+                        return await self._run(query, params, max_rows=max_rows, read_only=read_only,
+                                               timeout=timeout, cleanup=cleanup)
                     raise ConnectError("the connection dropped while the statement ran; it was reopened",
                                        hint="run the statement again") from None
                 raise query_error(exc) from None
             except psycopg.Error as exc:
                 raise query_error(exc) from None
 
-    async def _run(self, query: Query, params: Any, *, max_rows: int | None, read_only: bool) -> QueryResult:
+    async def _run(self, query: Query, params: Any, *, max_rows: int | None, read_only: bool,
+                   timeout: float | None = None, cleanup: Sequence[str] = ()) -> QueryResult:
+        from kwtui.guard import read_transaction
+
         conn = self._require()
         self._notices = []
         started = time.perf_counter()
         async with conn.cursor() as cur:
             if read_only:
-                async with conn.transaction():
-                    await cur.execute("SET TRANSACTION READ ONLY")
+                async with read_transaction(conn, kind=self._kind, timeout=timeout, cleanup=cleanup):
                     await cur.execute(query, params)
                     columns, rows = await _fetch(cur, max_rows)
             else:
@@ -382,12 +416,14 @@ class ConnectionService:
             )
 
     async def open_stream(self, query: Query, params: Sequence[Any] | dict[str, Any] | None = None, *,
-                          read_only: bool = False, chunk: int = 500) -> ResultStream:
+                          read_only: bool = False, chunk: int = 500, timeout: float | None = None,
+                          cleanup: Sequence[str] = ()) -> ResultStream:
         """Start a statement whose rows are read page by page (never all at once).
 
         Works on PostgreSQL and KWDB alike (libpq chunked-rows mode, no server-side cursor).
         The service's lock is held until the stream is closed, so give a console its own
-        service. ``read_only`` runs the statement in a READ ONLY transaction.
+        service. ``read_only`` runs the statement in a READ ONLY transaction that is rolled
+        back when the stream ends (see :meth:`query` for ``timeout`` and ``cleanup``).
         """
         await self._lock.acquire()
         stream: ResultStream | None = None
@@ -396,7 +432,8 @@ class ConnectionService:
                 raise ConnectError("not connected")
             if self._conn.closed:
                 await self.reconnect()
-            stream = ResultStream(self, self._require(), query, params, read_only=read_only, chunk=chunk)
+            stream = ResultStream(self, self._require(), query, params, read_only=read_only, chunk=chunk,
+                                  timeout=timeout, cleanup=cleanup)
             await stream._start()
         except BaseException:
             if stream is None or not stream.closed:  # a started stream releases the lock itself
@@ -465,12 +502,15 @@ class ResultStream:
     """The rows of one running statement, fetched in pages. Close it when done."""
 
     def __init__(self, service: ConnectionService, conn: psycopg.AsyncConnection[Any], query: Query,
-                 params: Any, *, read_only: bool, chunk: int) -> None:
+                 params: Any, *, read_only: bool, chunk: int, timeout: float | None = None,
+                 cleanup: Sequence[str] = ()) -> None:
         self._service = service
         self._conn = conn
         self._query = query
         self._params = params
         self._read_only = read_only
+        self._timeout = timeout
+        self._cleanup = cleanup
         self._chunk = max(1, chunk)
         self._cur: psycopg.AsyncCursor[Any] | None = None
         self._rows: AsyncIterator[Any] | None = None
@@ -488,9 +528,11 @@ class ResultStream:
     async def _start(self) -> None:
         try:
             if self._read_only:
-                self._tx = self._conn.transaction()
+                from kwtui.guard import read_transaction
+
+                self._tx = read_transaction(self._conn, kind=self._service._kind, timeout=self._timeout,
+                                            cleanup=self._cleanup)
                 await self._tx.__aenter__()
-                await self._conn.execute("SET TRANSACTION READ ONLY")
             self._cur = self._conn.cursor()
             self._rows = self._cur.stream(self._query, self._params, size=self._chunk).__aiter__()
             # Read the first row now so errors surface here and the description is known.

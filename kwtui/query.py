@@ -1,9 +1,10 @@
 """Running what the user typed: the read/write guard, then the statements, streaming reads.
 
 Used by the SQL console and by ``kwtui query``. Read mode (the default) refuses writes,
-adds ``LIMIT 20`` to a SELECT without a limit and runs reads in a READ ONLY transaction,
-so a function that writes is refused by the server too. Write mode runs writes in
-autocommit after a confirmation the caller obtained (``confirmed=True``).
+adds ``LIMIT 20`` to a SELECT without a limit and sends every read through
+:mod:`kwtui.guard` (the server parses it alone, the catalog judges its functions, it runs
+in a READ ONLY transaction that is rolled back, under a statement timeout). Write mode runs
+writes in autocommit after a confirmation the caller obtained (``confirmed=True``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from kwtui.connection import ConnectionService, ResultStream
 from kwtui.errors import UsageError
+from kwtui.guard import DEFAULT_TIMEOUT, CheckedRead
 from kwtui.sqlsafety import READ, Guarded, guard
 
 #: rows fetched from a write statement's RETURNING at most
@@ -44,6 +46,7 @@ class Execution:
     columns: list[str] = field(default_factory=list)
     rows: list[tuple[object, ...]] = field(default_factory=list)  # RETURNING rows of a final write
     started: float = field(default_factory=time.perf_counter)
+    checked: CheckedRead | None = None  # the read-mode guard's verdict on the final read
 
     @property
     def notice(self) -> str | None:
@@ -51,10 +54,12 @@ class Execution:
 
 
 class QueryRunner:
-    def __init__(self, service: ConnectionService, *, limit: int = 20) -> None:
+    def __init__(self, service: ConnectionService, *, limit: int = 20, timeout: float | None = DEFAULT_TIMEOUT) -> None:
         self.service = service
         self.limit = limit
         self.auto_limit = True
+        #: statement timeout of read mode, in seconds (None or 0: none)
+        self.timeout = timeout
 
     def prepare(self, text: str, *, write_mode: bool) -> Guarded:
         """Classify; raise WriteRefused when the input may not run in this mode."""
@@ -80,8 +85,16 @@ class QueryRunner:
         for i, st in enumerate(statements):
             last = i == len(statements) - 1
             text = guarded.sql if single else st.text
+            if last and st.kind == READ and not write_mode:
+                # read mode: the guard decides (server parse, catalog), then READ ONLY + rollback
+                checked = await self.service.check_read(st.text, limit=self.limit if self.auto_limit else None)
+                ex.checked = checked
+                ex.stream = await self.service.open_stream(checked.sql, read_only=True, chunk=chunk,
+                                                           timeout=self.timeout or None, cleanup=checked.cleanup)
+                ex.columns = ex.stream.columns
+                break
             if last and st.kind == READ:
-                ex.stream = await self.service.open_stream(text, read_only=not write_mode, chunk=chunk)
+                ex.stream = await self.service.open_stream(text, chunk=chunk)
                 ex.columns = ex.stream.columns
                 break
             res = await self.service.query(text, max_rows=MAX_WRITE_ROWS if last else 0, retry=False)
@@ -102,11 +115,20 @@ def _no_limit(text: str) -> Guarded:
 
 
 async def save_csv(service: ConnectionService, text: str, path: str, *, read_only: bool = True,
-                   header: bool = True, chunk: int = 5000) -> int:
-    """Run ``text`` again and stream its rows to a CSV file (NULL empty, '' quoted). Returns rows."""
+                   header: bool = True, chunk: int = 5000, timeout: float | None = DEFAULT_TIMEOUT,
+                   limit: int | None = None) -> int:
+    """Run ``text`` again and stream its rows to a CSV file (NULL empty, '' quoted). Returns rows.
+
+    ``read_only``: through the read-mode guard first (``limit`` as the console's automatic one).
+    """
     from kwtui.fmt import csv_line
 
-    stream = await service.open_stream(text, read_only=read_only, chunk=chunk)
+    if read_only:
+        checked = await service.check_read(text, limit=limit)
+        stream = await service.open_stream(checked.sql, read_only=True, chunk=chunk, timeout=timeout or None,
+                                           cleanup=checked.cleanup)
+    else:
+        stream = await service.open_stream(text, chunk=chunk)
     rows = 0
     try:
         with open(path, "w", encoding="utf-8", newline="") as fh:

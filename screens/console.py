@@ -20,6 +20,7 @@ from kwtui import fmt
 from kwtui.connection import ConnectionService, QueryError, ResultStream
 from kwtui.errors import KwtuiError
 from kwtui.fmt import text_value
+from kwtui.guard import ReadRefused
 from kwtui.history import History, HistoryEntry
 from kwtui.query import Execution, QueryRunner, WriteRefused, save_csv, statement_at
 from kwtui.screens.modals import PathPrompt
@@ -186,7 +187,10 @@ class ConsoleScreen(Screen[None]):
     def mode_text(self) -> str:
         mode = "[b red]WRITE[/]" if self.write_mode else "[b green]READ[/]"
         limit = "" if self.runner is None or self.runner.auto_limit else " · auto LIMIT off"
-        return f"{mode} · {escape(self.database)}{limit}"
+        timeout = ""
+        if not self.write_mode and self.runner is not None:
+            timeout = f" · timeout {self.runner.timeout:g} s" if self.runner.timeout else " · no timeout"
+        return f"{mode} · {escape(self.database)}{limit}{timeout}"
 
     def update_status(self, text: str) -> None:
         self.query_one("#console-status", Static).update(f"{self.mode_text()} · {text}")
@@ -277,7 +281,7 @@ class ConsoleScreen(Screen[None]):
         if ex.stream is not None:
             s = ex.stream
             more = "" if s.done else "+ (more as you scroll)"
-            parts.append(f"{grid.row_count:,}{more} rows · first page {fmt.ms(s.first_page_elapsed)}")
+            parts.append(f"{grid.row_count:,}{more} rows in {fmt.ms(s.first_page_elapsed)}")
             status = s.status
         else:
             status = "; ".join(o.status or o.verb for o in ex.outcomes)
@@ -292,6 +296,11 @@ class ConsoleScreen(Screen[None]):
     @on(RunFailed)
     def on_run_failed(self, message: RunFailed) -> None:
         err = message.error
+        if isinstance(err, ReadRefused):
+            self.update_status(f"[red]refused[/]: {escape(err.message)}")
+            self.history.add(HistoryEntry(sql=message.text, database=self.database, status="refused"))
+            self.app.show_error("Refused in read mode", err.message + "\nF8 switches to write mode.")  # type: ignore[attr-defined]
+            return
         where = ""
         if isinstance(err, QueryError) and err.position:
             where = f" (line {message.text[: err.position].count(chr(10)) + 1})"
@@ -413,7 +422,12 @@ class ConsoleScreen(Screen[None]):
             self.stream = None
         self.running = True
         try:
-            rows = await save_csv(self.service, self.last_guarded.sql, path, read_only=not self.write_mode)
+            g = self.last_guarded
+            if not self.write_mode and len(g.statements) == 1:  # the whole result, not the automatic LIMIT's rows
+                rows = await save_csv(self.service, g.statements[0].text, path, read_only=True,
+                                      timeout=self.runner.timeout if self.runner else None)
+            else:
+                rows = await save_csv(self.service, g.sql, path, read_only=not self.write_mode)
         except Exception as exc:
             self.running = False
             self.post_message(RunFailed(self.last_guarded.sql, exc if isinstance(exc, KwtuiError) else KwtuiError(str(exc))))

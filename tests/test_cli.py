@@ -308,12 +308,12 @@ def test_query_is_read_only(capsys: pytest.CaptureFixture[str], db: TestDb) -> N
 
 
 def test_query_read_mode_runs_in_a_read_only_transaction(capsys: pytest.CaptureFixture[str], db: TestDb) -> None:
-    """A function that writes passes the parser as a SELECT; the server refuses it."""
+    """A function that writes passes the parser as a SELECT: the catalog (VOLATILE) refuses it."""
     db.execute("CREATE TABLE log (x int)")
     db.execute("CREATE FUNCTION sneaky() RETURNS int LANGUAGE sql AS 'INSERT INTO log VALUES (1) RETURNING x'")
     code, _, err = run(capsys, "query", "--dsn", db.uri, "select sneaky()")
-    assert code == 1
-    assert "read-only transaction" in assert_one_line_error(err)
+    assert code == 2
+    assert "sneaky, a VOLATILE function" in assert_one_line_error(err)
     assert db.execute("SELECT count(*) FROM log") == [(0,)]
 
 

@@ -16,7 +16,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +52,13 @@ def csv_copy_options(dialect: CsvDialect) -> sql.Composed:
 
 
 def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Path, chunk_rows: int,
-                    cancel: threading.Event | None, on_bytes: Any, header: bytes = b"") -> tuple[int, int, list[str]]:
+                    cancel: threading.Event | None, on_bytes: Any, header: bytes = b"",
+                    read_only: tuple[str, float | None, Sequence[str]] | None = None) -> tuple[int, int, list[str]]:
     """One COPY TO STDOUT cut into ``n1.<k>.csv`` files of exactly ``chunk_rows`` rows (0: one file).
 
     Each file is written under a temporary name and renamed when complete, so a file with its
-    final name is always whole. Returns (rows, bytes, file names).
+    final name is always whole. Returns (rows, bytes, file names). ``read_only`` (server kind,
+    timeout, cleanup statements): the COPY runs in a READ ONLY transaction that is rolled back.
     """
     rows = size = 0
     names: list[str] = []
@@ -77,6 +79,10 @@ def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Pa
 
     try:
         with psycopg.connect(**kwargs) as conn:
+            if read_only is not None:
+                from kwtui.guard import begin_read_sync
+
+                begin_read_sync(conn, kind=read_only[0], timeout=read_only[1])
             for block, n in copy_out_blocks(conn, statement, cancel, rows_per_block=chunk_rows):
                 if fh is None:
                     tmp = out_dir / (chunk_name(index) + PART_SUFFIX)
@@ -89,6 +95,11 @@ def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Pa
                 on_bytes(len(block), n)
                 if chunk_rows and in_chunk >= chunk_rows:
                     close_chunk()
+            if read_only is not None:
+                conn.rollback()  # read mode: never committed
+                for stmt in read_only[2]:
+                    conn.execute(sql.SQL(stmt))  # type: ignore[arg-type]  # the guard's own constants
+                conn.rollback()
         if fh is not None or not names:  # the last chunk; an empty table still gets n1.0.csv
             if fh is None:
                 tmp = out_dir / (chunk_name(index) + PART_SUFFIX)
@@ -500,19 +511,22 @@ async def _create_target(svc: ConnectionService, schema: str, name: str, ltable:
 
 
 async def export_query(svc: ConnectionService, query_text: str, out_dir: Path, dialect: CsvDialect, *,
-                       chunk_rows: int = DEFAULT_CHUNK_ROWS, listener: Listener | None = None) -> ExportedTable:
+                       chunk_rows: int = DEFAULT_CHUNK_ROWS, listener: Listener | None = None,
+                       timeout: float | None = None) -> ExportedTable:
     """The rows of a SELECT into CSV chunks (as KWDB's EXPORT ... FROM SELECT: no meta.sql).
 
-    The query must be one read statement (the read-query guard decides); it runs as the user
-    wrote it, inside ``COPY (...) TO STDOUT`` where the server has COPY TO, else streamed.
+    The query goes through read mode's guard (:mod:`kwtui.guard`: one read statement, parsed
+    alone by the server, its functions judged by the catalog) before anything runs; then the
+    text the server parsed runs inside ``COPY (\n...\n) TO STDOUT`` where the server has COPY
+    TO, else streamed, in a READ ONLY transaction that is rolled back (``timeout`` seconds).
     """
-    from kwtui.sqlsafety import guard
+    from kwtui.guard import parse_read, read_transaction
     from kwtui.transfer.source import query_rows
 
-    g = guard(query_text)
-    if g.is_write or len(g.statements) != 1:
-        raise UsageError(g.refusal or "--query takes one SELECT")
-    text = g.statements[0].text.strip().rstrip(";")
+    parse_read(query_text, limit=None)  # refused by parsing: nothing is sent at all
+    checked = await svc.check_read(query_text, limit=None)
+    text = checked.text
+    kind = svc.info.kind if svc.info is not None else "postgres"
     check_empty(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     res = ExportedTable("query", str(out_dir))
@@ -522,17 +536,22 @@ async def export_query(svc: ConnectionService, query_text: str, out_dir: Path, d
     loop = asyncio.get_running_loop()
     assert svc.dialect is not None
     if svc.dialect.caps.copy_to_stdout:
-        stmt = sql.SQL("COPY ({}) TO STDOUT ({})").format(sql.SQL(text), csv_copy_options(dialect))  # noqa: S608
+        # the text parsed alone as one statement, between line breaks: nothing in it can close the COPY
+        stmt = sql.SQL("COPY (\n{}\n) TO STDOUT ({})").format(sql.SQL(text), csv_copy_options(dialect))  # noqa: S608
 
         def on_bytes(nbytes: int, nrows: int) -> None:
             loop.call_soon_threadsafe(progress.add, nrows, nbytes)
 
         rows, size, names = await asyncio.to_thread(_copy_to_chunks, svc.conninfo_kwargs(), stmt, out_dir,
-                                                    chunk_rows, None, on_bytes, b"")
+                                                    chunk_rows, None, on_bytes, b"", (kind, timeout, checked.cleanup))
         res.rows, res.bytes, res.files = rows, size, names
     else:
-        await _rows_to_chunks(svc, lambda conn: query_rows(conn, sql.SQL(text)),  # noqa: S608 (the user's SELECT)
-                              out_dir, dialect, chunk_rows, progress, res)
+        async def read_only_rows(conn: Any) -> AsyncIterator[Any]:
+            async with read_transaction(conn, kind=kind, timeout=timeout, cleanup=checked.cleanup):
+                async for block in query_rows(conn, sql.SQL(text)):  # noqa: S608 (checked by the guard)
+                    yield block
+
+        await _rows_to_chunks(svc, read_only_rows, out_dir, dialect, chunk_rows, progress, res)
     res.elapsed = time.perf_counter() - started
     progress.tables_done = 1
     progress.emit(done=True, phase="done")

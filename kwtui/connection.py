@@ -301,6 +301,8 @@ class ConnectionService:
         self._conn = await self._open()
         self.info = await detect_server(self._conn)
         self.dialect = dialect_for(self.info.kind)
+        if self.info.kind == "kwdb":
+            kwdb_timestamps(self._conn)
         return self.info
 
     async def close(self) -> None:
@@ -312,6 +314,8 @@ class ConnectionService:
         if self._conn is not None and not self._conn.closed:
             await self._conn.close()
         self._conn = await self._open()
+        if self.info is not None and self.info.kind == "kwdb":
+            kwdb_timestamps(self._conn)
         self.reconnects += 1
 
     async def __aenter__(self) -> ConnectionService:
@@ -652,6 +656,27 @@ async def detect_server(conn: psycopg.AsyncConnection[Any]) -> ServerInfo:
         pass  # not an admin: deployment from what we could read
     return ServerInfo(kind, version, version_string, deployment_type(nodes, replicas), database, user,
                       nodes, replicas)
+
+
+_NANOS = re.compile(rb"(\.\d{6})\d+")
+
+
+def kwdb_timestamps(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]) -> None:
+    """KWDB prints now() with nanoseconds ('...34.477039716+00:00'), which psycopg cannot
+    load: on a KWDB connection, timestamps are loaded with the fraction cut to microseconds
+    (what Python's datetime holds)."""
+    from psycopg.types.datetime import TimestampLoader, TimestamptzLoader
+
+    class _Tz(TimestamptzLoader):
+        def load(self, data: Any) -> Any:
+            return super().load(_NANOS.sub(rb"\1", bytes(data)))
+
+    class _Ts(TimestampLoader):
+        def load(self, data: Any) -> Any:
+            return super().load(_NANOS.sub(rb"\1", bytes(data)))
+
+    conn.adapters.register_loader("timestamptz", _Tz)
+    conn.adapters.register_loader("timestamp", _Ts)
 
 
 def run_sync(coro: Awaitable[Any]) -> Any:

@@ -146,3 +146,49 @@ def two_dbs(pg_server: PgServer) -> Iterator[tuple[str, str]]:
     with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
         for n in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(n)))
+
+
+# -- KWDB: a live node from ../shared/kwdb/server (session-scoped, like PostgreSQL) -------------
+
+KWDB_NODE = Path(__file__).resolve().parents[1].parent / "shared" / "kwdb" / "server" / "kwdb-node"
+
+
+def _kwdb_env() -> dict[str, str]:
+    # the node's build is unpacked once into the real cache dir, not the tests' temporary home
+    return {**os.environ, "XDG_CACHE_HOME": os.path.expanduser("~/.cache")}
+
+
+@pytest.fixture(scope="session")
+def kwdb_server() -> Iterator[str]:
+    """The URI of a live KWDB node (V3.2.1) on 127.0.0.1 with a fresh store; stopped at the end."""
+    import shutil
+    import subprocess
+
+    if not KWDB_NODE.exists():
+        pytest.skip(f"no KWDB server here: {KWDB_NODE} is absent (CI has ../shared/kwdb/server)")
+    exit_cleanly_on_sigterm()
+    base = Path(tempfile.mkdtemp(prefix="kwtui-test-kwdb-"))
+    store = base / "store"
+    started = subprocess.run([str(KWDB_NODE), "start", str(store)], capture_output=True, text=True,
+                             timeout=180, env=_kwdb_env(), stdin=subprocess.DEVNULL)
+    if started.returncode != 0:
+        subprocess.run([str(KWDB_NODE), "stop", str(store)], capture_output=True, timeout=120, env=_kwdb_env())
+        pytest.fail(f"the KWDB node did not start: {started.stderr.strip() or started.stdout.strip()}")
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([str(KWDB_NODE), "stop", str(store)], capture_output=True, timeout=120, env=_kwdb_env())
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def kwdb(kwdb_server: str) -> Iterator[str]:
+    """A fresh relational database on the KWDB node for one test (its URI), dropped afterwards."""
+    name = "kw_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(kwdb_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield kwdb_server.replace("/defaultdb?", f"/{name}?")
+    finally:
+        with psycopg.connect(kwdb_server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} CASCADE").format(sql.Identifier(name)))

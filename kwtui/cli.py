@@ -1186,6 +1186,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"{result.table} -> {result.target}: {result.rows_moved:,} rows moved ({result.rows_read:,} read "
               f"above {result.lower_bound or 'the start'}){deleted}; watermark {result.watermark_before} -> "
               f"{result.watermark_after} in {result.elapsed:.2f} s ({result.method})")
+        if result.notice:
+            print(f"notice: {result.notice}")
     return 0
 
 

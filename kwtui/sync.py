@@ -13,7 +13,10 @@ A second run with no change therefore moves 0 rows. The source is read in one RE
 READ snapshot (the new watermark is the snapshot's maximum), the target written in one
 transaction, and the watermark goes into the journal only after that commit: a crash in
 between re-reads a little more next time, nothing is lost. Without a stored watermark the
-target's own maximum is the start (after an initial ``kwtui transfer``).
+target's own maximum is the start (after an initial ``kwtui transfer``). With one, the target
+is checked first: when its own maximum of the watermark column is below the stored watermark
+(rows lost on the target, e.g. deleted there) or it is empty, the run starts from the target's
+value (or from the start) instead, and the result's ``notice`` says so.
 
 Optional delete detection compares the key sets of both sides and deletes target rows whose
 key is gone from the source. Values move as text (untyped literals); identifiers go through
@@ -58,6 +61,8 @@ class SyncResult:
     lower_bound: str | None = None
     method: str = ""
     elapsed: float = 0.0
+    #: set when the run did not start where the journal said (the target was behind it)
+    notice: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -208,6 +213,8 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
             before = await _scalar(dst_conn, sql.SQL("SELECT max({})::text FROM {}").format(wm, dst_table))
             result.watermark_before = before
             await dst_conn.rollback()
+        elif before is not None and not full:
+            before = await _target_behind(dst_conn, dst_table, tdetail, watermark_col, before, result)
         lower = None
         if before is not None:
             q, extra = overlap_lower_bound(types[watermark_col], overlap)
@@ -247,6 +254,35 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
         journal.set_watermark(*ident, result.watermark_after, result.rows_moved)
     result.elapsed = time.perf_counter() - started
     return result
+
+
+async def _target_behind(dst_conn: psycopg.AsyncConnection[Any], dst_table: sql.Composed, tdetail: Any,
+                         watermark_col: str, stored: str, result: SyncResult) -> str | None:
+    """Where this run starts: the stored watermark, unless the target's own maximum of the
+    watermark column is below it (rows above it are gone from the target) or the target is
+    empty; then the target's value (None: from the start), with a notice in ``result``."""
+    wm = sql.Identifier(watermark_col)
+    ttype = next((c.type for c in tdetail.columns if c.name == watermark_col), None)
+    if ttype is None:
+        return stored
+    q = sql.SQL("SELECT max({wm})::text, CASE WHEN max({wm}) < CAST(%s AS {t}) THEN 1 ELSE 0 END FROM {tbl}").format(
+        wm=wm, t=sql.SQL(ttype), tbl=dst_table)
+    async with dst_conn.cursor() as cur:
+        await cur.execute(q, [stored])
+        row = await cur.fetchone()
+    await dst_conn.rollback()
+    target_max, behind = (row[0], str(row[1]) == "1") if row else (None, False)
+    if target_max is None:
+        result.notice = (f"the target table {result.target} is empty although the stored watermark of "
+                         f"{watermark_col} is {stored}: synced from the start")
+    elif behind:
+        result.notice = (f"the target is behind the stored watermark of {watermark_col} ({stored}): its own "
+                         f"maximum is {target_max}, so rows above it are missing there; synced from the "
+                         "target's value")
+    else:
+        return stored
+    result.watermark_before = target_max
+    return target_max
 
 
 async def _write_rows(dst_conn: psycopg.AsyncConnection[Any], dst: ConnectionService, target_ts: bool, tschema: str,

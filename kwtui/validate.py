@@ -10,7 +10,10 @@ Three levels, each selectable:
     numbers, booleans, dates and times, uuids, CHAR(n) and VARCHAR(n <= 64)). Values are
     compared with type-aware normalisation: numbers numerically (a relative tolerance where
     one side is a float and the other is not, or the float widths differ), timestamps in
-    UTC (a time zone-less timestamp is taken as UTC), text trimmed only for CHAR(n).
+    UTC (a time zone-less timestamp is taken as UTC), text trimmed only for CHAR(n). NaN sorts
+    above every number on PostgreSQL and below on KWDB: for numbers min, max and sum leave NaN
+    out and a ``nan`` count holds it; a float sum also leaves the infinities out (min and max
+    show them), so one changed finite value still moves it.
 ``checksum``
     the key space is cut into segments at keys *sampled* from the table (any orderable key:
     integers, text, uuids, composite keys, a KWDB TS table's timestamp + primary tags; never
@@ -24,7 +27,9 @@ Three levels, each selectable:
     float8; uuid vs text: lower case; CHAR(n): trimmed; timestamps: UTC in ISO 8601 with a
     space, at millisecond precision against a KWDB TS table); where both sides are the same
     kind of server with the same column type, the server's own text form is canonical (the
-    sessions fix TimeZone, DateStyle, extra_float_digits ...). Equal segments are skipped; unequal ones are split again at keys sampled inside
+    sessions fix TimeZone, DateStyle, extra_float_digits ...); a float's -0 prints '0' and its
+    infinities 'Infinity' / '-Infinity' on both (KWDB's own text is '+Inf' / '-Inf'), a
+    numeric's -0 '0'. Equal segments are skipped; unequal ones are split again at keys sampled inside
     them until they hold a few hundred rows, which are fetched from both sides ordered by key
     and compared row by row in a streaming merge. A segment empty on one side is streamed
     from the other without splitting. Where a server lacks a function the hash needs (no
@@ -36,7 +41,11 @@ segments run in ``workers`` connection pairs. For every foreign key of a source 
 target is checked for orphan rows. Results carry a verdict per table (``equal``,
 ``differs``, ``missing``, ``error``), counts on both sides and the first differing keys by
 kind (``changed``, ``missing_in_target``, ``extra_in_target``) with the differing columns
-side by side. :func:`write_report` writes Markdown, JSON or a self-contained HTML page.
+side by side. Values compare as their type compares them, on every level: NaN equals NaN,
+-0.0 equals 0.0, an infinity equals the infinity of its sign. The verdict is about the rows:
+a side check that was skipped or could not run (a foreign key whose parent table is absent,
+an aggregate the server refused) is a *warning* with its reason, never ``differs``.
+:func:`write_report` writes Markdown, JSON or a self-contained HTML page.
 
 This module never imports Textual; SQL identifiers only go through :mod:`psycopg.sql`.
 """
@@ -167,7 +176,7 @@ class RowDiff:
 @dataclass
 class AggregateCheck:
     column: str
-    metric: str  # count | nulls | min | max | sum | distinct
+    metric: str  # count | nulls | min | max | sum | nan | distinct
     source: Any
     target: Any
     equal: bool
@@ -219,6 +228,9 @@ class TableValidation:
     aggregates: list[AggregateCheck] = field(default_factory=list)
     references: list[OrphanCheck] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: side checks that were skipped or could not run, each with its reason (they never make a
+    #: table differ: the verdict is about the rows)
+    warnings: list[str] = field(default_factory=list)
     error: str | None = None
     elapsed: float = 0.0
     stats: dict[str, int] = field(default_factory=dict)
@@ -238,7 +250,8 @@ class TableValidation:
             "differences": [d.as_dict() for d in self.differences],
             "aggregates": [a.as_dict() for a in self.aggregates],
             "references": [r.as_dict() for r in self.references],
-            "notes": self.notes, "error": self.error, "elapsed_s": round(self.elapsed, 3),
+            "notes": self.notes, "warnings": self.warnings, "error": self.error,
+            "elapsed_s": round(self.elapsed, 3),
             "stats": dict(self.stats),
         }
 
@@ -256,6 +269,11 @@ class ValidationResult:
     def ok(self) -> bool:
         return all(t.verdict == EQUAL for t in self.tables)
 
+    @property
+    def warnings(self) -> int:
+        """Side checks skipped or failed, over every table (see ``TableValidation.warnings``)."""
+        return sum(len(t.warnings) for t in self.tables)
+
     def verdict_counts(self) -> dict[str, int]:
         out = dict.fromkeys(VERDICTS, 0)
         for t in self.tables:
@@ -265,7 +283,8 @@ class ValidationResult:
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "target": self.target, "level": self.level, "ok": self.ok,
                 "started": self.started, "elapsed_s": round(self.elapsed, 3),
-                "verdicts": self.verdict_counts(), "tables": [t.as_dict() for t in self.tables]}
+                "verdicts": self.verdict_counts(), "warnings": self.warnings,
+                "tables": [t.as_dict() for t in self.tables]}
 
 
 # -- types: classes, pair modes, canonical forms --------------------------------------------------
@@ -313,6 +332,47 @@ def type_class(type_text: str) -> str:
     if base in ("json", "jsonb"):
         return "json"
     return "other"
+
+
+#: column classes that can hold NaN (and compare it: NaN = NaN on both servers)
+_NAN_CLASSES = ("num", "float4", "float8")
+
+
+def _nan_able(p: ColumnPair) -> bool:
+    """A numeric column pair where one side can hold NaN: min/max leave NaN out, a 'nan' count has it."""
+    return p.mode in ("num", "float8", "float4") and (p.source_class in _NAN_CLASSES
+                                                      or p.target_class in _NAN_CLASSES)
+
+
+def _number_aggregates(p: ColumnPair, cls: str, x: sql.Composable) -> list[tuple[str, sql.Composable]]:
+    """min, max, sum and (where a side can hold NaN) the NaN count of one side's number column.
+
+    PostgreSQL sorts NaN above every number and KWDB below it, and one NaN makes a sum NaN:
+    min, max and sum leave NaN out and ``nan`` counts it. In a float pair the sum also leaves
+    the infinities out (min and max show them), so a changed finite value still moves the sum.
+    NaN is tested on the float8 value: KWDB answers TRUE to ``real_column = 'NaN'`` for any real.
+    """
+    out: list[tuple[str, sql.Composable]] = []
+    if p.mode in ("float8", "float4"):
+        f = sql.SQL("{}::float8").format(x)
+        nan = sql.SQL("{} = 'NaN'").format(f)
+        kept = sql.SQL("CASE WHEN NOT ({}) THEN {} END").format(nan, x)
+        finite = sql.SQL("CASE WHEN {f} <> 'NaN' AND {f} <> 'Infinity' AND {f} <> '-Infinity' THEN {f} END").format(f=f)
+        out += [("min", sql.SQL("min({})::text").format(kept)), ("max", sql.SQL("max({})::text").format(kept)),
+                ("sum", sql.SQL("sum({})::text").format(finite)),
+                ("nan", sql.SQL("count(CASE WHEN {} THEN 1 END)").format(nan))]
+        return out
+    if cls in _NAN_CLASSES:  # numeric (PostgreSQL before 14 has no numeric infinity to test for)
+        nan = sql.SQL("{} = 'NaN'").format(x)
+        kept = sql.SQL("CASE WHEN NOT ({}) THEN {} END").format(nan, x)
+        return [("min", sql.SQL("min({})::text").format(kept)), ("max", sql.SQL("max({})::text").format(kept)),
+                ("sum", sql.SQL("sum({})::text").format(kept)),
+                ("nan", sql.SQL("count(CASE WHEN {} THEN 1 END)").format(nan))]
+    out += [("min", sql.SQL("min({})::text").format(x)), ("max", sql.SQL("max({})::text").format(x)),
+            ("sum", sql.SQL("sum({})::text").format(x))]
+    if _nan_able(p):  # an integer beside a numeric: no NaN here
+        out.append(("nan", sql.SQL("0")))
+    return out
 
 
 def _declared_length(type_text: str) -> int | None:
@@ -402,18 +462,21 @@ def canonical_sql(column: str, cls: str, mode: str, *, ms: bool = False, plain: 
     """
     x: sql.Composable = sql.Identifier(column)
     if plain and not ms:
+        if cls in ("float4", "float8"):
+            return _float_text(x, sql.SQL("{}::text").format(x))
+        if cls == "num":
+            return _zero_text(x, sql.SQL("{}::text").format(x))
         return sql.SQL("{}::text").format(x)
     if ms and cls in ("tstz", "ts"):
         x = sql.SQL("date_trunc('milliseconds', {})").format(x)
     if mode == "num" and cls != "int":
         if trim_scale:
-            return sql.SQL("trim_scale({})::text").format(x)
-        return sql.SQL("CASE WHEN strpos({x}::text, '.') > 0 THEN rtrim(rtrim({x}::text, '0'), '.')"
-                       " ELSE {x}::text END").format(x=x)
-    if mode == "float8":
-        return sql.SQL("{}::float8::text").format(x)
-    if mode == "float4":
-        return sql.SQL("{}::float4::text").format(x)
+            return _zero_text(x, sql.SQL("trim_scale({})::text").format(x))
+        return _zero_text(x, sql.SQL("CASE WHEN strpos({x}::text, '.') > 0 THEN rtrim(rtrim({x}::text, '0'), '.')"
+                                     " ELSE {x}::text END").format(x=x))
+    if mode in ("float8", "float4"):
+        v = sql.SQL("{}::{}").format(x, sql.SQL(mode))
+        return _float_text(v, sql.SQL("{}::text").format(v))
     if mode == "char":
         return sql.SQL("rtrim({}::text)").format(x)
     if mode == "uuid":
@@ -427,6 +490,18 @@ def canonical_sql(column: str, cls: str, mode: str, *, ms: bool = False, plain: 
     if mode == "bytes":
         return sql.SQL("encode({}, 'hex')").format(x)
     return sql.SQL("{}::text").format(x)
+
+
+def _zero_text(x: sql.Composable, text: sql.Composable) -> sql.Composable:
+    """-0 (a float's, or a KWDB decimal's) prints as '0': the value equals 0."""
+    return sql.SQL("CASE WHEN {x} = 0 THEN '0' ELSE {t} END").format(x=x, t=text)
+
+
+def _float_text(x: sql.Composable, text: sql.Composable) -> sql.Composable:
+    """A float's text, the same on PostgreSQL and KWDB: -0 as '0', the infinities as PostgreSQL
+    prints them (KWDB prints '+Inf' / '-Inf'); NaN prints 'NaN' on both."""
+    return sql.SQL("CASE WHEN {x} = 0 THEN '0' WHEN {x} = CAST('Infinity' AS float8) THEN 'Infinity' "
+                   "WHEN {x} = CAST('-Infinity' AS float8) THEN '-Infinity' ELSE {t} END").format(x=x, t=text)
 
 
 def _field_sql(side: _Side, i: int, p: ColumnPair) -> sql.Composable:
@@ -501,9 +576,15 @@ def normalise(mode: str, value: Any, *, ms: bool = False) -> Any:
 
 
 def same_value(a: Any, b: Any, *, tolerance: float | None = None) -> bool:
-    """Equality of two normalised values (floats within ``tolerance`` when given)."""
+    """Equality of two normalised values (floats within ``tolerance`` when given).
+
+    NaN equals NaN (float or Decimal), -0.0 equals 0.0, and an infinity equals the infinity of
+    the same sign: values as the column's type compares them, not as IEEE 754 does.
+    """
     if a is None or b is None:
         return a is None and b is None
+    if isinstance(a, decimal.Decimal) and isinstance(b, decimal.Decimal) and (a.is_nan() or b.is_nan()):
+        return a.is_nan() and b.is_nan()
     if isinstance(a, float) and isinstance(b, float):
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
@@ -1075,7 +1156,7 @@ class Validation:
             return DIFFERS
         if any(tv.diff_counts.values()) or tv.differing_aggregates:
             return DIFFERS
-        if any(not r.ok for r in tv.references):
+        if any(r.orphans for r in tv.references):  # a reference that could not be checked is a warning
             return DIFFERS
         if plan.schema_differs and tv.level != COUNT:
             return DIFFERS
@@ -1119,8 +1200,12 @@ class Validation:
             x = sql.Identifier(col)
             exprs.append(sql.SQL("count({})").format(x))
             labels.append((p.name, "count"))
+            if p.mode in ("int", "num", "float8", "float4"):
+                for metric, expr in _number_aggregates(p, cls, x):
+                    exprs.append(expr)
+                    labels.append((p.name, metric))
             minmax: tuple[sql.Composable, sql.Composable] | None = None
-            if p.mode in ("int", "num", "float8", "float4", "date"):
+            if p.mode == "date":
                 minmax = (sql.SQL("min({})::text").format(x), sql.SQL("max({})::text").format(x))
             elif p.mode in ("text", "char"):
                 c = _collated(col, side.collate[i])
@@ -1141,12 +1226,6 @@ class Validation:
             if minmax is not None:
                 exprs.extend(minmax)
                 labels.extend([(p.name, "min"), (p.name, "max")])
-            if p.mode in ("int", "num"):
-                exprs.append(sql.SQL("sum({})::text").format(x))
-                labels.append((p.name, "sum"))
-            elif p.mode in ("float8", "float4"):
-                exprs.append(sql.SQL("sum({}::float8)::text").format(x))
-                labels.append((p.name, "sum"))
             if distinct[i]:
                 d: sql.Composable = x
                 if p.mode == "uuid":
@@ -1185,23 +1264,33 @@ class Validation:
             return
         a, b = await self._pair(0)
 
-        async def both_sides(distinct: list[bool], bools: bool) -> tuple[Any, Any, Any]:
+        async def select(s_exprs: Sequence[sql.Composable], d_exprs: Sequence[sql.Composable]) -> tuple[Any, Any]:
+            assert plan.src is not None and plan.dst is not None
+            q = "SELECT {} FROM {}"
+            return await _both(_row(a, sql.SQL(q).format(sql.SQL(", ").join(s_exprs), plan.src.ident)),
+                               _row(b, sql.SQL(q).format(sql.SQL(", ").join(d_exprs), plan.dst.ident)))
+
+        def exprs(distinct: list[bool], bools: bool) -> tuple[Any, Any, list[tuple[str, str]]]:
             assert plan.src is not None and plan.dst is not None
             s_exprs, labels = self._aggregate_exprs(plan.src, pairs, distinct, bools=bools)
             d_exprs, _ = self._aggregate_exprs(plan.dst, pairs, distinct, bools=bools)
-            q = "SELECT {} FROM {}"
-            s_row, d_row = await _both(_row(a, sql.SQL(q).format(sql.SQL(", ").join(s_exprs), plan.src.ident)),
-                                       _row(b, sql.SQL(q).format(sql.SQL(", ").join(d_exprs), plan.dst.ident)))
-            return labels, s_row, d_row
+            return s_exprs, d_exprs, labels
 
+        s_exprs, d_exprs, labels = exprs(distinct, True)
         try:
-            labels, s_row, d_row = await both_sides(distinct, True)
+            s_row, d_row = await select(s_exprs, d_exprs)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:  # e.g. a KWDB TS table without count(DISTINCT) or bool_and
-            tv.notes.append(f"the full aggregate query was refused ({_message(exc)}): counted without distinct "
-                            "counts and boolean min/max")
-            labels, s_row, d_row = await both_sides([False] * len(pairs), False)
+            tv.warnings.append(f"the full aggregate query was refused ({_message(exc)}): compared without "
+                               "distinct counts and boolean min/max")
+            s_exprs, d_exprs, labels = exprs([False] * len(pairs), False)
+            try:
+                s_row, d_row = await select(s_exprs, d_exprs)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error:  # column by column: what runs is compared, what cannot is a warning
+                labels, s_row, d_row = await self._aggregate_by_column(tv, select, s_exprs, d_exprs, labels)
         by_name = {p.name: p for p in pairs}
         total_s, total_d = tv.source_rows or 0, tv.target_rows or 0
         for (col, metric), sv, dv in zip(labels, s_row, d_row, strict=True):
@@ -1213,6 +1302,30 @@ class Validation:
                 continue
             equal, note = _same_aggregate(p, metric, sv, dv, o)
             tv.aggregates.append(AggregateCheck(col, metric, sv, dv, equal, note))
+
+    @staticmethod
+    async def _aggregate_by_column(tv: TableValidation, select: Any, s_exprs: Sequence[sql.Composable],
+                                   d_exprs: Sequence[sql.Composable], labels: Sequence[tuple[str, str]]
+                                   ) -> tuple[list[tuple[str, str]], list[Any], list[Any]]:
+        """The aggregates one column at a time; a column whose query is refused is left out
+        with a warning naming the server's reason."""
+        columns = list(dict.fromkeys(col for col, _ in labels))
+        out_labels: list[tuple[str, str]] = []
+        s_out: list[Any] = []
+        d_out: list[Any] = []
+        for col in columns:
+            idx = [i for i, (c, _) in enumerate(labels) if c == col]
+            try:
+                s_row, d_row = await select([s_exprs[i] for i in idx], [d_exprs[i] for i in idx])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                tv.warnings.append(f"aggregates of column {col} could not run: {_message(exc)}")
+                continue
+            out_labels.extend(labels[i] for i in idx)
+            s_out.extend(s_row)
+            d_out.extend(d_row)
+        return out_labels, s_out, d_out
 
     # -- checksum -------------------------------------------------------------------------------
 
@@ -1593,7 +1706,7 @@ class Validation:
         try:
             fks = await foreign_keys(self.src, plan.source_table)
         except (psycopg.Error, KwtuiError) as exc:
-            tv.notes.append(f"foreign keys of the source could not be read: {_message(exc)}")
+            tv.warnings.append(f"foreign keys not checked: those of the source could not be read ({_message(exc)})")
             return
         if not fks:
             return
@@ -1608,10 +1721,12 @@ class Validation:
             tv.references.append(check)
             if parent is None:
                 check.error = f"the parent table {parent_name} is absent in the target"
+                tv.warnings.append(f"foreign key {fk.name} not checked: {check.error}")
                 continue
             t_cols = [_target_column(plan, c) for c in cols]
             if any(c is None for c in t_cols):
                 check.error = "the foreign key columns are absent in the target"
+                tv.warnings.append(f"foreign key {fk.name} not checked: {check.error}")
                 continue
             child = sql.SQL("{}.{}").format(sql.Identifier(plan.target_table.schema),
                                             sql.Identifier(plan.target_table.name))
@@ -1636,6 +1751,7 @@ class Validation:
                         check.examples = [dict(zip(show, r, strict=True)) for r in await cur.fetchall()]
             except psycopg.Error as exc:
                 check.error = _message(exc)
+                tv.warnings.append(f"foreign key {fk.name} not checked: {check.error}")
 
 
 def _target_column(plan: _Plan, source_name: str) -> str | None:
@@ -1658,7 +1774,7 @@ def _key_text(key: Sequence[str], values: Sequence[Any] | None) -> str:
 def _agg_value(p: ColumnPair, metric: str, text: Any) -> Any:
     if text is None:
         return None
-    if metric == "distinct":
+    if metric in ("distinct", "nan"):
         return int(text)
     if p.mode in ("int", "num"):
         try:
@@ -1954,8 +2070,8 @@ def findings(t: TableValidation) -> str:
     orphans = sum(r.orphans for r in t.references)
     if orphans:
         out.append(f"{orphans:,} orphan row{'s' if orphans != 1 else ''}")
-    if any(r.error for r in t.references):
-        out.append("foreign key not checked")
+    if t.warnings:
+        out.append(f"{len(t.warnings)} warning{'s' if len(t.warnings) != 1 else ''}")
     if t.verdict == MISSING:
         out.extend(n for n in t.notes if n.startswith("the table is absent"))
     return "; ".join(out)
@@ -1986,19 +2102,25 @@ def render_text(result: ValidationResult) -> str:
         for a in t.differing_aggregates:
             lines.append(f"  aggregate {a.column}.{a.metric}: {_cell(a.source, 60)} -> {_cell(a.target, 60)}")
         for r in t.references:
-            if r.error:
-                lines.append(f"  foreign key {r.constraint}: {r.error}")
-            elif r.orphans:
+            if r.orphans:
                 ex = "; ".join(", ".join(f"{k}={text_value(v)}" for k, v in e.items()) for e in r.examples)
                 lines.append(f"  foreign key {r.constraint} ({', '.join(r.columns)}) -> {r.parent}: "
                              f"{r.orphans:,} orphan row{'s' if r.orphans != 1 else ''} in the target"
                              + (f" (first: {ex})" if ex else ""))
+        for w in t.warnings:
+            lines.append(f"  warning: {w}")
         for n in t.notes:
             lines.append(f"  note: {n}")
     vc = {k: v for k, v in result.verdict_counts().items() if v}
+    warned = f", {_warnings_text(result.warnings)}" if result.warnings else ""
     lines.append(f"{len(result.tables)} table{'s' if len(result.tables) != 1 else ''}: "
-                 + ", ".join(f"{v} {k}" for k, v in vc.items()) + f" ({result.level}, {result.elapsed:.2f} s)")
+                 + ", ".join(f"{v} {k}" for k, v in vc.items()) + warned
+                 + f" ({result.level}, {result.elapsed:.2f} s)")
     return "\n".join(lines)
+
+
+def _warnings_text(n: int) -> str:
+    return f"{n} warning{'s' if n != 1 else ''}"
 
 
 def _md(text: Any) -> str:
@@ -2009,7 +2131,8 @@ def render_markdown(result: ValidationResult) -> str:
     out = ["# kwtui validation report", "",
            f"- Source: `{result.source}`", f"- Target: `{result.target}`",
            f"- Level: {result.level}", f"- Started: {result.started} (UTC), {result.elapsed:.2f} s",
-           f"- Result: **{'all equal' if result.ok else 'differences found'}**", "",
+           f"- Result: **{'all equal' if result.ok else 'differences found'}**"
+           + (f" ({_warnings_text(result.warnings)}: checks that could not run)" if result.warnings else ""), "",
            "| Table | Target | Verdict | Source rows | Target rows | Changed | Missing in target | Extra in target "
            "| Other findings |",
            "|---|---|---|---:|---:|---:|---:|---:|---|"]
@@ -2026,6 +2149,8 @@ def render_markdown(result: ValidationResult) -> str:
             out.append("- " + ", ".join(f"{k.replace('_', ' ')}: {v:,}" for k, v in t.stats.items()))
         if t.error:
             out.append(f"- Error: {_md(t.error)}")
+        for w in t.warnings:
+            out.append(f"- Warning: {_md(w)}")
         for n in t.notes:
             out.append(f"- Note: {_md(n)}")
         lines = _diff_lines(t)
@@ -2064,7 +2189,7 @@ td.v{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-spac
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-weight:600;font-size:12px}
 .equal{background:#dff5e3;color:#17642a}.differs{background:#fde2e1;color:#9b1c1c}
 .missing{background:#fff1cc;color:#7a5200}.error{background:#ece3fb;color:#5b2a9e}
-.src{background:#fff6f6}.dst{background:#f4fbf5}.notes li{color:#56606e}
+.src{background:#fff6f6}.dst{background:#f4fbf5}.notes li{color:#56606e}.notes li.warning{color:#7a5200}
 """
 
 
@@ -2081,7 +2206,9 @@ def render_html(result: ValidationResult) -> str:
              "<h1>kwtui validation report</h1>",
              f'<p class="meta">Source <b>{e(result.source)}</b> &middot; target <b>{e(result.target)}</b> &middot; '
              f"level <b>{e(result.level)}</b> &middot; started {e(result.started)} UTC &middot; "
-             f"{result.elapsed:.2f} s &middot; {badge(EQUAL) if result.ok else badge(DIFFERS)}</p>",
+             f"{result.elapsed:.2f} s &middot; {badge(EQUAL) if result.ok else badge(DIFFERS)}"
+             + (f' &middot; <span class="badge missing">{_warnings_text(result.warnings)}</span>'
+                if result.warnings else "") + "</p>",
              "<table><thead><tr><th>Table</th><th>Target</th><th>Verdict</th><th>Source rows</th>"
              "<th>Target rows</th><th>Changed</th><th>Missing in target</th><th>Extra in target</th><th>Other findings</th>"
              "</tr></thead><tbody>"]
@@ -2097,7 +2224,8 @@ def render_html(result: ValidationResult) -> str:
         parts.append(f'<p class="meta">target {e(t.target)} &middot; key {e(", ".join(t.key) or "(none)")} &middot; '
                      f"method {e(t.method or t.level)} &middot; {t.elapsed:.2f} s"
                      + ("".join(f" &middot; {e(k.replace('_', ' '))} {v:,}" for k, v in t.stats.items())) + "</p>")
-        items = ([f"<li>error: {e(t.error)}</li>"] if t.error else []) + [f"<li>{e(n)}</li>" for n in t.notes]
+        items = ([f"<li>error: {e(t.error)}</li>"] if t.error else []) \
+            + [f'<li class="warning">warning: {e(w)}</li>' for w in t.warnings] + [f"<li>{e(n)}</li>" for n in t.notes]
         if items:
             parts.append('<ul class="notes">' + "".join(items) + "</ul>")
         lines = _diff_lines(t)

@@ -447,6 +447,8 @@ class ValidationScreen(Screen[None]):
             if i:
                 line.append(", ")
             line.append(f"{count} {verdict}", style=VERDICT_STYLE.get(verdict, ""))
+        if result.warnings:
+            line.append(f", {result.warnings} warning{'s' if result.warnings != 1 else ''}", style="yellow")
         line.append("  ctrl+s saves the report", style="dim")
         self.set_progress(line)
         table = self.query_one("#v-verdicts", DataTable)
@@ -509,10 +511,9 @@ class ValidationScreen(Screen[None]):
         notes: list[str] = []
         if t.error:
             notes.append(f"error: {t.error}")
+        notes.extend(f"warning: {w}" for w in t.warnings)  # checks that could not run, with their reason
         for r in t.references:
-            if r.error:
-                notes.append(f"foreign key {r.constraint} not checked: {r.error}")
-            elif r.orphans:
+            if r.orphans:
                 notes.append(f"foreign key {r.constraint}: {r.orphans:,} orphan row{'s' if r.orphans != 1 else ''} "
                              "in the target")
         notes.extend(f"note: {n}" for n in t.notes)

@@ -20,7 +20,8 @@ so the server decides what the text is, in four layers, each of which alone refu
    VIEW ... AS SELECT FROM (<text>) s``, in a transaction that is always rolled back) and the
    functions are the OIDs in its stored query tree (``pg_rewrite.ev_action``; built-ins are
    pinned, so ``pg_depend`` never lists them): direct calls however quoted or qualified, aggregates,
-   window functions, the functions behind operators and casts, set-returning functions in
+   window functions (and every aggregate's support functions), the functions behind operators
+   and casts, set-returning functions in
    FROM, TABLESAMPLE methods, and, recursively, everything the views it reads call. Each is
    judged from ``pg_proc``: a function on the reviewed list of functions that act (signal
    sessions, replication, backup and WAL, server files, large objects, session settings,
@@ -98,6 +99,7 @@ class Call:
     extension: str = ""
     language: str = ""
     body: str = ""
+    oid: int = 0
 
     @property
     def qualified(self) -> str:
@@ -375,11 +377,27 @@ _BY_NAME = sql.SQL("{columns} WHERE p.proname = ANY({names}) AND (n.nspname = AN
 
 def _calls(rows: Sequence[Sequence[Any]], wanted: list[tuple[str, str]] | None = None) -> list[Call]:
     out = []
-    for _oid, schema, name, vol, builtin, ext, lang, body in rows:
+    for oid, schema, name, vol, builtin, ext, lang, body in rows:
         if wanted is not None and not any(n == name and s in ("", schema) for s, n in wanted):
             continue  # a qualified call only matches its own schema
-        out.append(Call(schema, name, vol or "?", bool(builtin), ext, lang, body if lang in ("sql", "plpgsql") else ""))
+        out.append(Call(schema, name, vol or "?", bool(builtin), ext, lang, body if lang in ("sql", "plpgsql") else "",
+                        int(oid)))
     return out
+
+
+# An aggregate's own pg_proc row says little: what runs are its support functions.
+_AGG_SUPPORT = sql.SQL("""{columns} WHERE p.oid IN (
+    SELECT unnest(ARRAY[aggtransfn, aggfinalfn, aggcombinefn, aggserialfn, aggdeserialfn, aggmtransfn,
+                        aggminvtransfn, aggmfinalfn])::oid
+    FROM pg_catalog.pg_aggregate WHERE aggfnoid = ANY({oids}::oid[]))""")
+
+
+async def _aggregate_support(cur: psycopg.AsyncCursor[Any], calls: list[Call]) -> list[Call]:
+    oids = [c.oid for c in calls if c.oid]
+    if not oids:
+        return []
+    await cur.execute(_AGG_SUPPORT.format(columns=_PROC_COLUMNS, oids=sql.Literal(oids)))
+    return _calls(await cur.fetchall())
 
 
 async def _by_names(cur: psycopg.AsyncCursor[Any], names: list[tuple[str, str]]) -> list[Call]:
@@ -437,6 +455,7 @@ async def _pg_calls(conn: psycopg.AsyncConnection[Any], statement: sqlsafety.Sta
                 calls = []
         if method == "names":
             calls = await _by_names(cur, call_names(statement.text))
+        calls += await _aggregate_support(cur, calls)
         calls += await _body_calls(cur, calls, "postgres")
     return calls, method
 

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,28 +215,17 @@ def test_aggregates_the_server_refuses_are_warnings_and_the_rest_is_compared(
 # -- PostgreSQL against KWDB ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def kwdb_uri() -> Iterator[str]:
-    """A live KWDB node for this module (../shared/kwdb/server/kwdb-node), stopped afterwards."""
-    if not KWDB_NODE.exists():
-        pytest.skip(f"{KWDB_NODE} is absent: no live KWDB here")
-    store = Path(tempfile.mkdtemp(prefix="kwtui-adv-kwdb-"))
-    proc = subprocess.run([str(KWDB_NODE), "start", str(store)], capture_output=True, text=True, timeout=240)
-    uri = next((ln.strip() for ln in proc.stdout.splitlines() if ln.startswith("postgresql://")), None)
-    if proc.returncode != 0 or uri is None:
-        shutil.rmtree(store, ignore_errors=True)
-        pytest.fail(f"kwdb-node did not start: {proc.stderr.strip() or proc.stdout.strip()}")
-    try:
-        yield uri
-    finally:
-        subprocess.run([str(KWDB_NODE), "stop", str(store)], capture_output=True, timeout=120)
-        shutil.rmtree(store, ignore_errors=True)
+@pytest.fixture
+def kwdb_uri(kwdb: str) -> str:
+    """A fresh database on the session's live KWDB node (tests/conftest.py)."""
+    return kwdb
 
 
 KW_ROWS = ("(1, 'NaN', 'NaN'), (2, 'Infinity', 'Infinity'), (3, '-Infinity', '-Infinity'), (4, '-0', '-0'), "
            "(5, 0, 0), (6, 2.5, 1.25), (7, 1, 1.50), (8, NULL, NULL), (9, 'NaN', 'NaN'), (10, -7.125, 'NaN')")
 
 
+@pytest.mark.kwdb
 def test_postgres_and_kwdb_agree_on_nan_inf_and_minus_zero(db: Any, kwdb_uri: str,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """Attack: the same float8 (and decimal) values, NaN, +/-Infinity and -0 among them, on a

@@ -186,6 +186,9 @@ def layer_of(exc: BaseException) -> str:
     raise exc
 
 
+SERVER_HELD: list[tuple[str, str]] = []  # attempts that reached the server's execution, and its answer
+
+
 async def attempt_runner(runner: QueryRunner, text: str) -> str:
     try:
         guarded = runner.prepare(text, write_mode=False)
@@ -196,7 +199,10 @@ async def attempt_runner(runner: QueryRunner, text: str) -> str:
             await ex.stream.close()
         return "ran"
     except (KwtuiError, QueryError) as exc:
-        return layer_of(exc)
+        layer = layer_of(exc)
+        if layer == "server error":
+            SERVER_HELD.append((text, exc.message))
+        return layer
 
 
 def _report(name: str, outcomes: dict[str, Counter[str]]) -> None:
@@ -205,6 +211,8 @@ def _report(name: str, outcomes: dict[str, Counter[str]]) -> None:
         return
     data = json.loads(Path(path).read_text()) if Path(path).exists() else {}
     data[name] = {cls: dict(c) for cls, c in outcomes.items()}
+    if name == "query runner":
+        data["server errors"] = SERVER_HELD
     Path(path).write_text(json.dumps(data, indent=1, sort_keys=True))
 
 

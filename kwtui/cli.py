@@ -264,7 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
     q.add_argument("--write", action="store_true", help="write mode: allow statements that change data or settings")
     q.add_argument("--yes", "-y", action="store_true", help="with --write: do not ask for confirmation")
-    _add_timeout_arg(q, "read mode's statement timeout in seconds (0: none)", 300)
+    q.add_argument("--statement-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="read mode's statement timeout in seconds, 0: none (default 300, or "
+                        "KWTUI_STATEMENT_TIMEOUT, which sets the console's too)")
     q.add_argument("sql", help="the SQL text")
     return parser
 
@@ -438,6 +440,7 @@ def _confirm(summary: str) -> bool:
 def cmd_query(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
     from kwtui.fmt import jsonable
+    from kwtui.guard import default_timeout
     from kwtui.query import QueryRunner, WriteRefused
 
     if not args.sql.strip():
@@ -446,7 +449,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         async with _service(target) as svc:
-            runner = QueryRunner(svc, timeout=args.statement_timeout or None)
+            given = args.statement_timeout
+            runner = QueryRunner(svc, timeout=default_timeout(strict=True) if given is None else (given or None))
             guarded = runner.prepare(args.sql, write_mode=args.write)  # WriteRefused: exit 2
             confirmed = not guarded.is_write or args.yes
             if guarded.is_write and not confirmed:

@@ -63,6 +63,7 @@ What could not be held, said plainly:
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -74,8 +75,25 @@ from psycopg import sql
 from kwtui import sqlsafety
 from kwtui.errors import UsageError
 
-#: seconds a read statement may run in read mode (0: no limit)
+#: seconds a read statement may run in read mode (0: no limit); KWTUI_STATEMENT_TIMEOUT overrides it
 DEFAULT_TIMEOUT = 300.0
+
+
+def default_timeout(*, strict: bool = False) -> float | None:
+    """Read mode's statement timeout: ``KWTUI_STATEMENT_TIMEOUT`` seconds when set (0: none), else 300.
+
+    A value that is not a number is a usage error with ``strict`` (the CLI), else the default.
+    """
+    raw = os.environ.get("KWTUI_STATEMENT_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        if strict:
+            raise UsageError(f"KWTUI_STATEMENT_TIMEOUT must be a number of seconds, not {raw!r}") from None
+        return DEFAULT_TIMEOUT
+    return value if value > 0 else None
 
 PARSE, SERVER, CATALOG = "parse", "server", "catalog"
 

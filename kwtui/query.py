@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from kwtui.connection import ConnectionService, ResultStream
 from kwtui.errors import UsageError
-from kwtui.guard import DEFAULT_TIMEOUT, CheckedRead
+from kwtui.guard import DEFAULT_TIMEOUT, CheckedRead, default_timeout
 from kwtui.sqlsafety import READ, Guarded, guard
 
 #: rows fetched from a write statement's RETURNING at most
@@ -54,12 +54,13 @@ class Execution:
 
 
 class QueryRunner:
-    def __init__(self, service: ConnectionService, *, limit: int = 20, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, service: ConnectionService, *, limit: int = 20, timeout: float | None | str = "default") -> None:
         self.service = service
         self.limit = limit
         self.auto_limit = True
-        #: statement timeout of read mode, in seconds (None or 0: none)
-        self.timeout = timeout
+        #: statement timeout of read mode, in seconds (None or 0: none); by default 300 s or
+        #: KWTUI_STATEMENT_TIMEOUT
+        self.timeout: float | None = default_timeout() if timeout == "default" else timeout  # type: ignore[assignment]
 
     def prepare(self, text: str, *, write_mode: bool) -> Guarded:
         """Classify; raise WriteRefused when the input may not run in this mode."""

@@ -162,3 +162,17 @@ def test_plain_reads_run_on_kwdb(kw: str, capsys: pytest.CaptureFixture[str]) ->
 def test_statement_timeout_on_kwdb(kw: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "query", "--dsn", kw, "--statement-timeout", "0.5", "select pg_sleep(3)")
     assert code == 1 and "timeout" in err
+
+
+def test_native_export_query_goes_through_the_guard(kw: str, kwdb_server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """EXPORT ... FROM SELECT is built from the text KWDB parsed alone: nothing can be appended."""
+    name = "q_" + kw.rsplit("/", 1)[1].split("?")[0]
+    code, out, err = run(capsys, "export", "--dsn", kw, "--native", "--query", "select * from r -- a comment",
+                         "--to", f"nodelocal://1/{name}")
+    assert code == 0, err
+    assert "FROM select * from r" in out and "comment" not in out
+    for attack in ("select * from r) --", """select "set_config"('application_name', 'x', false)""",
+                   "select 1; select kwdb_internal.force_panic('x')"):
+        code, _, err = run(capsys, "export", "--dsn", kw, "--native", "--query", attack,
+                           "--to", f"nodelocal://1/{name}_x")
+        assert code in (1, 2) and "Traceback" not in err, attack

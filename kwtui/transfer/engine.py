@@ -167,16 +167,29 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
     return plans
 
 
+def is_bytes_type(type_text: str) -> bool:
+    """bytea (PostgreSQL), BYTES / BYTEA / VARBYTES(n) (KWDB)."""
+    base = type_text.strip().lower().split("(")[0].strip()
+    return base in ("bytea", "bytes", "varbytes")
+
+
 def choose_path(src: ConnectionService, dst: ConnectionService, plan: TablePlan, options: TransferOptions) -> str:
     assert src.dialect is not None and dst.dialect is not None
     read_copy = src.dialect.caps.copy_to_stdout and not options.force_keyset
-    write_copy = dst.dialect.caps.copy_from_stdin and not plan.target_ts and not options.force_insert
+    # KWDB's COPY FROM reads '\x4142' as the text escape of one byte then '42': a bytes value
+    # sent as its hex text would be stored as those characters (checked on KWDB V3.2.1), so
+    # tables with bytes columns go to KWDB by INSERT, where '\x...' is cast to the bytes it names
+    bytes_into_kwdb = dst.dialect.kind == "kwdb" and any(
+        is_bytes_type(c.type) for c in plan.source.columns if c.name in plan.columns)
+    write_copy = (dst.dialect.caps.copy_from_stdin and not plan.target_ts and not options.force_insert
+                  and not bytes_into_kwdb)
     same_kind = src.dialect.kind == dst.dialect.kind == "postgres"
     if read_copy and write_copy:
         return "binary COPY" if same_kind and plan.same_types else "text COPY"
     reader = "COPY rows" if read_copy else "keyset SELECT"
     writer = "COPY rows" if write_copy else "batched INSERT"
-    return f"{reader} -> {writer}"
+    why = " (bytes columns: KWDB's COPY would keep their hex text)" if bytes_into_kwdb and not plan.target_ts else ""
+    return f"{reader} -> {writer}{why}"
 
 
 # -- DDL for missing targets ------------------------------------------------------------------

@@ -1,0 +1,33 @@
+"""Bytes into KWDB arrive as bytes (issue 17): KWDB's COPY FROM kept the hex text of bytea."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+
+from .test_cli import run
+
+pytestmark = pytest.mark.kwdb
+
+
+def test_bytea_transfer_pg_to_kwdb_is_exact(db, kwdb: str, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    values = [os.urandom(16), b"", b"\x00\xff\\x41\t\n\r\"',", None, bytes(range(256)), b"\\x4142"]
+    with psycopg.connect(db.conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE blobs (id int PRIMARY KEY, b bytea, note text)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO blobs VALUES (%s, %s, %s)",
+                            [(i, v, f"n{i}") for i, v in enumerate(values)])
+            cur.executemany("INSERT INTO blobs VALUES (%s, %s, 'bulk')",
+                            [(100 + i, os.urandom(i % 40)) for i in range(2000)])
+    code, out, err = run(capsys, "transfer", "--source", db.uri, "--target", kwdb, "--table", "public.blobs")
+    assert code == 0, err
+    assert "INSERT" in out  # the path says how bytes go to KWDB
+    with psycopg.connect(db.conninfo) as s, psycopg.connect(kwdb) as d:
+        src = s.execute("SELECT id, b, note FROM blobs ORDER BY id").fetchall()
+        dst = d.execute("SELECT id, b, note FROM public.blobs ORDER BY id").fetchall()
+    assert [(i, bytes(b) if b is not None else None, n) for i, b, n in dst] == \
+        [(i, bytes(b) if b is not None else None, n) for i, b, n in src]
+    code, out, err = run(capsys, "validate", "--source", db.uri, "--target", kwdb, "--table", "public.blobs")
+    assert code == 0, out + err

@@ -177,10 +177,12 @@ def choose_path(src: ConnectionService, dst: ConnectionService, plan: TablePlan,
     assert src.dialect is not None and dst.dialect is not None
     read_copy = src.dialect.caps.copy_to_stdout and not options.force_keyset
     # KWDB's COPY FROM reads '\x4142' as the text escape of one byte then '42': a bytes value
-    # sent as its hex text would be stored as those characters (checked on KWDB V3.2.1), so
-    # tables with bytes columns go to KWDB by INSERT, where '\x...' is cast to the bytes it names
+    # sent as its hex text would be stored as those characters, and it cannot read an array
+    # ('{1,2}': syntax error) (both checked on KWDB V3.2.1); so tables with bytes or array
+    # columns go to KWDB by INSERT, where the text is cast to the column's type
     bytes_into_kwdb = dst.dialect.kind == "kwdb" and any(
-        is_bytes_type(c.type) for c in plan.source.columns if c.name in plan.columns)
+        is_bytes_type(c.type) or c.type.strip().endswith("[]") or c.type.strip().upper().startswith("ARRAY")
+        for c in plan.source.columns if c.name in plan.columns)
     write_copy = (dst.dialect.caps.copy_from_stdin and not plan.target_ts and not options.force_insert
                   and not bytes_into_kwdb)
     same_kind = src.dialect.kind == dst.dialect.kind == "postgres"
@@ -188,7 +190,7 @@ def choose_path(src: ConnectionService, dst: ConnectionService, plan: TablePlan,
         return "binary COPY" if same_kind and plan.same_types else "text COPY"
     reader = "COPY rows" if read_copy else "keyset SELECT"
     writer = "COPY rows" if write_copy else "batched INSERT"
-    why = " (bytes columns: KWDB's COPY would keep their hex text)" if bytes_into_kwdb and not plan.target_ts else ""
+    why = " (bytes or array columns: KWDB's COPY cannot take them)" if bytes_into_kwdb and not plan.target_ts else ""
     return f"{reader} -> {writer}{why}"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -11,21 +13,69 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from kwtui.transfer.pull import SpoolServer
+from kwtui.transfer.pull import Spool, SpoolServer
 
 from .test_cli import run
 
 
 def test_the_spool_server_serves_only_its_prefix(tmp_path: Path) -> None:
-    (tmp_path / "n1.0.csv").write_text("1,a\n")
-    with SpoolServer(tmp_path) as server:
+    spool = Spool(tmp_path)
+    spool.final.write_bytes(b"1,a\n")
+    spool.finish()
+    with SpoolServer(spool) as server:
         assert urllib.request.urlopen(server.url("n1.0.csv")).read() == b"1,a\n"
-        assert b"n1.0.csv" in urllib.request.urlopen(server.url("")).read()  # the index KWDB's TS IMPORT reads
+        assert b'href="n1.0.csv"' in urllib.request.urlopen(server.url("")).read()  # the index KWDB's TS IMPORT reads
         base = server.url("").split("/kwtui-")[0]
-        with pytest.raises(urllib.error.HTTPError):
-            urllib.request.urlopen(base + "/n1.0.csv")
-        with pytest.raises(urllib.error.HTTPError):
-            urllib.request.urlopen(server.url("../../etc/passwd"))
+        for wrong in (base + "/n1.0.csv", server.url("../n1.0.csv"), server.url("other.csv")):
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(wrong)
+
+
+def test_the_spool_is_served_while_it_grows_and_ranges_wait_for_their_bytes(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    got: dict[str, bytes] = {}
+    with SpoolServer(spool) as server:
+        def fetch(key: str, headers: dict[str, str]) -> None:
+            got[key] = urllib.request.urlopen(urllib.request.Request(server.url("n1.0.csv"), headers=headers)).read()
+
+        readers = [threading.Thread(target=fetch, args=("all", {})),
+                   threading.Thread(target=fetch, args=("range", {"Range": "bytes=5-9"})),
+                   threading.Thread(target=fetch, args=("probe", {"Range": "bytes=0-0"})),
+                   threading.Thread(target=fetch, args=("tail", {"Range": "bytes=10-"}))]
+        for t in readers:
+            t.start()
+        with spool.part.open("wb") as fh:  # written in pieces, as COPY does
+            for i in range(20):
+                fh.write(b"%04d,\n" % i)
+                fh.flush()
+                time.sleep(0.01)
+        spool.part.rename(spool.final)
+        spool.finish()
+        for t in readers:
+            t.join(10)
+    whole = b"".join(b"%04d,\n" % i for i in range(20))
+    # KWDB's 'bytes=0-0' probe of a growing file gets the whole file (a 1-byte answer was taken for all of it)
+    assert got == {"all": whole, "range": whole[5:10], "tail": whole[10:], "probe": whole}
+
+
+def test_a_failed_spool_breaks_the_download_off(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.part.write_bytes(b"1,a\n")
+    with SpoolServer(spool) as server:
+        out: list[BaseException] = []
+
+        def fetch() -> None:
+            try:
+                urllib.request.urlopen(server.url("n1.0.csv")).read()
+            except BaseException as exc:  # the incomplete chunked body
+                out.append(exc)
+
+        t = threading.Thread(target=fetch)
+        t.start()
+        time.sleep(0.1)
+        spool.finish(RuntimeError("COPY failed"))
+        t.join(10)
+    assert out, "a download of a failed spool must not look complete"
 
 
 @pytest.mark.kwdb

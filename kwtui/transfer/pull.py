@@ -6,11 +6,13 @@ a file list for a relational table; for a time-series table a directory, which K
 from an HTML index). So for each table:
 
 1. PostgreSQL formats the rows itself (``COPY (SELECT ...) TO STDOUT`` in KWDB's CSV dialect,
-   the columns in the target's order, a TS table's rows sorted by time) into ``n1.<k>.csv``
-   chunks of exact row counts in a private spool directory (the same files ``kwtui export``
-   writes, which KWDB's IMPORT takes with every value exact);
+   the columns in the target's order, a TS table's rows sorted by time) into one spool file
+   ``n1.0.csv`` in a private directory (the format ``kwtui export`` writes, which KWDB's
+   IMPORT takes with every value exact);
 2. a small HTTP server on this host (``--serve-host``, loopback by default; a random path
-   prefix) serves that directory, and only for the time of the import;
+   prefix) serves that file *while it is being written*: the response follows the growing
+   file (chunked), so KWDB imports while PostgreSQL still copies; a ``Range`` request waits
+   for its bytes; if the copy fails, the download breaks off and so does the IMPORT;
 3. ``IMPORT INTO`` runs on KWDB (autocommit) and kwtui checks the arithmetic: the rows KWDB
    says it imported must be the rows spooled, with no rejected or abandoned line, and the
    table must hold them (a TS table may hold fewer: KWDB keeps one row per timestamp and
@@ -26,10 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import html
 import http.server
-import io
 import os
 import secrets
 import shutil
@@ -59,7 +58,7 @@ class PullResult:
     target_rows: int = 0  # rows the target holds afterwards
     bytes: int = 0
     files: list[str] = field(default_factory=list)
-    spool_s: float = 0.0
+    spool_s: float = 0.0  # 0 when the spool was written while KWDB imported it
     import_s: float = 0.0
     notices: list[str] = field(default_factory=list)
     path: str = PATH_LABEL
@@ -69,31 +68,161 @@ class PullResult:
         return self.spool_s + self.import_s
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Files (and the HTML index KWDB reads for a directory) under one random prefix."""
+class Spool:
+    """The one spool file, written by a thread while the server reads it."""
 
+    name = "n1.0.csv"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.final = directory / self.name
+        self.part = directory / (self.name + ".part")  # _copy_to_chunks' temporary name
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.done.set()
+
+    def size(self) -> int | None:
+        """The whole file's size once it is complete, else None."""
+        return self.final.stat().st_size if self.done.is_set() and self.error is None and self.final.exists() else None
+
+    def open(self, timeout: float = 600.0) -> Any:
+        """The file being written (or written), opened for reading; waits for it to appear."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for path in (self.final, self.part):
+                try:
+                    return path.open("rb")
+                except FileNotFoundError:
+                    continue
+            if self.done.is_set():
+                raise OSError(f"the spool failed: {self.error}" if self.error else "the spool file is missing")
+            time.sleep(0.005)
+        raise OSError("timed out waiting for the spool file")
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """The spool file (streamed while it grows) and a bare index of it, under one random prefix."""
+
+    protocol_version = "HTTP/1.1"
     prefix = "/"
+    spool: Spool
+    #: HEAD waits for the whole file (its size): KWDB's TS IMPORT reads as many bytes as HEAD said
+    #: (0 of a growing file: it imported nothing, checked); the relational IMPORT streams without it
+    sized_head = False
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         pass
 
-    def translate_path(self, path: str) -> str:
-        if path.split("?")[0] == self.prefix.rstrip("/"):  # the directory without its slash (then a redirect)
-            return super().translate_path("/")
-        if not path.startswith(self.prefix):
-            return os.path.join(self.directory, ".kwtui-not-served")  # 404: nothing outside the prefix
-        return super().translate_path("/" + path[len(self.prefix):])
+    def do_HEAD(self) -> None:
+        if self.sized_head:
+            self.spool.done.wait(3600)
+        self._serve(body=False)
 
-    def list_directory(self, path: str | os.PathLike[str]) -> Any:
-        """A bare index, one link per CSV file (KWDB's TS IMPORT read the stock index's file twice)."""
-        names = sorted(n for n in os.listdir(path) if n.endswith(".csv"))
-        links = "".join(f'<a href="{html.escape(n)}">{html.escape(n)}</a>\n' for n in names)
-        body = f"<html><body>\n{links}</body></html>\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def _serve(self, *, body: bool) -> None:
+        path = self.path.split("?")[0]
+        if path in (self.prefix, self.prefix.rstrip("/")):  # KWDB's TS IMPORT lists the directory
+            index = f'<html><body>\n<a href="{self.spool.name}">{self.spool.name}</a>\n</body></html>\n'.encode()
+            self._head(200, {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(len(index))})
+            if body:
+                self.wfile.write(index)
+            return
+        if path != self.prefix + self.spool.name:
+            self._head(404, {"Content-Length": "0"})
+            return
+        start, end = self._range()
+        if start == 0 and not self.spool.done.is_set():
+            # KWDB probes with 'bytes=0-0' before it reads: while the file grows, a 1-byte answer
+            # was taken for the whole file (checked): answer with the whole (growing) file instead
+            end = None
+        try:
+            fh = self.spool.open()
+        except OSError:
+            self._head(404, {"Content-Length": "0"})
+            return
+        with fh:
+            if end is not None:  # bytes=a-b: wait for those bytes, then send them
+                data = self._read_exactly(fh, start, end - start + 1)
+                total = self.spool.size()
+                self._head(206, {"Content-Length": str(len(data)),
+                                 "Content-Range": f"bytes {start}-{start + len(data) - 1}/{total or '*'}"})
+                if body:
+                    self.wfile.write(data)
+                return
+            size = self.spool.size()
+            status = 206 if start else 200
+            headers = {"Content-Length": str(size - start)} if size is not None else {"Transfer-Encoding": "chunked"}
+            if start and size is not None:
+                headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+            self._head(status, headers)
+            if not body:
+                if size is None:
+                    self.wfile.write(b"0\r\n\r\n")
+                return
+            fh.seek(start)
+            self._follow(fh, chunked=size is None)
+
+    def _head(self, status: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
         self.end_headers()
-        return io.BytesIO(body)
+
+    def _range(self) -> tuple[int, int | None]:
+        value = (self.headers.get("Range") or "").strip()
+        if not value.startswith("bytes=") or "," in value:
+            return 0, None
+        a, _, b = value[6:].partition("-")
+        try:
+            return int(a or 0), (int(b) if b else None)
+        except ValueError:
+            return 0, None
+
+    def _read_exactly(self, fh: Any, start: int, n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            fh.seek(start + len(out))
+            got = fh.read(n - len(out))
+            if got:
+                out += got
+            elif self.spool.done.is_set():
+                if self.spool.error is not None:
+                    raise OSError("the spool failed")
+                break  # the file is shorter than the range
+            else:
+                time.sleep(0.005)
+        return out
+
+    def _follow(self, fh: Any, *, chunked: bool) -> None:
+        """Send the file from its position, following it while the spool writes it (sendfile:
+        the bytes go from the page cache to the socket without passing through Python)."""
+        while True:
+            pos = fh.tell()
+            n = min(os.fstat(fh.fileno()).st_size - pos, 8 << 20)
+            if n > 0:
+                if chunked:
+                    self.wfile.write(b"%x\r\n" % n)
+                sent = self.connection.sendfile(fh, pos, n)
+                fh.seek(pos + sent)
+                if chunked:
+                    if sent != n:
+                        raise OSError("the download was cut short")
+                    self.wfile.write(b"\r\n")
+                continue
+            if self.spool.done.is_set():
+                if self.spool.error is not None:
+                    raise OSError("the spool failed: the download breaks off, so does the IMPORT")
+                if fh.tell() >= self.spool.final.stat().st_size:
+                    break
+                continue
+            time.sleep(0.005)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -104,14 +233,15 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class SpoolServer:
-    """An HTTP server for one directory, on ``host`` (a free port), in a thread of its own."""
+    """An HTTP server for one spool, on ``host`` (a free port), in a thread of its own."""
 
-    def __init__(self, root: Path, host: str = "127.0.0.1") -> None:
-        self.root = root
+    def __init__(self, spool: Spool, host: str = "127.0.0.1", *, sized_head: bool = False) -> None:
+        self.spool = spool
         self.host = host
         self.token = secrets.token_hex(8)
-        handler = type("_Handler", (_QuietHandler,), {"prefix": f"/kwtui-{self.token}/"})
-        self.httpd = _Server((host, 0), functools.partial(handler, directory=str(root)))
+        handler = type("_SpoolHandler", (_Handler,), {"prefix": f"/kwtui-{self.token}/", "spool": spool,
+                                                       "sized_head": sized_head})
+        self.httpd = _Server((host, 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="kwtui-spool", daemon=True)
 
     def url(self, relative: str = "") -> str:
@@ -202,27 +332,43 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
         if on_progress is not None:
             loop.call_soon_threadsafe(on_progress, nrows, nbytes)
 
-    with spool_dir(spool_root) as spool:
+    with spool_dir(spool_root) as directory:
+        spool = Spool(directory)
+
+        def write_spool() -> tuple[int, int, list[str]]:
+            try:
+                out = _copy_to_chunks(src.conninfo_kwargs(), stmt, directory, 0, None, on_bytes, b"")
+            except BaseException as exc:
+                spool.finish(exc)
+                raise
+            spool.finish()
+            return out
+
         started = time.perf_counter()
-        rows, size, names = await asyncio.to_thread(_copy_to_chunks, src.conninfo_kwargs(), stmt, spool,
-                                                    chunk_rows, None, on_bytes, b"")
-        res.rows, res.bytes, res.files = rows, size, names
-        res.spool_s = time.perf_counter() - started
-        started = time.perf_counter()
-        with SpoolServer(spool, host) as server:
+        with SpoolServer(spool, host, sized_head=plan.target_ts) as server:
+            writer = asyncio.ensure_future(asyncio.to_thread(write_spool))
             opts = ImportOptions(thread_concurrency=thread_concurrency) if thread_concurrency else None
             if plan.target_ts:  # KWDB's TS IMPORT takes a directory (it reads the HTML index)
                 # with thread_concurrency above 1, KWDB V3.2.1's TS IMPORT read rows more than once
                 # (1,000 rows: 2,000 'imported' with 2 threads, 3,250 with 4; dedup hid the copies)
                 native = import_into((plan.target_schema, plan.target_name), server.url(""))
             else:
-                native = import_into((plan.target_schema, plan.target_name), [server.url(n) for n in names],
-                                     options=opts)
-            async with dst.autocommit() as conn:
-                cur = await conn.execute(native.sql)  # type: ignore[arg-type]  # built and quoted by native
-                columns_out = [d.name for d in cur.description or []]
-                result = parse_result(columns_out, await cur.fetchall())
+                native = import_into((plan.target_schema, plan.target_name), [server.url(Spool.name)], options=opts)
+            try:
+                async with dst.autocommit() as conn:
+                    cur = await conn.execute(native.sql)  # type: ignore[arg-type]  # built and quoted by native
+                    columns_out = [d.name for d in cur.description or []]
+                    result = parse_result(columns_out, await cur.fetchall())
+            except BaseException:
+                if spool.error is not None:  # the copy failed first: that is the cause
+                    await asyncio.gather(writer, return_exceptions=True)
+                    raise spool.error from None
+                writer.cancel()
+                raise
+            rows, size, names = await writer
+        res.rows, res.bytes, res.files = rows, size, names
         res.import_s = time.perf_counter() - started
+        res.spool_s = 0.0  # overlapped with the import
     imported = result.rows
     rejected = result.reject_rows + result.abandon_rows
     res.target_rows = await _count(dst, plan)

@@ -98,7 +98,8 @@ def test_via_import_loads_relational_and_ts_tables_exactly(db, kwdb: str, capsys
     code, out, err = run(capsys, "transfer", "--source", db.uri, "--target", kwdb, "--table", "public.orders",
                          "--via-import", "--json")
     assert code == 1
-    assert json.loads(out.strip().splitlines()[-1])["ok"] is False and "already holds rows" in out
+    assert json.loads(out.strip().splitlines()[-1])["ok"] is False
+    assert "already holds 30,000 rows, as many as the source" in out
     with psycopg.connect(kwdb) as conn:
         assert conn.execute("SELECT count(*) FROM public.orders").fetchone() == (30000,)
 
@@ -130,3 +131,44 @@ def test_via_import_needs_postgres_to_kwdb(two_dbs: tuple[str, str], capsys: pyt
     src, dst = two_dbs
     code, _, err = run(capsys, "transfer", "--source", src, "--target", dst, "--all", "--via-import")
     assert code == 2 and "needs a KWDB target" in err
+
+
+@pytest.mark.kwdb
+def test_kill_9_during_via_import_leaves_all_or_nothing(db, kwdb: str) -> None:  # type: ignore[no-untyped-def]
+    """Attack: kill -9 of `transfer --via-import` at a random moment (seeded, printed). The
+    relational IMPORT is atomic: the target holds every row or none, never a part; a second
+    run then loads an empty target or refuses a full one."""
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    n = 300_000
+    with psycopg.connect(db.conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE k (id int PRIMARY KEY, note text, v float8)")
+        conn.execute(f"INSERT INTO k SELECT g, md5(g::text), g * 0.5 FROM generate_series(1, {n}) g")
+    seed = random.randrange(1 << 30)
+    delay = random.Random(seed).uniform(0.3, 2.0)
+    print(f"seed {seed}: kill -9 after {delay:.2f} s")
+    proc = subprocess.Popen([sys.executable, "-m", "kwtui", "transfer", "--source", db.uri, "--target", kwdb,
+                             "--table", "public.k", "--via-import"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    deadline = time.monotonic() + 60  # KWDB's job fails (or ends) once its source is gone
+    with psycopg.connect(kwdb, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            running = conn.execute("SELECT count(*) FROM [SHOW JOBS] WHERE job_type = 'IMPORT' "
+                                   "AND status IN ('running', 'pending', 'reverting')").fetchone()
+            if running == (0,):
+                break
+            time.sleep(0.2)
+        exists = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'k'").fetchone()
+        count = conn.execute("SELECT count(*) FROM public.k").fetchone()[0] if exists == (1,) else 0
+    print(f"seed {seed}: the target held {count:,} rows after the kill")
+    assert count in (0, n), f"seed {seed}: a partial load of {count} rows"
+    code = subprocess.run([sys.executable, "-m", "kwtui", "transfer", "--source", db.uri, "--target", kwdb,
+                           "--table", "public.k", "--via-import"], capture_output=True, text=True).returncode
+    assert code == (0 if count == 0 else 1), f"seed {seed}"
+    with psycopg.connect(kwdb) as conn:
+        assert conn.execute("SELECT count(*) FROM public.k").fetchone() == (n,)

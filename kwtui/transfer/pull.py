@@ -325,8 +325,20 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
     if plan.create and create is not None:
         await create(plan)
     if await _has_rows(dst, plan):
-        raise UsageError(f"{res.target} already holds rows: --via-import loads an empty table only "
-                         "(empty it, or transfer without --via-import)")
+        held = await _count(dst, plan)
+        conn = await src.open_raw(autocommit=True)
+        try:
+            t = plan.source.table
+            row = await (await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(t.schema, t.name)))).fetchone()
+            source_rows = int(row[0]) if row else -1
+        finally:
+            await conn.close()
+        same = (" as many as the source: a run that was stopped may have finished on the server (KWDB's "
+                "IMPORT job goes on without its client); check it with kwtui validate") if held == source_rows else \
+            f" (the source has {source_rows:,})"
+        raise UsageError(f"{res.target} already holds {held:,} rows,{same}; --via-import loads an empty table "
+                         "only: empty it to load it again")
     target_cols = await _target_columns(dst, plan)
     by_lower = {c.lower(): c for c in plan.columns}
     missing = [c for c in target_cols if c.lower() not in by_lower]

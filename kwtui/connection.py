@@ -302,7 +302,7 @@ class ConnectionService:
         self.info = await detect_server(self._conn)
         self.dialect = dialect_for(self.info.kind)
         if self.info.kind == "kwdb":
-            kwdb_timestamps(self._conn)
+            await kwdb_session(self._conn)
         return self.info
 
     async def close(self) -> None:
@@ -315,7 +315,7 @@ class ConnectionService:
             await self._conn.close()
         self._conn = await self._open()
         if self.info is not None and self.info.kind == "kwdb":
-            kwdb_timestamps(self._conn)
+            await kwdb_session(self._conn)
         self.reconnects += 1
 
     async def __aenter__(self) -> ConnectionService:
@@ -478,9 +478,12 @@ class ConnectionService:
     async def open_raw(self, *, autocommit: bool = False) -> psycopg.AsyncConnection[Any]:
         """A new, separate connection to the same server and database (for transfer workers)."""
         try:
-            return await psycopg.AsyncConnection.connect(autocommit=autocommit, **self.conninfo_kwargs())
+            conn = await psycopg.AsyncConnection.connect(autocommit=autocommit, **self.conninfo_kwargs())
         except psycopg.OperationalError as exc:
             raise connect_error(exc, self.target, self._password) from None
+        if self.info is not None and self.info.kind == "kwdb":
+            await kwdb_session(conn)
+        return conn
 
     async def pool(self, min_size: int = 1, max_size: int = 4) -> Any:
         """A connection pool to the same server for jobs that need several connections."""
@@ -656,6 +659,21 @@ async def detect_server(conn: psycopg.AsyncConnection[Any]) -> ServerInfo:
         pass  # not an admin: deployment from what we could read
     return ServerInfo(kind, version, version_string, deployment_type(nodes, replicas), database, user,
                       nodes, replicas)
+
+
+async def kwdb_session(conn: psycopg.AsyncConnection[Any]) -> None:
+    """What every kwtui session on KWDB needs: floats printed exactly, timestamps that load.
+
+    KWDB's default extra_float_digits is 0, which prints a FLOAT8 with 15 digits (4/3 read
+    back as 1.33333333333333): every value read as text (transfer from KWDB, export, sync,
+    validation) lost precision. With 3 it prints the shortest exact form, as PostgreSQL does
+    from 1 up (checked on V3.2.1: 1.3333333333333333, 0.30000000000000004, 5e-324).
+    """
+    in_tx = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+    await conn.execute("SET extra_float_digits = 3")
+    if not conn.autocommit and not in_tx:
+        await conn.commit()  # a session setting: not to be lost with the caller's first rollback
+    kwdb_timestamps(conn)
 
 
 _NANOS = re.compile(rb"(\.\d{6})\d+")

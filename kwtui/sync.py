@@ -145,17 +145,43 @@ def _key_in(key: Sequence[str], nkeys: int) -> sql.Composed:
     return sql.SQL("({}) IN ({})").format(column_list(key), sql.SQL(", ").join([one] * nkeys))
 
 
+def _target_types(tdetail: Any, columns: Sequence[str]) -> list[str]:
+    """The target's type of each column (as its catalog prints it), for the server-side comparison."""
+    by_name = {c.name: c.type for c in tdetail.columns}
+    return [by_name.get(c) or "STRING" for c in columns]
+
+
 async def _changed_rows(dst_conn: psycopg.AsyncConnection[Any], schema: str, table: str, columns: Sequence[str],
-                        key: Sequence[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """The rows that are not in the target as they are (text comparison); for targets without ON CONFLICT WHERE."""
-    kidx = [list(columns).index(k) for k in key]
-    keys = [tuple(r[i] for i in kidx) for r in rows]
-    q = sql.SQL("SELECT {} FROM {} WHERE {}").format(column_list(columns), qualified(schema, table),
-                                                     _key_in(key, len(keys)))
+                        key: Sequence[str], rows: list[tuple[Any, ...]],
+                        types: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The rows that are not in the target as they are, for targets without ON CONFLICT WHERE.
+
+    The target compares: each source value (its text) is cast to the target column's type and
+    compared with IS NOT DISTINCT FROM, so values printed differently by the two servers
+    (timestamps, floats, bytes, JSON) but equal count as unchanged (a text comparison re-sent
+    the whole overlap window on every sync into KWDB).
+    """
+    if not rows:
+        return []
+    idx = sql.Identifier("kwtui_row")
+    cols = [sql.Identifier(c) for c in columns]
+    one = sql.SQL("({})").format(sql.SQL(", ").join(
+        [sql.Placeholder()] + [sql.SQL("CAST({} AS {})").format(sql.Placeholder(), sql.SQL(t)) for t in types]))
+    same = sql.SQL(" AND ").join(
+        sql.SQL("t.{c} = v.{c}" if name in key else "t.{c} IS NOT DISTINCT FROM v.{c}").format(c=c)
+        for name, c in zip(columns, cols, strict=True))
+    q = sql.SQL("SELECT v.{i} FROM (VALUES {vals}) AS v({i}, {cols}) "
+                "WHERE NOT EXISTS (SELECT 1 FROM {t} AS t WHERE {same})").format(
+        i=idx, vals=sql.SQL(", ").join([one] * len(rows)), cols=sql.SQL(", ").join(cols),
+        t=qualified(schema, table), same=same)
+    params: list[Any] = []
+    for n, r in enumerate(rows):
+        params.append(n)
+        params.extend(r)
     async with dst_conn.cursor() as cur:
-        await cur.execute(q, [v for k in keys for v in k])
-        existing = {tuple(r[i] for i in kidx): tuple(r) for r in await cur.fetchall()}
-    return [r for r, k in zip(rows, keys, strict=True) if existing.get(k) != tuple(r)]
+        await cur.execute(q, params)
+        changed = {int(r[0]) for r in await cur.fetchall()}
+    return [r for n, r in enumerate(rows) if n in changed]
 
 
 async def sync_table(src: ConnectionService, dst: ConnectionService, table: str, watermark_col: str, *,
@@ -192,6 +218,7 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
     if missing:
         raise UsageError(f"target table {tschema}.{name} lacks columns: {', '.join(missing)}")
     target_ts = bool(tdetail.table.is_ts)
+    ttypes = _target_types(tdetail, columns)
     if dst.info.kind == "postgres":
         method = "INSERT ... ON CONFLICT DO UPDATE WHERE IS DISTINCT FROM"
     elif target_ts:
@@ -234,7 +261,8 @@ async def sync_table(src: ConnectionService, dst: ConnectionService, table: str,
             async def flush() -> None:
                 rows = pending[:]
                 pending.clear()
-                result.rows_moved += await _write_rows(dst_conn, dst, target_ts, tschema, name, columns, key, rows)
+                result.rows_moved += await _write_rows(dst_conn, dst, target_ts, tschema, name, columns, key, rows,
+                                                       ttypes)
 
             async with src_conn.cursor() as cur:
                 async for row in cur.stream(select, size=min(batch, 2000)):
@@ -286,7 +314,8 @@ async def _target_behind(dst_conn: psycopg.AsyncConnection[Any], dst_table: sql.
 
 
 async def _write_rows(dst_conn: psycopg.AsyncConnection[Any], dst: ConnectionService, target_ts: bool, tschema: str,
-                      name: str, columns: Sequence[str], key: Sequence[str], rows: list[tuple[Any, ...]]) -> int:
+                      name: str, columns: Sequence[str], key: Sequence[str], rows: list[tuple[Any, ...]],
+                      types: Sequence[str] = ()) -> int:
     """Upsert ``rows`` into the target; returns the rows written (identical rows are skipped)."""
     if not rows:
         return 0
@@ -294,7 +323,7 @@ async def _write_rows(dst_conn: psycopg.AsyncConnection[Any], dst: ConnectionSer
     if on_pg:
         stmt = upsert_statement(tschema, name, columns, key, len(rows))
     else:
-        rows = await _changed_rows(dst_conn, tschema, name, columns, key, rows)
+        rows = await _changed_rows(dst_conn, tschema, name, columns, key, rows, types)
         if not rows:
             return 0
         stmt = plain_statement("INSERT" if target_ts else "UPSERT", tschema, name, columns, len(rows))
@@ -319,6 +348,7 @@ async def repair_rows(src: ConnectionService, dst: ConnectionService, table: str
     if tdetail is None:
         raise UsageError(f"target table {tschema}.{name} does not exist")
     target_ts = bool(tdetail.table.is_ts)
+    ttypes = _target_types(tdetail, columns)
     result = SyncResult(f"{schema}.{name}", f"{tschema}.{name}", 0, None, None, method="repair of the differing keys")
     src_table, dst_table = qualified(schema, name), qualified(tschema, name)
     per = max(1, MAX_PARAMS // max(1, len(columns), len(key)))
@@ -335,7 +365,8 @@ async def repair_rows(src: ConnectionService, dst: ConnectionService, table: str
                         column_list(columns), src_table, _key_in(key, len(chunk))), [v for k in chunk for v in k])
                     rows = [tuple(r) for r in await cur.fetchall()]
                 result.rows_read += len(rows)
-                result.rows_moved += await _write_rows(dst_conn, dst, target_ts, tschema, name, columns, key, rows)
+                result.rows_moved += await _write_rows(dst_conn, dst, target_ts, tschema, name, columns, key, rows,
+                                                       ttypes)
             for i in range(0, len(delete_keys), per):
                 chunk = [tuple(k) for k in delete_keys[i:i + per]]
                 async with dst_conn.cursor() as cur:

@@ -53,3 +53,20 @@ def test_arrays_transfer_pg_to_kwdb(db, kwdb: str, capsys: pytest.CaptureFixture
     assert code == 0, out + err
     code, out, err = run(capsys, "validate", "--source", db.uri, "--target", kwdb, "--table", "public.arrs")
     assert code == 1 and "id=5" in out
+
+
+def test_floats_read_from_kwdb_are_exact(db, kwdb: str, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    """KWDB printed FLOAT8 with 15 digits (extra_float_digits 0): a KWDB -> PostgreSQL transfer
+    turned 4/3 into 1.33333333333333, silently. Every kwtui session on KWDB now asks for 3."""
+    values = [1 / 3, 4 / 3, 0.1 + 0.2, 5e-324, 1.7976931348623157e308, -2.5e-17, 123456789.12345678]
+    with psycopg.connect(kwdb, autocommit=True) as conn:
+        conn.execute("CREATE TABLE fl (id INT PRIMARY KEY, d FLOAT8)")
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO fl VALUES (%s, %s)", list(enumerate(values)))
+    code, out, err = run(capsys, "transfer", "--source", kwdb, "--target", db.uri, "--table", "public.fl")
+    assert code == 0, out + err
+    with psycopg.connect(db.conninfo) as conn:
+        got = [r[0] for r in conn.execute("SELECT d FROM fl ORDER BY id").fetchall()]
+    assert got == values
+    code, out, err = run(capsys, "validate", "--source", kwdb, "--target", db.uri, "--table", "public.fl")
+    assert code == 0, out + err

@@ -266,35 +266,19 @@ def spool_dir(root: Path | None = None) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-async def _target_columns(dst: ConnectionService, plan: TablePlan) -> list[str]:
-    conn = await dst.open_raw(autocommit=True)
+async def _ask(svc: ConnectionService, template: str, schema: str, name: str) -> tuple[list[str], Any]:
+    """One statement about one table, on a connection of its own: (column names, first row)."""
+    conn = await svc.open_raw(autocommit=True)
     try:
-        cur = await conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(
-            sql.Identifier(plan.target_schema, plan.target_name)))
-        return [d.name for d in cur.description or []]
+        cur = await conn.execute(sql.SQL(template).format(sql.Identifier(schema, name)))  # type: ignore[arg-type]
+        return [d.name for d in cur.description or []], await cur.fetchone()
     finally:
         await conn.close()
 
 
-async def _has_rows(dst: ConnectionService, plan: TablePlan) -> bool:
-    conn = await dst.open_raw(autocommit=True)
-    try:
-        cur = await conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(
-            sql.Identifier(plan.target_schema, plan.target_name)))
-        return await cur.fetchone() is not None
-    finally:
-        await conn.close()
-
-
-async def _count(dst: ConnectionService, plan: TablePlan) -> int:
-    conn = await dst.open_raw(autocommit=True)
-    try:
-        cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-            sql.Identifier(plan.target_schema, plan.target_name)))
-        row = await cur.fetchone()
-        return int(row[0]) if row else 0
-    finally:
-        await conn.close()
+async def _count(svc: ConnectionService, schema: str, name: str) -> int:
+    row = (await _ask(svc, "SELECT count(*) FROM {}", schema, name))[1]
+    return int(row[0]) if row else 0
 
 
 def check_pull(src: ConnectionService, dst: ConnectionService) -> None:
@@ -324,22 +308,16 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
     res = PullResult(plan.label, f"{plan.target_schema}.{plan.target_name}")
     if plan.create and create is not None:
         await create(plan)
-    if await _has_rows(dst, plan):
-        held = await _count(dst, plan)
-        conn = await src.open_raw(autocommit=True)
-        try:
-            t = plan.source.table
-            row = await (await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                sql.Identifier(t.schema, t.name)))).fetchone()
-            source_rows = int(row[0]) if row else -1
-        finally:
-            await conn.close()
+    target = (plan.target_schema, plan.target_name)
+    if (await _ask(dst, "SELECT 1 FROM {} LIMIT 1", *target))[1] is not None:
+        held = await _count(dst, *target)
+        source_rows = await _count(src, plan.source.table.schema, plan.source.table.name)
         same = (" as many as the source: a run that was stopped may have finished on the server (KWDB's "
                 "IMPORT job goes on without its client); check it with kwtui validate") if held == source_rows else \
             f" (the source has {source_rows:,})"
         raise UsageError(f"{res.target} already holds {held:,} rows,{same}; --via-import loads an empty table "
                          "only: empty it to load it again")
-    target_cols = await _target_columns(dst, plan)
+    target_cols = (await _ask(dst, "SELECT * FROM {} LIMIT 0", *target))[0]
     by_lower = {c.lower(): c for c in plan.columns}
     missing = [c for c in target_cols if c.lower() not in by_lower]
     if missing:
@@ -395,7 +373,7 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
     rejected = result.reject_rows + result.abandon_rows
     # a relational IMPORT into an empty table is atomic: the table holds what it says it imported
     # (a count(*) of 1,000,000 rows costs 0.34 s here); a TS table may keep fewer (dedup): counted
-    res.target_rows = await _count(dst, plan) if plan.target_ts or not result.ok else (imported or 0)
+    res.target_rows = await _count(dst, *target) if plan.target_ts or not result.ok else (imported or 0)
     if not result.ok or rejected or imported != res.rows:
         raise KwtuiError(f"{res.target}: KWDB's IMPORT took {imported if imported is not None else '?'} of "
                          f"{res.rows:,} rows ({rejected} rejected or abandoned; status {result.status}); "

@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="open the console on an embedded PostgreSQL with sample data")
     parser.add_argument("--reset", action="store_true", help="with --demo: seed the demo data afresh")
+    parser.add_argument("--kwdb", action="store_true",
+                        help="with --demo: also start the shared KWDB with the smart-meter sample (profile demo-kwdb)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     prof = sub.add_parser("profile", help="manage saved connection profiles")
@@ -1281,6 +1283,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         raise UsageError("--reset only goes with --demo")
     target = None
     demo = None
+    kwdb_demo: Any = None
     if args.demo:
         if args.dsn or args.profile:
             raise UsageError("--demo opens its own server; drop --dsn/--profile")
@@ -1288,9 +1291,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from kwtui.embedded import exit_cleanly_on_sigterm
 
         exit_cleanly_on_sigterm()
-        demo = start_demo(reset=args.reset, progress=lambda m: print(f"kwtui demo: {m}", file=sys.stderr))
+        say = lambda m: print(f"kwtui demo: {m}", file=sys.stderr)  # noqa: E731
+        demo = start_demo(reset=args.reset, progress=say)
         target = ConnectTarget.from_dsn(demo.conninfo("shop"))
         target.label = "demo (embedded PostgreSQL)"
+        if args.kwdb:
+            kwdb_demo = _start_kwdb_demo(args.reset, say)
+    elif args.kwdb:
+        raise UsageError("--kwdb goes with --demo")
     elif args.dsn or args.profile:
         target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
     # Loaded by name so the core keeps no import of the UI layer (see the import-linter contract).
@@ -1300,6 +1308,25 @@ def cmd_tui(args: argparse.Namespace) -> int:
     finally:
         if demo is not None:
             demo.server.stop()
+        if kwdb_demo is not None:
+            print("kwtui demo: stopping KWDB", file=sys.stderr)
+            kwdb_demo.stop()
+
+
+def _start_kwdb_demo(reset: bool, say: Any) -> Any:
+    """The KWDB half of the demo, and a saved profile for it; None (with the reason said) without KWDB."""
+    from kwtui.demo import KWDB_PROFILE, start_kwdb_demo
+    from kwtui.errors import KwtuiError
+    from kwtui.profiles import ProfileStore, add_profile_from_dsn
+
+    try:
+        kw = start_kwdb_demo(reset=reset, progress=say)
+    except KwtuiError as exc:
+        say(f"no KWDB for this demo: {exc.one_line()}")
+        return None
+    add_profile_from_dsn(ProfileStore(), KWDB_PROFILE, kw.uri, replace=True)
+    say(f"KWDB is up with rdb and tsdb: {kw.uri} (profile {KWDB_PROFILE}: connect with it, or migrate into it)")
+    return kw
 
 
 def main(argv: Sequence[str] | None = None) -> int:

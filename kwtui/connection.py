@@ -124,16 +124,26 @@ _PG_RE = re.compile(r"^\s*PostgreSQL\s+(\d+(?:\.\d+)*\w*)")
 def parse_version(version_string: str, parameters: dict[str, str] | None = None) -> tuple[str, str]:
     """(kind, version) from ``SELECT version()`` and the connection's ParameterStatus values."""
     parameters = parameters or {}
-    if parameters.get("kwdb_version"):
-        return "kwdb", parameters["kwdb_version"].lstrip("v")
+    reported = parameters.get("kwdb_version", "").strip()
+    if reported:
+        # KWDB V3.2.1 sends its whole version() text here ('KaiwuDB V3.2.1-28-g... (x86_64...)'),
+        # not the bare number the documentation showed: the number is taken from either form
+        m = _KWDB_RE.match(reported) or re.match(r"^v?(\d+(?:\.\d+)*)", reported, re.IGNORECASE)
+        return "kwdb", _release(m.group(1)) if m else reported
     m = _KWDB_RE.match(version_string)
     if m:
-        return "kwdb", m.group(1)
+        return "kwdb", _release(m.group(1))
     m = _PG_RE.match(version_string)
     if m:
         return "postgres", m.group(1)
     # A server that speaks the protocol but says something else: treat as PostgreSQL-like.
     return "postgres", parameters.get("server_version", version_string.split(" ")[0] or "?")
+
+
+def _release(version: str) -> str:
+    """'3.2.1-28-ga5c90efc1-dirty' -> '3.2.1': a source build's git-describe suffix is not the
+    release ('2.1.0-rc.1' stays as it is)."""
+    return re.sub(r"(?:-\d+-g[0-9a-f]+)?(?:-dirty)?$", "", version)
 
 
 def deployment_type(nodes: int | None, replicas: int | None) -> str:

@@ -234,3 +234,110 @@ def _marker_ok(marker: Path) -> bool:
         return int(json.loads(marker.read_text()).get("version", 0)) == SEED_VERSION
     except (OSError, ValueError, AttributeError):
         return False
+
+
+# -- the KWDB half (kwtui --demo --kwdb) ---------------------------------------------------------
+
+#: the SQL port the demo's KWDB node keeps (another one is used, and kept, when this one is taken)
+KWDB_DEMO_PORT = 26259
+KWDB_PROFILE = "demo-kwdb"
+
+
+def kwdb_node_script() -> Path | None:
+    """``kwdb-node`` of the shared KWDB build: $KWTUI_KWDB_NODE, or ../shared/kwdb/server beside
+    a source checkout of kwtui. None when there is none."""
+    import os
+
+    env = os.environ.get("KWTUI_KWDB_NODE")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "kwdb" / "server" / "kwdb-node")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def smart_meter_dir(script: Path) -> Path:
+    return script.parent.parent / "smart-meter"
+
+
+@dataclass
+class KwdbDemo:
+    script: Path
+    store: Path
+    uri: str
+    seeded_now: bool
+
+    def stop(self) -> None:
+        import subprocess
+
+        subprocess.run([str(self.script), "stop", str(self.store)], capture_output=True, timeout=120,
+                       env=_kwdb_env())
+
+
+def _kwdb_env() -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env.setdefault("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    return env
+
+
+def start_kwdb_demo(*, reset: bool = False, base: Path | None = None,
+                    progress: Callable[[str], None] | None = None) -> KwdbDemo:
+    """Start the shared KWDB next to the demo and (once) load the smart-meter sample into it:
+    relational ``rdb`` and time-series ``tsdb``, by KWDB's own IMPORT DATABASE of the exports
+    in ../shared/kwdb/smart-meter (create_load.sql). Raises KwtuiError with how to get KWDB."""
+    import shutil
+    import socket
+    import subprocess
+    import tarfile
+
+    from kwtui.embedded import EmbeddedError
+
+    say = progress or (lambda _msg: None)
+    script = kwdb_node_script()
+    if script is None:
+        raise EmbeddedError("no KWDB server to start: the shared build (shared/kwdb/server/kwdb-node) is not "
+                            "beside this checkout", hint="set KWTUI_KWDB_NODE to its kwdb-node script, or run "
+                            "the demo without --kwdb")
+    base = (base or demo_dir()) / "kwdb"
+    store = base / "store"
+    marker = base / "seeded.json"
+    # a node left by a killed run, or one still stopping from the last quit, would answer for a
+    # moment and then go: stop it first (nothing happens when none runs)
+    subprocess.run([str(script), "stop", str(store)], capture_output=True, timeout=120, env=_kwdb_env())
+    if reset:
+        shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True, exist_ok=True)
+    port_file = base / "sql.port"
+    port = int(port_file.read_text()) if port_file.exists() else KWDB_DEMO_PORT
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the node listens (a stopped one's TIME_WAIT)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:  # taken by something else: another port, kept for the next starts
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+    say(f"starting KWDB (store {store}, port {port})")
+    started = subprocess.run([str(script), "start", str(store), str(port)], capture_output=True, text=True,
+                             timeout=180, env=_kwdb_env(), stdin=subprocess.DEVNULL)
+    if started.returncode != 0:
+        raise EmbeddedError(f"KWDB did not start: {(started.stderr or started.stdout).strip()[-300:]}")
+    port_file.write_text(str(port))
+    uri = started.stdout.strip().splitlines()[-1]
+    seeded_now = False
+    if not marker.exists():
+        say("first start: loading the smart-meter sample (rdb, tsdb) with KWDB's IMPORT DATABASE")
+        extern = store / "extern"
+        extern.mkdir(parents=True, exist_ok=True)
+        sample = smart_meter_dir(script)
+        for name in ("rdb", "tsdb"):
+            shutil.rmtree(extern / name, ignore_errors=True)
+            with tarfile.open(sample / f"{name}.tar.gz") as tar:
+                tar.extractall(extern, filter="data")
+        with psycopg.connect(uri, autocommit=True) as conn:
+            for stmt in ("DROP DATABASE IF EXISTS rdb CASCADE", "DROP DATABASE IF EXISTS tsdb CASCADE",
+                         'IMPORT DATABASE CSV DATA ("nodelocal://1/rdb")',
+                         'IMPORT DATABASE CSV DATA ("nodelocal://1/tsdb")'):
+                conn.execute(stmt)  # type: ignore[arg-type]  # the sample's own create_load.sql
+        marker.write_text(json.dumps({"version": SEED_VERSION}))
+        seeded_now = True
+    return KwdbDemo(script, store, uri, seeded_now)

@@ -46,6 +46,9 @@ if TYPE_CHECKING:  # imported for annotations only, so pytest does not try to co
         ("KWDB 2.2.0 (aarch64-linux-gnu, built 2025/03/11 02:10:45, go1.19.2, gcc 11.4.0)", "kwdb", "2.2.0"),
         ("KaiwuDB v3.0.0 (x86_64-linux-gnu, built 2025/06/01 10:00:00, go1.22, gcc 11.4.0)", "kwdb", "3.0.0"),
         ("  KaiwuDB 2.1.0-rc.1 (x86_64-linux-gnu)", "kwdb", "2.1.0-rc.1"),
+        # what the live V3.2.1 source build says (its describe suffix is not the release)
+        ("KaiwuDB V3.2.1-28-ga5c90efc1-dirty (x86_64-linux-gnu, built 2026/12/03 08:16:38, go1.22.10, gcc 12.2.0)",
+         "kwdb", "3.2.1"),
     ],
 )
 def test_parse_version(version_string: str, kind: str, version: str) -> None:
@@ -57,6 +60,9 @@ def test_parse_version_prefers_kwdb_parameter_status() -> None:
     params = {"kwdb_version": "v2.1.0", "server_version": "9.5.0"}
     assert parse_version("PostgreSQL 9.5.0 on x86_64", params) == ("kwdb", "2.1.0")
     assert parse_version("KaiwuDB 2.1.0 (x86_64-linux-gnu)", {"kwdb_version": "2.1.0"}) == ("kwdb", "2.1.0")
+    # the live V3.2.1 node puts its whole version() text in kwdb_version
+    full = "KaiwuDB V3.2.1-28-ga5c90efc1-dirty (x86_64-linux-gnu, built 2026/12/03 08:16:38, go1.22.10, gcc 12.2.0)"
+    assert parse_version("PostgreSQL 9.5.0", {"kwdb_version": full}) == ("kwdb", "3.2.1")
 
 
 def test_parse_version_unknown_server_is_postgres_like() -> None:

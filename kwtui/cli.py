@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     jr = jsub.add_parser("resume", help="resume an interrupted, failed or paused job where it stopped")
     jr.add_argument("id", type=int)
     jr.add_argument("--json", action="store_true")
+    jr.add_argument("--max-rejects", type=int, help="an import: a new limit of rejected lines")
     jc = jsub.add_parser("cancel", help="ask a running job to stop (or mark a stopped one cancelled)")
     jc.add_argument("id", type=int)
     jp = jsub.add_parser("pause", help="ask a running job to pause after its current batch")
@@ -595,7 +596,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         else:
             for j in jobs:
                 print(f"{j.id:>5}  {j.status:<11} {j.kind:<9} {j.rows:>12,} rows  "
-                      f"{j.source.get('label', '?')} -> {j.target.get('label', '?')}  {', '.join(j.objects)[:60]}")
+                      + (f"({j.records:,} read, {j.rejects:,} rejected)  " if j.kind == "import" else "")
+                      + f"{j.source.get('label', '?')} -> {j.target.get('label', '?')}  {', '.join(j.objects)[:60]}")
         return 0
     if args.action == "show":
         job = journal.get(args.id)
@@ -608,6 +610,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                   + (f", error: {job.error}" if job.error else ""))
             print(f"  from {job.source.get('label')}  to {job.target.get('label')}")
             for t in job.tables:
+                if job.kind == "import":
+                    print(f"  {t.name}: {t.status}, {t.records:,} records read, {t.rows:,} rows loaded, "
+                          f"{t.rejects:,} lines rejected, {len(t.done_batches)} batches committed"
+                          + (f" error: {t.error}" if t.error else ""))
+                    continue
                 print(f"  {t.name} -> {t.target}: {t.status}, {t.rows:,} rows, {len(t.done_batches)}/{len(t.batches)}"
                       f" batches ({t.path})" + (f" error: {t.error}" if t.error else ""))
             for at, level, message in journal.logs(job.id, 20):
@@ -623,6 +630,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         job = journal.get(args.id)
         if job.status == "running":
             raise UsageError(f"job {job.id} is running (pid {job.pid}); it cannot be resumed twice")
+        if job.kind == "import":
+            return _resume_import(journal, job, args)
+        if args.max_rejects is not None:
+            raise UsageError("--max-rejects goes with the resume of an import")
         printer = ProgressPrinter(args.json)
 
         async def run() -> Any:
@@ -842,32 +853,76 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     _collector_on()
 
+    from kwtui.transfer.files import ImportOutcome
+
+    box = ImportOutcome()
+    journal = Journal()
+
     async def run() -> Any:
         async with _service(target) as svc:
             return await import_path(
                 svc, source, dialect, into=args.into, columns=columns, create=args.create, database=args.database,
                 schema=args.schema, skip_header=args.skip_header,
                 reject_file=Path(args.reject_file) if args.reject_file else None,
-                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=Journal(),
-                workers=args.workers)
+                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=journal,
+                workers=args.workers, outcome=box)
 
+    return _run_import(run, printer, args.json, journal, box)
+
+
+def _run_import(run: Any, printer: Any, as_json: bool, journal: Any, box: Any) -> int:
+    """Run an import (or its resume) and print its arithmetic; a stop says what landed."""
     try:
-        outcome = asyncio.run(run())
-    finally:
-        printer.finish()
+        try:
+            outcome = asyncio.run(run())
+        finally:
+            printer.finish()
+    except KeyboardInterrupt:
+        said = ""
+        if box.job_id is not None:
+            job = journal.get(box.job_id)
+            said = f": {job.error}" if job.error else f": kwtui jobs resume {box.job_id}"
+        print(f"kwtui: interrupted{said}", file=sys.stderr)
+        return 130
     for note in outcome.notices:
         print(f"note: {note}", file=sys.stderr)
-    if args.json:
-        print(json.dumps({"event": "result", "ok": True, "rows": outcome.rows, "rejects": outcome.rejects,
-                          "tables": [{"table": t.table, "rows": t.rows, "bytes": t.bytes, "rejects": t.rejects,
+    if as_json:
+        print(json.dumps({"event": "result", "ok": True, "job": outcome.job_id, "records": outcome.records,
+                          "rows": outcome.rows, "rejects": outcome.rejects,
+                          "balanced": outcome.records == outcome.rows + outcome.rejects,
+                          "tables": [{"table": t.table, "records": t.records, "rows": t.rows, "bytes": t.bytes,
+                                      "rejects": t.rejects, "per_file": t.per_file,
                                       "reject_file": t.reject_file, "created": t.created, "path": t.path,
                                       "files": t.files, "elapsed_s": round(t.elapsed, 3)} for t in outcome.tables]}))
     else:
         for t in outcome.tables:
-            rej = f", {t.rejects:,} rejected (see {t.reject_file})" if t.rejects else ""
+            rej = f" (see {t.reject_file})" if t.rejects else ""
             made = ", created" if t.created else ""
-            print(f"{t.table}: {t.rows:,} rows from {len(t.files)} file(s) in {t.elapsed:.2f} s ({t.path}{made}){rej}")
+            print(f"{t.table}: {t.records:,} records read = {t.rows:,} rows loaded + {t.rejects:,} lines "
+                  f"rejected{rej}, from {len(t.files)} file(s) in {t.elapsed:.2f} s ({t.path}{made})")
+        if outcome.job_id is not None:
+            print(f"job {outcome.job_id} completed: {outcome.records:,} records read, {outcome.rows:,} loaded, "
+                  f"{outcome.rejects:,} rejected")
     return 0
+
+
+def _resume_import(journal: Any, job: Any, args: argparse.Namespace) -> int:
+    """``kwtui jobs resume N`` of an import: the target from the journal, the files from the job."""
+    from kwtui.transfer.files import ImportOutcome
+    from kwtui.transfer.importjob import resume_import
+    from kwtui.transfer.resumable import target_from_journal
+
+    if args.max_rejects is not None and args.max_rejects < 0:
+        raise UsageError("--max-rejects must be 0 or more")
+    printer = ProgressPrinter(args.json)
+    box = ImportOutcome(job_id=job.id)
+
+    async def run() -> Any:
+        async with _service(target_from_journal(job.target)) as svc:
+            return await resume_import(journal, job.id, svc, listener=printer, max_rejects=args.max_rejects,
+                                       outcome=box)
+
+    return _run_import(run, printer, args.json, journal, box)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -20,6 +20,30 @@ differs from the enclosed character it escapes itself too (``\\\\``), otherwise 
 ending in the escape character could not be read back.
 
 Records end with ``\\n`` (KWDB writes LF). The reader also accepts CRLF.
+
+The reading rule set (one for every path)
+    The same rules decide what a record is for every reader: kwtui's own reader
+    (:func:`iter_records`, used by the bisector and the INSERT loader), the batch splitter
+    that feeds the server's COPY (:func:`scan_block`) and KWDB's own IMPORT (whose options
+    ``delimiter``, ``enclosed``, ``escaped``, ``nullif`` and ``charset`` are this class's).
+
+    * A record ends at LF outside a quoted field; a CR right before that LF belongs to the
+      terminator (CRLF). A lone CR outside a quoted field is an error of its line (KWDB would
+      keep it as data, PostgreSQL's COPY takes it for a line end: no reading agrees, so it is
+      rejected rather than guessed). Inside a quoted field CR and LF are data.
+    * A field is quoted only when its *first* character is ``enclosed``. A quoted field ends
+      at an ``enclosed`` that is not escaped and must be followed by the delimiter or the end
+      of the record; anything else there is an error of the record.
+    * ``enclosed`` anywhere else in an unquoted field (``1,12" pipe,1.00``) is an error of
+      that line, as in KWDB's IMPORT (``bare " in non-quoted-field``). PostgreSQL's
+      ``COPY ... CSV`` instead starts a quoted section at *every* quote, wherever it stands:
+      ``a"b"c`` loads as ``abc``, ``"ab"cd`` as ``abcd``, ``a""b`` as ``ab``, and an odd
+      quote swallows the following lines into one field until the next quote. So kwtui
+      finds such lines itself before the server sees a batch (:func:`scan_block`): they go
+      to the reject file with their line number and reason and are never merged with the
+      lines after them; the record that follows starts on the next line.
+    * A UTF-8 byte order mark at the start of a file is never data (skipped on every path).
+    * Every record read is accounted for: loaded or rejected (see ``kwtui.transfer.loader``).
 """
 
 from __future__ import annotations
@@ -371,6 +395,7 @@ class Record:
 
 
 _DONE, _NEED_MORE, _ERROR = 0, 1, 2
+_BARE_CR = "a carriage return outside quotes that does not end the line (enclose the field)"
 
 
 class _ReaderTables:
@@ -427,11 +452,24 @@ class _RecordParser:
                 last = line[i:]
                 if last.endswith("\r"):
                     last = last[:-1]
+                if e in last or "\r" in last:
+                    return self._bare(last, len(fields) + 1)
                 fields.append(None if last == nullas else last)
                 return _DONE
             f = line[i:j]
+            if e in f or "\r" in f:
+                return self._bare(f, len(fields) + 1)
             fields.append(None if f == nullas else f)
             i = j + 1
+
+    def _bare(self, text: str, k: int) -> int:
+        """A quote (or a lone CR) inside the unquoted field ``k``: an error of the record."""
+        if self.e in text:
+            self.error = (f"bare {self.e} in non-quoted field {k} (a field with {self.e} in it must be "
+                          f"enclosed in {self.e}, as KWDB IMPORT requires)")
+        else:
+            self.error = f"field {k}: {_BARE_CR}"
+        return _ERROR
 
     def _close(self, line: str, start: int) -> int:
         """Find the closing quote from ``start``; keep the field; -1 if it is not on this line."""
@@ -593,6 +631,9 @@ def _records(stream: IO[bytes], dialect: CsvDialect, start_offset: int, start_li
                 text = text[:-1]
             if skip_blank_lines and not text:
                 continue
+            if "\r" in text:
+                yield Record(lineno, off, pos, text, None, f"line {lineno}: {_BARE_CR}")
+                continue
             fields: list[str | None] = text.split(d)  # type: ignore[assignment]
             if nullas in fields:
                 fields = [None if f == nullas else f for f in fields]
@@ -687,3 +728,181 @@ def count_records(stream: IO[bytes], dialect: CsvDialect) -> int:
     if dialect.header and lines:
         lines -= 1
     return lines
+
+
+# --- cutting bytes into batches of whole records, by the same rules ------------------------------
+
+
+@dataclass(slots=True)
+class BadRecord:
+    """A record of a scanned block that breaks the rules: never sent to the server."""
+
+    start: int  # byte index in the scanned buffer
+    end: int  # after its terminator
+    line: int  # physical line where it starts
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class Block:
+    """What :func:`scan_block` took from a buffer: whole records only."""
+
+    end: int  # index after the last record taken (== start when nothing could be taken yet)
+    records: int = 0  # records in buf[start:end], bad ones included
+    lines: int = 0  # physical lines in buf[start:end]
+    good: bytes = b""  # the good records, each ended by LF (CRLF normalised), for the server
+    bad: list[BadRecord] = field(default_factory=list)
+
+
+class _ScanTables:
+    def __init__(self, dialect: CsvDialect) -> None:
+        codec = dialect.python_codec
+        e = dialect.enclosed.encode("ascii")
+        d = dialect.delimiter.encode(codec)
+        self.e = e
+        qe = re.escape(e)
+        # lines with no quote and no CR are records as they are (the common case: one C loop)
+        self.plain = re.compile(b"(?:[^" + qe + b"\r\n]*\n)*")
+        # a delimiter byte that can be the trail byte of a double-byte character (GBK, BIG5:
+        # 0x40..0xFE) cannot be found in bytes: such lines go through the careful parser
+        self.record: re.Pattern[bytes] | None = None
+        if len(d) == 1 and (codec == "utf-8" or d[0] < 0x40):
+            qd = re.escape(d)
+            if dialect.escaped == dialect.enclosed:
+                quoted = qe + b"[^" + qe + b"]*(?:" + qe + qe + b"[^" + qe + b"]*)*" + qe
+            else:
+                c = re.escape(dialect.escaped.encode("ascii"))
+                quoted = qe + b"[^" + qe + c + b"]*(?:" + c + b".[^" + qe + c + b"]*)*" + qe
+            unquoted = b"[^" + qe + qd + b"\r\n]*"
+            one = b"(?:" + quoted + b"|" + unquoted + b")"
+            self.record = re.compile(one + b"(?:" + qd + one + b")*(\r?\n)", re.DOTALL)
+
+
+def _scan_tables(dialect: CsvDialect) -> _ScanTables:
+    t: _ScanTables | None = dialect.__dict__.get("_st")
+    if t is None:
+        t = _ScanTables(dialect)
+        object.__setattr__(dialect, "_st", t)
+    return t
+
+
+def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final: bool, first_line: int,
+               max_record_bytes: int = MAX_RECORD_BYTES) -> Block:
+    """Take whole records from ``buf[start:]``, about ``limit`` bytes, by the reading rules.
+
+    ``final``: nothing follows ``buf`` (the end of the file; a last record without LF is
+    whole). Without it, a record that may go on past the end of ``buf`` is left for the next
+    call. A record that breaks the rules (a bare quote, stray text after a closing quote, a
+    lone CR, a quoted field never closed or longer than ``max_record_bytes``) is returned in
+    ``bad`` with its line and reason; it is left out of ``good``, and the next record starts
+    on the next line. Lines without a quote or a CR cost no Python step.
+    """
+    t = _scan_tables(dialect)
+    n = len(buf)
+    if final and n > start and not buf.endswith(b"\n"):
+        buf += b"\n"  # a last record without terminator: whole (the caller's offsets use ``end``)
+        virtual = True
+    else:
+        virtual = False
+    size = len(buf)
+    stop = start + max(1, limit)
+    i = start
+    records = 0
+    line = first_line
+    spans: list[tuple[int, int]] = []  # good bytes, each ends with LF
+    clean = True  # good == buf[start:end]
+    bad: list[BadRecord] = []
+    codec = dialect.python_codec
+    while i < size and i < stop:
+        m = t.plain.match(buf, i)
+        j = m.end() if m is not None else i
+        if j > stop and j > i:
+            k = buf.rfind(b"\n", i, stop)
+            j = k + 1 if k >= i else buf.find(b"\n", i) + 1
+        if j > i:
+            nl = buf.count(b"\n", i, j)
+            records += nl
+            line += nl
+            spans.append((i, j))
+            i = j
+            continue
+        # a line with a quote or a CR (or an unterminated last line, not final)
+        if t.record is not None:
+            m2 = t.record.match(buf, i)
+            if m2 is not None:
+                j = m2.end()
+                nl = buf.count(b"\n", i, j)
+                if m2.group(1) == b"\r\n":
+                    spans.append((i, j - 2))
+                    spans.append((-1, -1))  # an LF
+                    clean = False
+                else:
+                    spans.append((i, j))
+                records += 1
+                line += nl
+                i = j
+                continue
+        # the careful parser: a record that goes on past the buffer, or breaks the rules
+        parser = _RecordParser(dialect)
+        k = i
+        reason = ""
+        lines_used = 0
+        while True:
+            nl_at = buf.find(b"\n", k)
+            if nl_at < 0:
+                break  # not final (final buffers end with LF)
+            piece = buf[k:nl_at]
+            lines_used += 1
+            try:
+                text = piece.decode(codec)
+            except UnicodeDecodeError:
+                reason = f"line {line + lines_used - 1} is not valid {dialect.charset} text"
+                k = nl_at + 1
+                break
+            state = parser.feed(text)
+            k = nl_at + 1
+            if state == _DONE:
+                break
+            if state == _ERROR:
+                reason = f"line {line + lines_used - 1}: {parser.error}"
+                break
+            if k - i > max_record_bytes:
+                reason = (f"the quoted field that starts on line {line} is still open after {k - i} bytes "
+                          f"(an unterminated {dialect.enclosed}?)")
+                break
+        else:  # pragma: no cover
+            pass
+        if not reason and (nl_at < 0 or parser.in_quote):
+            if not final and k - i <= max_record_bytes:
+                break  # the record goes on in the next read
+            if nl_at < 0 and k - i <= max_record_bytes and not final:
+                break
+            reason = f"the quoted field that starts on line {line} is never closed (end of file)"
+            k = size
+            lines_used = buf.count(b"\n", i, size)
+        if reason:
+            raw_end = k - 1 if k <= size and buf[k - 1:k] == b"\n" else k
+            raw = buf[i:raw_end].decode(codec, "replace").rstrip("\r")
+            bad.append(BadRecord(i, min(k, n), line, reason, raw))
+            clean = False
+        else:  # parsed whole by the careful parser (a rare dialect): good as it is
+            body = buf[i:k]
+            if body.endswith(b"\r\n"):
+                spans.append((i, k - 2))
+                spans.append((-1, -1))
+                clean = False
+            else:
+                spans.append((i, k))
+        records += 1
+        line += lines_used
+        i = k
+    end = min(i, n)
+    if clean:
+        good = buf[start:i]
+    else:
+        good = b"".join(b"\n" if a < 0 else buf[a:b] for a, b in spans)
+    lines = line - first_line
+    if virtual and i > n:
+        pass  # the virtual LF is counted as the last line's end
+    return Block(end, records, lines, good, bad)

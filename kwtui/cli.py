@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--max-rejects", type=int, help="stop when more lines than this were rejected")
     im.add_argument("--thread-concurrency", type=int, help="with --native: KWDB import threads")
     im.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where there is no COPY")
+    im.add_argument("--batch-bytes", type=int, default=8 << 20,
+                    help="bytes of input per committed COPY batch, the unit a resumed import redoes (default 8 MiB)")
     im.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 2) // 2),
                     help="connections loading batches at once where the server parses the CSV (COPY); "
                          "default: half the cores, at least 2")
@@ -789,6 +791,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError("--max-rejects must be 0 or more")
     if args.batch_rows < 1:
         raise UsageError("--batch-rows must be at least 1")
+    if args.batch_bytes < 1:
+        raise UsageError("--batch-bytes must be at least 1")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
@@ -865,7 +869,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 schema=args.schema, skip_header=args.skip_header,
                 reject_file=Path(args.reject_file) if args.reject_file else None,
                 max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=journal,
-                workers=args.workers, outcome=box)
+                workers=args.workers, outcome=box, batch_bytes=args.batch_bytes)
 
     return _run_import(run, printer, args.json, journal, box)
 
@@ -878,11 +882,11 @@ def _run_import(run: Any, printer: Any, as_json: bool, journal: Any, box: Any) -
         finally:
             printer.finish()
     except KeyboardInterrupt:
-        said = ""
+        said = "interrupted"
         if box.job_id is not None:
             job = journal.get(box.job_id)
-            said = f": {job.error}" if job.error else f": kwtui jobs resume {box.job_id}"
-        print(f"kwtui: interrupted{said}", file=sys.stderr)
+            said = job.error or f"interrupted: continue with: kwtui jobs resume {box.job_id}"
+        print(f"kwtui: {said}", file=sys.stderr)
         return 130
     for note in outcome.notices:
         print(f"note: {note}", file=sys.stderr)

@@ -349,7 +349,8 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
                       schema: str | None = None, skip_header: bool = False, reject_file: Path | None = None,
                       max_rejects: int | None = None, batch_rows: int = 500,
                       listener: Listener | None = None, cancel: threading.Event | None = None,
-                      journal: Any = None, workers: int = 1, outcome: ImportOutcome | None = None) -> ImportOutcome:
+                      journal: Any = None, workers: int = 1, outcome: ImportOutcome | None = None,
+                      batch_bytes: int | None = None) -> ImportOutcome:
     """Load a file, a table export or a database export into the connected database.
 
     With a ``journal`` the import is a resumable job (see :mod:`kwtui.transfer.importjob`):
@@ -375,7 +376,7 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
         options = {"reject_file": str(rej), "source": str(source.absolute()), "into": into, "create": create,
                    "database": database, "schema": schema, "columns": columns, "skip_header": skip_header,
                    "max_rejects": max_rejects, "batch_rows": batch_rows, "workers": workers,
-                   "dialect": dialect_options(dialect)}
+                   "batch_bytes": batch_bytes, "dialect": dialect_options(dialect)}
         job_id = journal.create(
             "import", {"label": str(source.absolute()), "path": str(source.absolute())}, target_record(svc.target),
             [t.label for t in targets], options,
@@ -383,7 +384,7 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
         out.job_id = job_id
     run = ImportRun(svc, dialect, targets, reject_path=rej, columns=columns, skip_header=skip_header,
                     max_rejects=max_rejects, batch_rows=batch_rows, workers=workers, listener=listener,
-                    cancel=cancel, journal=journal, job_id=job_id, outcome=out)
+                    cancel=cancel, journal=journal, job_id=job_id, outcome=out, batch_bytes=batch_bytes)
     return await run.run()  # type: ignore[no-any-return]
 
 

@@ -153,7 +153,8 @@ class ImportRun:
                  max_rejects: int | None = None, batch_rows: int = 500, workers: int = 1,
                  listener: Listener | None = None, cancel: threading.Event | None = None,
                  journal: Any = None, job_id: int | None = None, resume: bool = False,
-                 outcome: Any = None, retry_delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 15)) -> None:
+                 outcome: Any = None, retry_delays: tuple[float, ...] = (0.5, 1, 2, 4, 8, 15),
+                 batch_bytes: int | None = None) -> None:
         from kwtui.transfer.files import ImportOutcome
 
         self.svc, self.dialect, self.targets = svc, dialect, targets
@@ -165,6 +166,7 @@ class ImportRun:
         self.journal, self.job_id, self.resume = journal, job_id, resume
         self.out = outcome if outcome is not None else ImportOutcome()
         self.retry_delays = retry_delays
+        self.batch_bytes = batch_bytes
         self.tallies: dict[str, TableTally] = {}
         self.use_checkpoints = False
         self._reject_fh: Any = None
@@ -409,6 +411,18 @@ class ImportRun:
             "on_progress": on_progress, "cancel": self.cancel, "reject_fh": self._reject_fh, "regions": regions,
             "on_batch": on_batch, "first_batch": max((c.batch for c in committed), default=-1) + 1,
             "rejects_before": self._rejects_total, "retry_delays": self.retry_delays}
+        if self.batch_bytes:
+            kwargs["batch_bytes"] = self.batch_bytes
+        if journal is not None and job_id is not None:
+            def on_retry(batch: Batch, exc: BaseException, attempt: int) -> None:
+                from kwtui.transfer.engine import error_message
+
+                journal.log(job_id, "warning", f"{t.label} {batch.file} lines {batch.first_line}-"
+                            f"{batch.next_line - 1}: {error_message(exc)}; retry {attempt}/{len(self.retry_delays)}")
+                msg = f"retrying after: {error_message(exc)}"
+                loop.call_soon_threadsafe(lambda: progress.emit(phase="retry", message=msg))
+
+            kwargs["on_retry"] = on_retry
         if self.use_checkpoints:
             kwargs["checkpoint"] = self._checkpoint(t.label)
             kwargs["committed"] = self._was_committed(t.label)
@@ -500,7 +514,8 @@ async def resume_import(journal: Any, job_id: int, svc: ConnectionService, *, li
                     skip_header=bool(o.get("skip_header")),
                     max_rejects=max_rejects if max_rejects is not None else o.get("max_rejects"),
                     batch_rows=int(o.get("batch_rows", 500)), workers=int(o.get("workers", 1)),
-                    listener=listener, journal=journal, job_id=job_id, resume=True, outcome=outcome)
+                    listener=listener, journal=journal, job_id=job_id, resume=True, outcome=outcome,
+                    batch_bytes=o.get("batch_bytes"))
     run.out.notices.extend(notices)
     run.out.job_id = job_id
     return await run.run()

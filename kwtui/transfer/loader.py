@@ -298,7 +298,8 @@ class CsvLoader:
                  checkpoint: Checkpoint | None = None,
                  committed: Callable[[psycopg.Connection[Any], Batch], tuple[int, int] | None] | None = None,
                  on_batch: Callable[[Batch, int, int], None] | None = None, first_batch: int = 0,
-                 rejects_before: int = 0, retry_delays: Sequence[float] = (0.5, 1, 2, 4, 8, 15)) -> None:
+                 rejects_before: int = 0, retry_delays: Sequence[float] = (0.5, 1, 2, 4, 8, 15),
+                 on_retry: Callable[[Batch, BaseException, int], None] | None = None) -> None:
         self.conninfo = conninfo
         self.schema, self.table = schema, table
         self.columns = list(columns) if columns else None
@@ -326,6 +327,7 @@ class CsvLoader:
         self._rejects_reserved = rejects_before  # committed rejects of earlier runs + batches in flight
         self._written: set[tuple[str, int]] = set()
         self.retry_delays = list(retry_delays)
+        self.on_retry = on_retry
 
     @property
     def _last_error(self) -> Any:
@@ -457,6 +459,8 @@ class CsvLoader:
                 if not retryable(exc) or attempt >= len(self.retry_delays):
                     raise
                 holder.drop()
+                if self.on_retry is not None:
+                    self.on_retry(batch, exc, attempt + 1)
                 time.sleep(self.retry_delays[attempt])
                 attempt += 1
                 if self.cancel is not None and self.cancel.is_set():

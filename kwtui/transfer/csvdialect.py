@@ -767,6 +767,7 @@ class _ScanTables:
         # a delimiter byte that can be the trail byte of a double-byte character (GBK, BIG5:
         # 0x40..0xFE) cannot be found in bytes: such lines go through the careful parser
         self.record: re.Pattern[bytes] | None = None
+        self.fields: re.Pattern[bytes] | None = None
         if len(d) == 1 and (codec == "utf-8" or d[0] < 0x40):
             qd = re.escape(d)
             if dialect.escaped == dialect.enclosed:
@@ -777,6 +778,11 @@ class _ScanTables:
             unquoted = b"[^" + qe + qd + b"\r\n]*"
             one = b"(?:" + quoted + b"|" + unquoted + b")"
             self.record = re.compile(one + b"(?:" + qd + one + b")*(\r?\n)", re.DOTALL)
+            # every quoted field that starts a field and ends at a delimiter or a line end (the
+            # lookbehind after the quote: a pattern that starts with a literal is searched fast)
+            self.fields = re.compile(qe + b"(?<![^" + qd + b"\n]" + qe + b")" + quoted[len(qe):] + b"(?=[" + qd
+                                     + b"\r\n])", re.DOTALL)
+
 
 
 def _scan_tables(dialect: CsvDialect) -> _ScanTables:
@@ -801,10 +807,7 @@ def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final
     t = _scan_tables(dialect)
     n = len(buf)
     if final and n > start and not buf.endswith(b"\n"):
-        buf += b"\n"  # a last record without terminator: whole (the caller's offsets use ``end``)
-        virtual = True
-    else:
-        virtual = False
+        buf += b"\n"  # a last record without terminator: whole (offsets past ``n`` are cut to ``n``)
     size = len(buf)
     stop = start + max(1, limit)
     i = start
@@ -814,9 +817,31 @@ def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final
     clean = True  # good == buf[start:end]
     bad: list[BadRecord] = []
     codec = dialect.python_codec
+    careful = start  # below this, records are taken one by one
     while i < size and i < stop:
-        m = t.plain.match(buf, i)
-        j = m.end() if m is not None else i
+        has_quote = buf.find(t.e, i, stop) >= 0
+        if not has_quote and buf.find(b"\r", i, stop) < 0:  # nothing to look at up to the limit
+            k = buf.rfind(b"\n", i, stop)
+            j = k + 1 if k >= 0 else i
+        elif has_quote and t.fields is not None and i >= careful and (k := buf.rfind(b"\n", i, stop)) >= i:
+            # a block of records with quoted fields at once: every well-placed quoted field is
+            # removed; when no quote and no CR is left, the block is whole valid records, one for
+            # each LF left (the LFs inside quoted fields went with them)
+            block = buf[i:k + 1]
+            rest: bytes | None = t.fields.sub(b"", block)
+            if rest is not None and (t.e in rest or b"\r" in rest):
+                rest = None
+            if rest is not None:
+                records += rest.count(b"\n")
+                line += block.count(b"\n")
+                spans.append((i, k + 1))
+                i = k + 1
+                continue
+            careful = k + 1  # something to look at closely in there
+            continue
+        else:
+            m = t.plain.match(buf, i)
+            j = m.end() if m is not None else i
         if j > stop and j > i:
             k = buf.rfind(b"\n", i, stop)
             j = k + 1 if k >= i else buf.find(b"\n", i) + 1
@@ -848,52 +873,42 @@ def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final
         k = i
         reason = ""
         lines_used = 0
-        while True:
+        state = _NEED_MORE
+        while state == _NEED_MORE:
             nl_at = buf.find(b"\n", k)
-            if nl_at < 0:
-                break  # not final (final buffers end with LF)
-            piece = buf[k:nl_at]
+            if nl_at < 0:  # the record goes on past the buffer (final buffers end with LF)
+                break
             lines_used += 1
             try:
-                text = piece.decode(codec)
+                text = buf[k:nl_at].decode(codec)
             except UnicodeDecodeError:
                 reason = f"line {line + lines_used - 1} is not valid {dialect.charset} text"
                 k = nl_at + 1
                 break
             state = parser.feed(text)
             k = nl_at + 1
-            if state == _DONE:
-                break
             if state == _ERROR:
                 reason = f"line {line + lines_used - 1}: {parser.error}"
-                break
-            if k - i > max_record_bytes:
+            elif state == _NEED_MORE and k - i > max_record_bytes:
                 reason = (f"the quoted field that starts on line {line} is still open after {k - i} bytes "
                           f"(an unterminated {dialect.enclosed}?)")
                 break
-        else:  # pragma: no cover
-            pass
-        if not reason and (nl_at < 0 or parser.in_quote):
-            if not final and k - i <= max_record_bytes:
-                break  # the record goes on in the next read
-            if nl_at < 0 and k - i <= max_record_bytes and not final:
-                break
+        if not reason and state == _NEED_MORE:
+            if not final:
+                break  # read more, then take this record whole
             reason = f"the quoted field that starts on line {line} is never closed (end of file)"
             k = size
             lines_used = buf.count(b"\n", i, size)
         if reason:
-            raw_end = k - 1 if k <= size and buf[k - 1:k] == b"\n" else k
-            raw = buf[i:raw_end].decode(codec, "replace").rstrip("\r")
+            raw = buf[i:k].rstrip(b"\n").decode(codec, "replace").rstrip("\r")
             bad.append(BadRecord(i, min(k, n), line, reason, raw))
             clean = False
-        else:  # parsed whole by the careful parser (a rare dialect): good as it is
-            body = buf[i:k]
-            if body.endswith(b"\r\n"):
-                spans.append((i, k - 2))
-                spans.append((-1, -1))
-                clean = False
-            else:
-                spans.append((i, k))
+        elif buf[i:k].endswith(b"\r\n"):  # parsed whole by the careful parser (a rare dialect)
+            spans.append((i, k - 2))
+            spans.append((-1, -1))
+            clean = False
+        else:
+            spans.append((i, k))
         records += 1
         line += lines_used
         i = k
@@ -902,7 +917,4 @@ def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final
         good = buf[start:i]
     else:
         good = b"".join(b"\n" if a < 0 else buf[a:b] for a, b in spans)
-    lines = line - first_line
-    if virtual and i > n:
-        pass  # the virtual LF is counted as the last line's end
-    return Block(end, records, lines, good, bad)
+    return Block(end, records, line - first_line, good, bad)

@@ -28,9 +28,9 @@ The reading rule set (one for every path)
     ``delimiter``, ``enclosed``, ``escaped``, ``nullif`` and ``charset`` are this class's).
 
     * A record ends at LF outside a quoted field; a CR right before that LF belongs to the
-      terminator (CRLF). A lone CR outside a quoted field is an error of its line (KWDB would
-      keep it as data, PostgreSQL's COPY takes it for a line end: no reading agrees, so it is
-      rejected rather than guessed). Inside a quoted field CR and LF are data.
+      terminator (CRLF), wherever the file mixes CRLF and LF lines. A lone CR elsewhere is data,
+      as in KWDB's IMPORT (PostgreSQL's COPY would take it for a line end: kwtui sends such
+      a record to the server with the field enclosed). Inside a quoted field CR and LF are data.
     * A field is quoted only when its *first* character is ``enclosed``. A quoted field ends
       at an ``enclosed`` that is not escaped and must be followed by the delimiter or the end
       of the record; anything else there is an error of the record.
@@ -395,7 +395,6 @@ class Record:
 
 
 _DONE, _NEED_MORE, _ERROR = 0, 1, 2
-_BARE_CR = "a carriage return outside quotes that does not end the line (enclose the field)"
 
 
 class _ReaderTables:
@@ -452,23 +451,20 @@ class _RecordParser:
                 last = line[i:]
                 if last.endswith("\r"):
                     last = last[:-1]
-                if e in last or "\r" in last:
-                    return self._bare(last, len(fields) + 1)
+                if e in last:
+                    return self._bare(len(fields) + 1)
                 fields.append(None if last == nullas else last)
                 return _DONE
             f = line[i:j]
-            if e in f or "\r" in f:
-                return self._bare(f, len(fields) + 1)
+            if e in f:
+                return self._bare(len(fields) + 1)
             fields.append(None if f == nullas else f)
             i = j + 1
 
-    def _bare(self, text: str, k: int) -> int:
-        """A quote (or a lone CR) inside the unquoted field ``k``: an error of the record."""
-        if self.e in text:
-            self.error = (f"bare {self.e} in non-quoted field {k} (a field with {self.e} in it must be "
-                          f"enclosed in {self.e}, as KWDB IMPORT requires)")
-        else:
-            self.error = f"field {k}: {_BARE_CR}"
+    def _bare(self, k: int) -> int:
+        """A quote inside the unquoted field ``k``: an error of the record (KWDB IMPORT's rule)."""
+        self.error = (f"bare {self.e} in non-quoted field {k} (a field with {self.e} in it must be "
+                      f"enclosed in {self.e}, as KWDB IMPORT requires)")
         return _ERROR
 
     def _close(self, line: str, start: int) -> int:
@@ -630,9 +626,6 @@ def _records(stream: IO[bytes], dialect: CsvDialect, start_offset: int, start_li
             if text.endswith("\r"):
                 text = text[:-1]
             if skip_blank_lines and not text:
-                continue
-            if "\r" in text:
-                yield Record(lineno, off, pos, text, None, f"line {lineno}: {_BARE_CR}")
                 continue
             fields: list[str | None] = text.split(d)  # type: ignore[assignment]
             if nullas in fields:
@@ -800,7 +793,7 @@ def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final
     ``final``: nothing follows ``buf`` (the end of the file; a last record without LF is
     whole). Without it, a record that may go on past the end of ``buf`` is left for the next
     call. A record that breaks the rules (a bare quote, stray text after a closing quote, a
-    lone CR, a quoted field never closed or longer than ``max_record_bytes``) is returned in
+    quoted field never closed or longer than ``max_record_bytes``) is returned in
     ``bad`` with its line and reason; it is left out of ``good``, and the next record starts
     on the next line. Lines without a quote or a CR cost no Python step.
     """
@@ -814,6 +807,7 @@ def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final
     records = 0
     line = first_line
     spans: list[tuple[int, int]] = []  # good bytes, each ends with LF
+    pieces: list[tuple[int, bytes]] = []  # (index in spans, bytes): records written anew
     clean = True  # good == buf[start:end]
     bad: list[BadRecord] = []
     codec = dialect.python_codec
@@ -903,12 +897,10 @@ def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final
             raw = buf[i:k].rstrip(b"\n").decode(codec, "replace").rstrip("\r")
             bad.append(BadRecord(i, min(k, n), line, reason, raw))
             clean = False
-        elif buf[i:k].endswith(b"\r\n"):  # parsed whole by the careful parser (a rare dialect)
-            spans.append((i, k - 2))
-            spans.append((-1, -1))
+        else:  # good by the rules, not as the server's COPY reads it (a lone CR): written anew
+            pieces.append((len(spans), (dialect.format_row(parser.fields) + "\n").encode(codec)))
+            spans.append((-3, -3))
             clean = False
-        else:
-            spans.append((i, k))
         records += 1
         line += lines_used
         i = k
@@ -916,5 +908,6 @@ def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final
     if clean:
         good = buf[start:i]
     else:
-        good = b"".join(b"\n" if a < 0 else buf[a:b] for a, b in spans)
+        anew = dict(pieces)
+        good = b"".join(anew[x] if a == -3 else b"\n" if a < 0 else buf[a:b] for x, (a, b) in enumerate(spans))
     return Block(end, records, line - first_line, good, bad)

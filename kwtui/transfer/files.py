@@ -370,7 +370,10 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
     targets = plan_import(svc, source, into=into, create=create, database=database, schema=schema,
                           notices=out.notices)
     rej = (reject_file or default_reject_path(source)).absolute()
+    existed = rej.exists()
     open_reject_file(rej).close()  # a precondition: refused before any row moves
+    if not existed:
+        rej.unlink()  # made again when the import starts; an import without rejects leaves none
     job_id: int | None = None
     if journal is not None:
         options = {"reject_file": str(rej), "source": str(source.absolute()), "into": into, "create": create,

@@ -252,6 +252,7 @@ class ImportRun:
         from kwtui.transfer.engine import error_message
         from kwtui.transfer.loader import TooManyRejects
 
+        existed = self.reject_path.exists()
         self._reject_fh = open_reject_file(self.reject_path)  # before any row moves
         beat = [0.0]
         journal, job_id = self.journal, self.job_id
@@ -291,6 +292,9 @@ class ImportRun:
         finally:
             if self._reject_fh is not None:
                 self._reject_fh.close()
+            with contextlib.suppress(OSError):
+                if not existed and self.reject_path.stat().st_size == 0:
+                    self.reject_path.unlink()  # nothing was rejected: no empty reject file left behind
             if journal is not None and job_id is not None:
                 journal.finish(job_id, status, error)
         progress.emit(done=True, phase="done")

@@ -362,13 +362,16 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
     when the import stops.
     """
     from kwtui.jobs import JobTable, target_record
-    from kwtui.transfer.importjob import ImportRun, dialect_options, plan_import
+    from kwtui.transfer.importjob import ImportRun, dialect_options, fingerprints, plan_import
     from kwtui.transfer.loader import default_reject_path, open_reject_file
 
     out = outcome if outcome is not None else ImportOutcome()
     assert svc.dialect is not None and svc.info is not None
     targets = plan_import(svc, source, into=into, create=create, database=database, schema=schema,
                           notices=out.notices)
+    for t in targets:  # preconditions, before the job exists: the target tables
+        if not t.create and not any(x.name == t.name for x in await svc.dialect.list_tables(svc, t.schema)):
+            raise UsageError(f"target table {t.label} does not exist (use --create to make it from meta.sql)")
     rej = (reject_file or default_reject_path(source)).absolute()
     existed = rej.exists()
     open_reject_file(rej).close()  # a precondition: refused before any row moves
@@ -379,7 +382,7 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
         options = {"reject_file": str(rej), "source": str(source.absolute()), "into": into, "create": create,
                    "database": database, "schema": schema, "columns": columns, "skip_header": skip_header,
                    "max_rejects": max_rejects, "batch_rows": batch_rows, "workers": workers,
-                   "batch_bytes": batch_bytes, "dialect": dialect_options(dialect)}
+                   "batch_bytes": batch_bytes, "dialect": dialect_options(dialect), "sizes": fingerprints(targets)}
         job_id = journal.create(
             "import", {"label": str(source.absolute()), "path": str(source.absolute())}, target_record(svc.target),
             [t.label for t in targets], options,

@@ -106,6 +106,11 @@ def dialect_options(dialect: CsvDialect) -> dict[str, str]:
             "nullas": dialect.nullas, "charset": dialect.charset}
 
 
+def fingerprints(targets: list[ImportTarget]) -> dict[str, int]:
+    """The size of every input file: a resumed job refuses files that changed."""
+    return {str(f): f.stat().st_size for t in targets for f in t.files}
+
+
 def plan_import(svc: ConnectionService, source: Path, *, into: str | None, create: bool, database: bool,
                 schema: str | None, notices: list[str]) -> list[ImportTarget]:
     """Which files go into which table (the same answer on every run of a job)."""
@@ -251,24 +256,17 @@ class ImportRun:
     async def run(self) -> Any:
         from kwtui.transfer.engine import error_message
         from kwtui.transfer.loader import TooManyRejects
+        from kwtui.transfer.pump import Cancelled
 
         existed = self.reject_path.exists()
         self._reject_fh = open_reject_file(self.reject_path)  # before any row moves
-        beat = [0.0]
         journal, job_id = self.journal, self.job_id
-
-        def listen(ev: Any) -> None:
-            if self.listener is not None:
-                self.listener(ev)
-            if journal is not None and job_id is not None and ev.elapsed - beat[0] >= 1.0:
-                beat[0] = ev.elapsed
-                request = journal.heartbeat(job_id, ev.rows, ev.bytes, ev.rejects)
-                if request in ("cancel", "pause"):
-                    self.cancel.set()
-
-        progress = Progress(listen, tables_total=len(self.targets))
+        progress = Progress(self.listener, tables_total=len(self.targets))
+        request: list[str] = []
+        beat: asyncio.Task[None] | None = None
         if journal is not None and job_id is not None:
             journal.start(job_id)
+            beat = asyncio.create_task(self._heartbeat(progress, request))
         status, error = "completed", None
         try:
             self.use_checkpoints = await self._ensure_checkpoints()
@@ -277,6 +275,11 @@ class ImportRun:
         except (asyncio.CancelledError, KeyboardInterrupt):
             status, error = "interrupted", f"interrupted: {self.landed()}; {self.next_step()}"
             raise
+        except Cancelled:
+            status = "paused" if request and request[-1] == "pause" else "cancelled"
+            error = f"{status} at the request of another process: {self.landed()}" + (
+                f"; {self.next_step()}" if status == "paused" else "")
+            raise KwtuiError(error) from None
         except TooManyRejects as exc:
             status, error = "failed", f"{exc.message}: stopped; {self.landed()}; raise --max-rejects, then " \
                                       f"{self.next_step()} --max-rejects N"
@@ -284,12 +287,16 @@ class ImportRun:
         except KwtuiError as exc:
             status = "failed"
             error = f"{exc.message}; {self.landed()}; {self.next_step()}"
-            raise KwtuiError(error, hint=exc.hint) from None
+            raise type(exc)(error, hint=exc.hint) from None
         except Exception as exc:
             status = "failed"
             error = f"{error_message(exc)}; {self.landed()}; {self.next_step()}"
             raise KwtuiError(error) from None
         finally:
+            if beat is not None:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
             if self._reject_fh is not None:
                 self._reject_fh.close()
             with contextlib.suppress(OSError):
@@ -299,6 +306,18 @@ class ImportRun:
                 journal.finish(job_id, status, error)
         progress.emit(done=True, phase="done")
         return self.out
+
+    async def _heartbeat(self, progress: Progress, request: list[str]) -> None:
+        """Keep the job alive in the journal (a long batch sends no progress) and take requests."""
+        assert self.journal is not None and self.job_id is not None
+        while True:
+            asked = await asyncio.to_thread(self.journal.heartbeat, self.job_id, progress.rows, progress.bytes,
+                                            progress.rejects)
+            if asked in ("cancel", "pause") and not self.cancel.is_set():
+                request.append(asked)
+                self.journal.log(self.job_id, "info", f"{asked} at the request of another process")
+                self.cancel.set()
+            await asyncio.sleep(1.0)
 
     async def _table_exists(self, t: ImportTarget) -> Any:
         assert self.svc.dialect is not None
@@ -350,7 +369,9 @@ class ImportRun:
             if committed:
                 journal.log(job_id, "info", f"{t.label}: {len(committed)} batches already committed "
                             f"({tally.rows:,} rows, {tally.rejects:,} rejected), resuming with the rest")
-        progress.add(tally.rows, 0)
+        if done_before is not None and not committed:  # no checkpoint table: the journal's word
+            tally.files = {"": FileTally(done_before.records, done_before.rows, done_before.rejects)}
+        progress.add(tally.rows, 0, tally.rejects)
         if done_before is None:
             result = await self._load(t, regions, use_copy, existing.is_ts, committed, progress)
             res.bytes = result.bytes
@@ -394,9 +415,6 @@ class ImportRun:
         journal, job_id = self.journal, self.job_id
         tally = self.tallies[t.label]
 
-        def on_progress(rows: int, nbytes: int, rejects: int) -> None:
-            loop.call_soon_threadsafe(_bump, progress, rows, nbytes)
-
         lock = threading.Lock()
 
         def on_batch(batch: Batch, rows: int, rejects: int) -> None:
@@ -405,6 +423,7 @@ class ImportRun:
                 ft.records += batch.records
                 ft.rows += rows
                 ft.rejects += rejects
+            loop.call_soon_threadsafe(progress.add, rows, batch.end_offset - batch.offset, rejects)
             if journal is not None and job_id is not None:
                 journal.batch_done(job_id, t.label, batch.number, rows, batch.end_offset - batch.offset, rejects,
                                    records=batch.records)
@@ -412,7 +431,7 @@ class ImportRun:
         cols = self.columns or (t.layout.column_names if t.layout is not None else None)
         kwargs: dict[str, Any] = {
             "skip_header": self.skip_header, "max_rejects": self.max_rejects, "reject_path": self.reject_path,
-            "on_progress": on_progress, "cancel": self.cancel, "reject_fh": self._reject_fh, "regions": regions,
+            "cancel": self.cancel, "reject_fh": self._reject_fh, "regions": regions,
             "on_batch": on_batch, "first_batch": max((c.batch for c in committed), default=-1) + 1,
             "rejects_before": self._rejects_total, "retry_delays": self.retry_delays}
         if self.batch_bytes:
@@ -494,10 +513,6 @@ def _gaps(start: tuple[int, int], committed: list[Committed]) -> tuple[list[Regi
     return out, lines
 
 
-def _bump(progress: Progress, rows: int, nbytes: int) -> None:
-    progress.add(rows, nbytes)
-
-
 async def resume_import(journal: Any, job_id: int, svc: ConnectionService, *, listener: Listener | None = None,
                         max_rejects: int | None = None, outcome: Any = None) -> Any:
     """Finish an interrupted or failed import job: the committed ranges stay, the rest loads."""
@@ -514,6 +529,11 @@ async def resume_import(journal: Any, job_id: int, svc: ConnectionService, *, li
     notices: list[str] = []
     targets = plan_import(svc, source, into=o.get("into"), create=bool(o.get("create")),
                           database=bool(o.get("database")), schema=o.get("schema"), notices=notices)
+    for name, size in fingerprints(targets).items():
+        was = (o.get("sizes") or {}).get(name)
+        if was is not None and was != size:
+            raise UsageError(f"{name} changed since job {job_id} started ({was:,} bytes, now {size:,}): "
+                             "it cannot be resumed exactly", hint="run the import again into an emptied table")
     run = ImportRun(svc, dialect, targets, reject_path=Path(o["reject_file"]), columns=o.get("columns"),
                     skip_header=bool(o.get("skip_header")),
                     max_rejects=max_rejects if max_rejects is not None else o.get("max_rejects"),

@@ -254,6 +254,12 @@ class _Conn:
         self.drop()
 
 
+def _value_error(exc: psycopg.Error) -> bool:
+    """KWDB reports a value that does not parse as its column's type as a syntax error (42601,
+    "error in argument for $3: could not parse string ..."): a bad line, not a bad statement."""
+    return (exc.diag.message_primary or "").startswith("error in argument for")
+
+
 _LINE_RE = re.compile(r"line (\d+)")
 _COLUMN_RE = re.compile(r"column (\w+|\"[^\"]+\")")
 
@@ -714,5 +720,10 @@ class InsertLoader(CsvLoader):
                 cur.execute(stmt, params)
             return n
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.SyntaxErrorOrAccessRuleViolation) as exc:
+            self._last_error = exc
+            return None
+        except psycopg.errors.SyntaxError as exc:
+            if not _value_error(exc):
+                raise
             self._last_error = exc
             return None

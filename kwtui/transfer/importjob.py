@@ -175,7 +175,6 @@ class ImportRun:
         self.tallies: dict[str, TableTally] = {}
         self.use_checkpoints = False
         self._reject_fh: Any = None
-        self._rejects_total = 0
 
     # -- what landed -------------------------------------------------------------------------
 
@@ -433,7 +432,8 @@ class ImportRun:
             "skip_header": self.skip_header, "max_rejects": self.max_rejects, "reject_path": self.reject_path,
             "cancel": self.cancel, "reject_fh": self._reject_fh, "regions": regions,
             "on_batch": on_batch, "first_batch": max((c.batch for c in committed), default=-1) + 1,
-            "rejects_before": self._rejects_total, "retry_delays": self.retry_delays}
+            "rejects_before": sum(x.rejects for x in self.tallies.values()),  # committed, all tables of the job
+            "retry_delays": self.retry_delays}
         if self.batch_bytes:
             kwargs["batch_bytes"] = self.batch_bytes
         if journal is not None and job_id is not None:
@@ -463,9 +463,7 @@ class ImportRun:
             self.cancel.set()  # the loader stops at its next batch; wait for it, so "landed" is exact
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(asyncio.shield(fut), 60)
-            self._rejects_total += loader.result.rejects
             raise
-        self._rejects_total += result.rejects
         return result
 
     def _drop_stale_rejects(self, spans: dict[str, list[tuple[int, int | None]]]) -> None:

@@ -95,3 +95,21 @@ def test_json_reports_the_arithmetic(capsys: pytest.CaptureFixture[str], db: Tes
     data(path, 10, 10)
     result, _ = import_json(capsys, db, path, "t")
     assert_balanced(result, 21, 20, 1)
+
+
+def test_resume_refuses_a_file_that_changed(capsys: pytest.CaptureFixture[str], db: TestDb, tmp_path: Path) -> None:
+    """Byte offsets of a changed file mean nothing: the resume refuses before a row moves."""
+    db.execute("CREATE TABLE t (id int, v text)")
+    path = tmp_path / "d.csv"
+    data(path, 2_000, 100)
+    code, _, err = run(capsys, "import", "--dsn", db.uri, "--from", str(path), "--into", "t", "--max-rejects", "0",
+                       "--batch-bytes", "4000", "--workers", "1")
+    assert code == 1
+    m = re.search(r"kwtui jobs resume (\d+)", err)
+    assert m, err
+    landed = db.execute("SELECT count(*) FROM t")[0][0]
+    with path.open("ab") as fh:
+        fh.write(b"9999,appended\n")
+    code, _, err = run(capsys, "jobs", "resume", m.group(1), "--max-rejects", "5")
+    assert code == 2 and "changed since job" in err and "cannot be resumed exactly" in err, err
+    assert db.execute("SELECT count(*) FROM t") == [(landed,)]

@@ -1,13 +1,16 @@
 """Loading CSV files into a table with COPY, keeping every good row and rejecting the bad ones.
 
-The fast path never looks at a row in Python: the file is cut into batches of whole
-records (a newline ends a record when the quote count before it is even, which holds for
-the default dialect where the escape character is the quote itself) and each batch goes
-to ``COPY ... FROM STDIN (FORMAT csv)`` in its own transaction. When the server refuses a
-batch, only that batch is parsed record by record and bisected with COPY until the bad
-records are isolated: each goes to the reject file with its file, line, column, reason
-and raw text, and every good record of the batch lands.
-"""
+The file is cut into batches of whole records by the reading rules of
+:mod:`kwtui.transfer.csvdialect` (:func:`~kwtui.transfer.csvdialect.scan_block`: lines
+without a quote cost nothing, blocks with quoted fields are checked at once), so a line the
+rules refuse (a bare quote...) is rejected with its line number before the server sees the
+batch, and each batch knows how many records it holds. Each batch goes to ``COPY ... FROM
+STDIN (FORMAT csv)`` in ONE transaction: when the server refuses it, that batch is parsed
+and bisected with COPY inside the same transaction (savepoints) until the bad records are
+isolated; each goes to the reject file with its file, line, column, reason and raw text,
+and every good record of the batch lands. Before the commit: records = loaded + rejected,
+the reject limit, the rejects flushed to their file and, for a job, the batch's checkpoint
+(its position in the input) written in the same transaction."""
 
 from __future__ import annotations
 

@@ -803,10 +803,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         from kwtui.transfer import native
 
         _collector_on()
+        # the options as the one CSV rule set read them (a --delimiter '\t' is a tab on every path)
+        given = {name: getattr(dialect, name) for name in ("delimiter", "enclosed", "escaped", "charset")
+                 if getattr(args, name, None) is not None}
         opts = native.ImportOptions(
-            delimiter=args.delimiter, enclosed=args.enclosed, escaped=args.escaped, nullif=args.nullif,
-            thread_concurrency=args.thread_concurrency, batch_rows=args.batch_rows if args.batch_rows != 500 else None,
-            charset=args.charset)
+            **given, nullif=None if args.nullif is None else dialect.nullas,
+            thread_concurrency=args.thread_concurrency, batch_rows=args.batch_rows if args.batch_rows != 500 else None)
         from kwtui.transfer import stage
 
         staged: list[Any] = []

@@ -106,6 +106,7 @@ def test_killed_import_resumes_exactly(db: TestDb, tmp_path: Path, keyed: bool, 
     landed = db.execute("SELECT count(*) FROM t")[0][0]
     assert 0 < landed < good, (why, landed, err[-300:])
     job = journal.get(job_id)
+    print(f"{why}: exit {proc.returncode}, {landed:,} rows committed, the journal says {job.rows:,}")
     assert job.status == INTERRUPTED, (why, job.status)
     if sig == signal.SIGINT:  # a stop says what landed and how to continue
         assert proc.returncode == 130, (why, err)

@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     jr = jsub.add_parser("resume", help="resume an interrupted, failed or paused job where it stopped")
     jr.add_argument("id", type=int)
     jr.add_argument("--json", action="store_true")
+    jr.add_argument("--max-rejects", type=int, help="an import: a new limit of rejected lines")
     jc = jsub.add_parser("cancel", help="ask a running job to stop (or mark a stopped one cancelled)")
     jc.add_argument("id", type=int)
     jp = jsub.add_parser("pause", help="ask a running job to pause after its current batch")
@@ -185,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--max-rejects", type=int, help="stop when more lines than this were rejected")
     im.add_argument("--thread-concurrency", type=int, help="with --native: KWDB import threads")
     im.add_argument("--batch-rows", type=int, default=500, help="rows per INSERT where there is no COPY")
+    im.add_argument("--batch-bytes", type=int, default=8 << 20,
+                    help="bytes of input per committed COPY batch, the unit a resumed import redoes (default 8 MiB)")
     im.add_argument("--workers", type=int, default=max(2, (os.cpu_count() or 2) // 2),
                     help="connections loading batches at once where the server parses the CSV (COPY); "
                          "default: half the cores, at least 2")
@@ -691,7 +694,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         else:
             for j in jobs:
                 print(f"{j.id:>5}  {j.status:<11} {j.kind:<9} {j.rows:>12,} rows  "
-                      f"{j.source.get('label', '?')} -> {j.target.get('label', '?')}  {', '.join(j.objects)[:60]}")
+                      + (f"({j.records:,} read, {j.rejects:,} rejected)  " if j.kind == "import" else "")
+                      + f"{j.source.get('label', '?')} -> {j.target.get('label', '?')}  {', '.join(j.objects)[:60]}")
         return 0
     if args.action == "show":
         job = journal.get(args.id)
@@ -704,6 +708,11 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                   + (f", error: {job.error}" if job.error else ""))
             print(f"  from {job.source.get('label')}  to {job.target.get('label')}")
             for t in job.tables:
+                if job.kind == "import":
+                    print(f"  {t.name}: {t.status}, {t.records:,} records read, {t.rows:,} rows loaded, "
+                          f"{t.rejects:,} lines rejected, {len(t.done_batches)} batches committed"
+                          + (f" error: {t.error}" if t.error else ""))
+                    continue
                 print(f"  {t.name} -> {t.target}: {t.status}, {t.rows:,} rows, {len(t.done_batches)}/{len(t.batches)}"
                       f" batches ({t.path})" + (f" error: {t.error}" if t.error else ""))
             for at, level, message in journal.logs(job.id, 20):
@@ -719,6 +728,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         job = journal.get(args.id)
         if job.status == "running":
             raise UsageError(f"job {job.id} is running (pid {job.pid}); it cannot be resumed twice")
+        if job.kind == "import":
+            return _resume_import(journal, job, args)
+        if args.max_rejects is not None:
+            raise UsageError("--max-rejects goes with the resume of an import")
         if job.options.get("via_import"):
             done = [t.name for t in job.tables if t.status == "completed"]
             raise UsageError(f"job {job.id} loaded its tables with KWDB's IMPORT (--via-import), which is whole or "
@@ -888,6 +901,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError("--max-rejects must be 0 or more")
     if args.batch_rows < 1:
         raise UsageError("--batch-rows must be at least 1")
+    if args.batch_bytes < 1:
+        raise UsageError("--batch-bytes must be at least 1")
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
@@ -898,10 +913,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         from kwtui.transfer import native
 
         _collector_on()
+        # the options as the one CSV rule set read them (a --delimiter '\t' is a tab on every path)
+        given = {name: getattr(dialect, name) for name in ("delimiter", "enclosed", "escaped", "charset")
+                 if getattr(args, name, None) is not None}
         opts = native.ImportOptions(
-            delimiter=args.delimiter, enclosed=args.enclosed, escaped=args.escaped, nullif=args.nullif,
-            thread_concurrency=args.thread_concurrency, batch_rows=args.batch_rows if args.batch_rows != 500 else None,
-            charset=args.charset)
+            **given, nullif=None if args.nullif is None else dialect.nullas,
+            thread_concurrency=args.thread_concurrency, batch_rows=args.batch_rows if args.batch_rows != 500 else None)
         from kwtui.transfer import stage
 
         staged: list[Any] = []
@@ -952,32 +969,76 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     _collector_on()
 
+    from kwtui.transfer.files import ImportOutcome
+
+    box = ImportOutcome()
+    journal = Journal()
+
     async def run() -> Any:
         async with _service(target) as svc:
             return await import_path(
                 svc, source, dialect, into=args.into, columns=columns, create=args.create, database=args.database,
                 schema=args.schema, skip_header=args.skip_header,
                 reject_file=Path(args.reject_file) if args.reject_file else None,
-                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=Journal(),
-                workers=args.workers)
+                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=journal,
+                workers=args.workers, outcome=box, batch_bytes=args.batch_bytes)
 
+    return _run_import(run, printer, args.json, journal, box)
+
+
+def _run_import(run: Any, printer: Any, as_json: bool, journal: Any, box: Any) -> int:
+    """Run an import (or its resume) and print its arithmetic; a stop says what landed."""
     try:
-        outcome = asyncio.run(run())
-    finally:
-        printer.finish()
+        try:
+            outcome = asyncio.run(run())
+        finally:
+            printer.finish()
+    except KeyboardInterrupt:
+        said = "interrupted"
+        if box.job_id is not None:
+            job = journal.get(box.job_id)
+            said = job.error or f"interrupted: continue with: kwtui jobs resume {box.job_id}"
+        print(f"kwtui: {said}", file=sys.stderr)
+        return 130
     for note in outcome.notices:
         print(f"note: {note}", file=sys.stderr)
-    if args.json:
-        print(json.dumps({"event": "result", "ok": True, "rows": outcome.rows, "rejects": outcome.rejects,
-                          "tables": [{"table": t.table, "rows": t.rows, "bytes": t.bytes, "rejects": t.rejects,
+    if as_json:
+        print(json.dumps({"event": "result", "ok": True, "job": outcome.job_id, "records": outcome.records,
+                          "rows": outcome.rows, "rejects": outcome.rejects,
+                          "balanced": outcome.records == outcome.rows + outcome.rejects,
+                          "tables": [{"table": t.table, "records": t.records, "rows": t.rows, "bytes": t.bytes,
+                                      "rejects": t.rejects, "per_file": t.per_file,
                                       "reject_file": t.reject_file, "created": t.created, "path": t.path,
                                       "files": t.files, "elapsed_s": round(t.elapsed, 3)} for t in outcome.tables]}))
     else:
         for t in outcome.tables:
-            rej = f", {t.rejects:,} rejected (see {t.reject_file})" if t.rejects else ""
+            rej = f" (see {t.reject_file})" if t.rejects else ""
             made = ", created" if t.created else ""
-            print(f"{t.table}: {t.rows:,} rows from {len(t.files)} file(s) in {t.elapsed:.2f} s ({t.path}{made}){rej}")
+            print(f"{t.table}: {t.records:,} records read = {t.rows:,} rows loaded + {t.rejects:,} lines "
+                  f"rejected{rej}, from {len(t.files)} file(s) in {t.elapsed:.2f} s ({t.path}{made})")
+        if outcome.job_id is not None:
+            print(f"job {outcome.job_id} completed: {outcome.records:,} records read, {outcome.rows:,} loaded, "
+                  f"{outcome.rejects:,} rejected")
     return 0
+
+
+def _resume_import(journal: Any, job: Any, args: argparse.Namespace) -> int:
+    """``kwtui jobs resume N`` of an import: the target from the journal, the files from the job."""
+    from kwtui.transfer.files import ImportOutcome
+    from kwtui.transfer.importjob import resume_import
+    from kwtui.transfer.resumable import target_from_journal
+
+    if args.max_rejects is not None and args.max_rejects < 0:
+        raise UsageError("--max-rejects must be 0 or more")
+    printer = ProgressPrinter(args.json)
+    box = ImportOutcome(job_id=job.id)
+
+    async def run() -> Any:
+        async with _service(target_from_journal(job.target)) as svc:
+            return await resume_import(journal, job.id, svc, listener=printer, max_rejects=args.max_rejects,
+                                       outcome=box)
+
+    return _run_import(run, printer, args.json, journal, box)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

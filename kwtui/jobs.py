@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     rows INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     rejects INTEGER NOT NULL DEFAULT 0,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    records INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS job_tables (
     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS job_tables (
     rows INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     rejects INTEGER NOT NULL DEFAULT 0,
+    records INTEGER NOT NULL DEFAULT 0,
     batches TEXT NOT NULL DEFAULT '[]',
     done_batches TEXT NOT NULL DEFAULT '[]',
     error TEXT,
@@ -109,6 +111,8 @@ class JobTable:
     rows: int = 0
     bytes: int = 0
     rejects: int = 0
+    #: imports: records read from the input (rows + rejects when whole)
+    records: int = 0
     batches: list[Any] = field(default_factory=list)  # planned key ranges: [lower, upper] (text key values)
     done_batches: list[int] = field(default_factory=list)
     error: str | None = None
@@ -118,7 +122,7 @@ class JobTable:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "target": self.target, "status": self.status, "path": self.path,
                 "est_rows": self.est_rows, "rows": self.rows, "bytes": self.bytes, "rejects": self.rejects,
-                "batches": len(self.batches), "done_batches": len(self.done_batches), "error": self.error}
+                "records": self.records, "batches": len(self.batches), "done_batches": len(self.done_batches), "error": self.error}
 
 
 @dataclass
@@ -143,6 +147,7 @@ class Job:
     rejects: int = 0
     attempts: int = 0
     tables: list[JobTable] = field(default_factory=list)
+    records: int = 0
 
     @property
     def elapsed(self) -> float | None:
@@ -157,6 +162,7 @@ class Job:
                 "created": self.created, "started": self.started, "finished": self.finished,
                 "elapsed_s": None if self.elapsed is None else round(self.elapsed, 3), "pid": self.pid,
                 "error": self.error, "rows": self.rows, "bytes": self.bytes, "rejects": self.rejects,
+                "records": self.records,
                 "attempts": self.attempts, "tables": [t.as_dict() for t in self.tables]}
 
 
@@ -191,6 +197,10 @@ class Journal:
         self._local = threading.local()
         with self._connect() as db:
             db.executescript(SCHEMA)
+            for table in ("jobs", "job_tables"):  # journals written before imports counted records
+                have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                if "records" not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN records INTEGER NOT NULL DEFAULT 0")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -261,21 +271,27 @@ class Journal:
             db.execute("UPDATE job_tables SET status=?, path=?, started=COALESCE(started, ?), error=NULL"
                        " WHERE job_id=? AND name=?", (RUNNING, path, time.time(), job_id, name))
 
-    def batch_done(self, job_id: int, name: str, batch: int, rows: int, nbytes: int, rejects: int = 0) -> None:
+    def batch_done(self, job_id: int, name: str, batch: int, rows: int, nbytes: int, rejects: int = 0, *,
+                   records: int = 0) -> None:
         with self._tx() as db:
             row = db.execute("SELECT done_batches FROM job_tables WHERE job_id=? AND name=?", (job_id, name)).fetchone()
             done = set(json.loads(row["done_batches"])) if row else set()
             if batch in done:
                 return
             done.add(batch)
-            db.execute("UPDATE job_tables SET done_batches=?, rows=rows+?, bytes=bytes+?, rejects=rejects+?"
-                       " WHERE job_id=? AND name=?", (json.dumps(sorted(done)), rows, nbytes, rejects, job_id, name))
+            db.execute("UPDATE job_tables SET done_batches=?, rows=rows+?, bytes=bytes+?, rejects=rejects+?,"
+                       " records=records+? WHERE job_id=? AND name=?",
+                       (json.dumps(sorted(done)), rows, nbytes, rejects, records, job_id, name))
 
-    def set_table_progress(self, job_id: int, name: str, rows: int, nbytes: int, done: list[int]) -> None:
+    def set_table_progress(self, job_id: int, name: str, rows: int, nbytes: int, done: list[int], *,
+                           records: int | None = None, rejects: int | None = None) -> None:
         """Make the journal agree with what the target says is committed (on resume)."""
         with self._tx() as db:
             db.execute("UPDATE job_tables SET rows=?, bytes=?, done_batches=? WHERE job_id=? AND name=?",
                        (rows, nbytes, json.dumps(sorted(done)), job_id, name))
+            if records is not None or rejects is not None:
+                db.execute("UPDATE job_tables SET records=COALESCE(?, records), rejects=COALESCE(?, rejects)"
+                           " WHERE job_id=? AND name=?", (records, rejects, job_id, name))
 
     def table_finished(self, job_id: int, name: str, status: str, error: str | None = None) -> None:
         with self._tx() as db:
@@ -286,12 +302,12 @@ class Journal:
         if status not in STATUSES:
             raise ValueError(status)
         with self._tx() as db:
-            totals = db.execute("SELECT COALESCE(sum(rows),0) r, COALESCE(sum(bytes),0) b, COALESCE(sum(rejects),0) j"
-                                " FROM job_tables WHERE job_id=?", (job_id,)).fetchone()
+            totals = db.execute("SELECT COALESCE(sum(rows),0) r, COALESCE(sum(bytes),0) b, COALESCE(sum(rejects),0) j,"
+                                " COALESCE(sum(records),0) n FROM job_tables WHERE job_id=?", (job_id,)).fetchone()
             db.execute("UPDATE jobs SET status=?, error=?, finished=?, heartbeat=?, request=NULL, rows=?, bytes=?,"
-                       " rejects=? WHERE id=?",
+                       " rejects=?, records=? WHERE id=?",
                        (status, error, time.time() if status in FINISHED else None, time.time(),
-                        totals["r"], totals["b"], totals["j"], job_id))
+                        totals["r"], totals["b"], totals["j"], totals["n"], job_id))
         self.log(job_id, "error" if status == FAILED else "info", f"job {status}" + (f": {error}" if error else ""))
 
     def request(self, job_id: int, what: str) -> None:
@@ -339,17 +355,19 @@ class Journal:
                   options=json.loads(row["options"]), created=row["created"], started=row["started"],
                   finished=row["finished"], heartbeat=row["heartbeat"], pid=row["pid"], host=row["host"],
                   request=row["request"], error=row["error"], rows=row["rows"], bytes=row["bytes"],
-                  rejects=row["rejects"], attempts=row["attempts"])
+                  rejects=row["rejects"], attempts=row["attempts"], records=row["records"])
         for t in db.execute("SELECT * FROM job_tables WHERE job_id=? ORDER BY rowid", (job.id,)):
             job.tables.append(JobTable(name=t["name"], target=t["target"], status=t["status"], path=t["path"],
                                        est_rows=t["est_rows"], rows=t["rows"], bytes=t["bytes"],
-                                       rejects=t["rejects"], batches=json.loads(t["batches"]),
+                                       rejects=t["rejects"], records=t["records"], batches=json.loads(t["batches"]),
                                        done_batches=json.loads(t["done_batches"]), error=t["error"],
                                        started=t["started"], finished=t["finished"]))
         if job.status == RUNNING:  # a dead process never stays "running"
             if job.tables:
                 job.rows = sum(t.rows for t in job.tables)
                 job.bytes = sum(t.bytes for t in job.tables)
+                job.rejects = sum(t.rejects for t in job.tables)
+                job.records = sum(t.records for t in job.tables)
             stale = job.heartbeat is None or time.time() - job.heartbeat > STALE_AFTER
             if stale or not _pid_alive(job.pid, job.host):
                 job.status = INTERRUPTED

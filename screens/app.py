@@ -224,6 +224,9 @@ class KwtuiApp(App[int]):
 
         try:
             job = self.journal.get(job_id)
+            if job.kind == "import":  # its source is files, not a server
+                await self._resume_import(job_id, target_from_journal(job.target))
+                return
             src = ConnectionService(target_from_journal(job.source), password_prompt=self.prompt_password)
             dst = ConnectionService(target_from_journal(job.target), password_prompt=self.prompt_password)
             try:
@@ -244,6 +247,18 @@ class KwtuiApp(App[int]):
             return
         self.notify(f"job {job_id} {outcome.status}: {outcome.rows:,} rows",
                     severity="information" if outcome.status == "completed" else "warning")
+
+    async def _resume_import(self, job_id: int, target: Any) -> None:
+        from kwtui.transfer.importjob import resume_import
+
+        dst = ConnectionService(target, password_prompt=self.prompt_password)
+        try:
+            await dst.connect()
+            out = await resume_import(self.journal, job_id, dst)
+        finally:
+            await dst.close()
+        self.notify(f"job {job_id} completed: {out.records:,} records read = {out.rows:,} rows loaded + "
+                    f"{out.rejects:,} lines rejected", severity="information")
 
     # -- migration phases -------------------------------------------------------------------
 

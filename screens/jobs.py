@@ -259,7 +259,9 @@ class JobsScreen(Screen[None]):
             f"{job.rows:,} rows · {rate(rows_s, 'rows/s')} · {rate(mb_s, 'MB/s')} · elapsed {duration(job.elapsed)}"
             + (f" · ETA {duration(eta)}" if eta is not None else ""),
         ]
-        if job.rejects:
+        if job.kind == "import":  # every record read is loaded or rejected
+            lines.append(f"{job.records:,} records read = {job.rows:,} rows loaded + {job.rejects:,} lines rejected")
+        elif job.rejects:
             lines.append(f"[yellow]{job.rejects:,} rejected rows[/]")
         if job.error:
             lines.append(f"[red]{escape(job.error)}[/]")
@@ -361,7 +363,7 @@ class JobsScreen(Screen[None]):
         if job.status in (RUNNING, COMPLETED, "cancelled"):
             self.notify(f"job {job.id} is {job.status}: nothing to resume", severity="warning")
             return
-        if job.kind != "transfer":
+        if job.kind not in ("transfer", "import"):
             self.notify(f"job {job.id} is an {job.kind}: run it again instead", severity="warning")
             return
         self.app.resume_job(job.id)  # type: ignore[attr-defined]

@@ -290,9 +290,12 @@ def test_read_buffer_boundaries_anywhere(monkeypatch: pytest.MonkeyPatch, chunk:
         assert recs[-1].end_offset == len(data)
 
 
-def test_unquoted_fields_keep_stray_quotes_and_escapes() -> None:
+def test_unquoted_fields_keep_escapes_and_refuse_bare_quotes() -> None:
     d = CsvDialect(escaped="\\")
-    assert [r.fields for r in read_all(b'5" screen,a\\b\n', d)] == [['5" screen', "a\\b"]]
+    assert [r.fields for r in read_all(b'5 screen,a\\b\n', d)] == [['5 screen', "a\\b"]]
+    # a quote inside an unquoted field is an error of that line (KWDB IMPORT's rule)
+    recs = read_all(b'5" screen,a\n1,2\n', d)
+    assert recs[0].error is not None and "bare" in recs[0].error and recs[1].fields == ["1", "2"]
     # an escape before an ordinary character stays as written
     assert [r.fields for r in read_all(b'"a\\xb",1\n', d)] == [["a\\xb", "1"]]
 

@@ -20,6 +20,30 @@ differs from the enclosed character it escapes itself too (``\\\\``), otherwise 
 ending in the escape character could not be read back.
 
 Records end with ``\\n`` (KWDB writes LF). The reader also accepts CRLF.
+
+The reading rule set (one for every path)
+    The same rules decide what a record is for every reader: kwtui's own reader
+    (:func:`iter_records`, used by the bisector and the INSERT loader), the batch splitter
+    that feeds the server's COPY (:func:`scan_block`) and KWDB's own IMPORT (whose options
+    ``delimiter``, ``enclosed``, ``escaped``, ``nullif`` and ``charset`` are this class's).
+
+    * A record ends at LF outside a quoted field; a CR right before that LF belongs to the
+      terminator (CRLF), wherever the file mixes CRLF and LF lines. A lone CR elsewhere is data,
+      as in KWDB's IMPORT (PostgreSQL's COPY would take it for a line end: kwtui sends such
+      a record to the server with the field enclosed). Inside a quoted field CR and LF are data.
+    * A field is quoted only when its *first* character is ``enclosed``. A quoted field ends
+      at an ``enclosed`` that is not escaped and must be followed by the delimiter or the end
+      of the record; anything else there is an error of the record.
+    * ``enclosed`` anywhere else in an unquoted field (``1,12" pipe,1.00``) is an error of
+      that line, as in KWDB's IMPORT (``bare " in non-quoted-field``). PostgreSQL's
+      ``COPY ... CSV`` instead starts a quoted section at *every* quote, wherever it stands:
+      ``a"b"c`` loads as ``abc``, ``"ab"cd`` as ``abcd``, ``a""b`` as ``ab``, and an odd
+      quote swallows the following lines into one field until the next quote. So kwtui
+      finds such lines itself before the server sees a batch (:func:`scan_block`): they go
+      to the reject file with their line number and reason and are never merged with the
+      lines after them; the record that follows starts on the next line.
+    * A UTF-8 byte order mark at the start of a file is never data (skipped on every path).
+    * Every record read is accounted for: loaded or rejected (see ``kwtui.transfer.loader``).
 """
 
 from __future__ import annotations
@@ -427,11 +451,21 @@ class _RecordParser:
                 last = line[i:]
                 if last.endswith("\r"):
                     last = last[:-1]
+                if e in last:
+                    return self._bare(len(fields) + 1)
                 fields.append(None if last == nullas else last)
                 return _DONE
             f = line[i:j]
+            if e in f:
+                return self._bare(len(fields) + 1)
             fields.append(None if f == nullas else f)
             i = j + 1
+
+    def _bare(self, k: int) -> int:
+        """A quote inside the unquoted field ``k``: an error of the record (KWDB IMPORT's rule)."""
+        self.error = (f"bare {self.e} in non-quoted field {k} (a field with {self.e} in it must be "
+                      f"enclosed in {self.e}, as KWDB IMPORT requires)")
+        return _ERROR
 
     def _close(self, line: str, start: int) -> int:
         """Find the closing quote from ``start``; keep the field; -1 if it is not on this line."""
@@ -687,3 +721,193 @@ def count_records(stream: IO[bytes], dialect: CsvDialect) -> int:
     if dialect.header and lines:
         lines -= 1
     return lines
+
+
+# --- cutting bytes into batches of whole records, by the same rules ------------------------------
+
+
+@dataclass(slots=True)
+class BadRecord:
+    """A record of a scanned block that breaks the rules: never sent to the server."""
+
+    start: int  # byte index in the scanned buffer
+    end: int  # after its terminator
+    line: int  # physical line where it starts
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class Block:
+    """What :func:`scan_block` took from a buffer: whole records only."""
+
+    end: int  # index after the last record taken (== start when nothing could be taken yet)
+    records: int = 0  # records in buf[start:end], bad ones included
+    lines: int = 0  # physical lines in buf[start:end]
+    good: bytes = b""  # the good records, each ended by LF (CRLF normalised), for the server
+    bad: list[BadRecord] = field(default_factory=list)
+
+
+class _ScanTables:
+    def __init__(self, dialect: CsvDialect) -> None:
+        codec = dialect.python_codec
+        e = dialect.enclosed.encode("ascii")
+        d = dialect.delimiter.encode(codec)
+        self.e = e
+        qe = re.escape(e)
+        # lines with no quote and no CR are records as they are (the common case: one C loop)
+        self.plain = re.compile(b"(?:[^" + qe + b"\r\n]*\n)*")
+        # a delimiter byte that can be the trail byte of a double-byte character (GBK, BIG5:
+        # 0x40..0xFE) cannot be found in bytes: such lines go through the careful parser
+        self.record: re.Pattern[bytes] | None = None
+        self.fields: re.Pattern[bytes] | None = None
+        if len(d) == 1 and (codec == "utf-8" or d[0] < 0x40):
+            qd = re.escape(d)
+            if dialect.escaped == dialect.enclosed:
+                quoted = qe + b"[^" + qe + b"]*(?:" + qe + qe + b"[^" + qe + b"]*)*" + qe
+            else:
+                c = re.escape(dialect.escaped.encode("ascii"))
+                quoted = qe + b"[^" + qe + c + b"]*(?:" + c + b".[^" + qe + c + b"]*)*" + qe
+            unquoted = b"[^" + qe + qd + b"\r\n]*"
+            one = b"(?:" + quoted + b"|" + unquoted + b")"
+            self.record = re.compile(one + b"(?:" + qd + one + b")*(\r?\n)", re.DOTALL)
+            # every quoted field that starts a field and ends at a delimiter or a line end (the
+            # lookbehind after the quote: a pattern that starts with a literal is searched fast)
+            self.fields = re.compile(qe + b"(?<![^" + qd + b"\n]" + qe + b")" + quoted[len(qe):] + b"(?=[" + qd
+                                     + b"\r\n])", re.DOTALL)
+
+
+
+def _scan_tables(dialect: CsvDialect) -> _ScanTables:
+    t: _ScanTables | None = dialect.__dict__.get("_st")
+    if t is None:
+        t = _ScanTables(dialect)
+        object.__setattr__(dialect, "_st", t)
+    return t
+
+
+def scan_block(buf: bytes, start: int, dialect: CsvDialect, *, limit: int, final: bool, first_line: int,
+               max_record_bytes: int = MAX_RECORD_BYTES) -> Block:
+    """Take whole records from ``buf[start:]``, about ``limit`` bytes, by the reading rules.
+
+    ``final``: nothing follows ``buf`` (the end of the file; a last record without LF is
+    whole). Without it, a record that may go on past the end of ``buf`` is left for the next
+    call. A record that breaks the rules (a bare quote, stray text after a closing quote, a
+    quoted field never closed or longer than ``max_record_bytes``) is returned in
+    ``bad`` with its line and reason; it is left out of ``good``, and the next record starts
+    on the next line. Lines without a quote or a CR cost no Python step.
+    """
+    t = _scan_tables(dialect)
+    n = len(buf)
+    if final and n > start and not buf.endswith(b"\n"):
+        buf += b"\n"  # a last record without terminator: whole (offsets past ``n`` are cut to ``n``)
+    size = len(buf)
+    stop = start + max(1, limit)
+    i = start
+    records = 0
+    line = first_line
+    spans: list[tuple[int, int]] = []  # good bytes, each ends with LF
+    pieces: list[tuple[int, bytes]] = []  # (index in spans, bytes): records written anew
+    clean = True  # good == buf[start:end]
+    bad: list[BadRecord] = []
+    codec = dialect.python_codec
+    careful = start  # below this, records are taken one by one
+    while i < size and i < stop:
+        has_quote = buf.find(t.e, i, stop) >= 0
+        if not has_quote and buf.find(b"\r", i, stop) < 0:  # nothing to look at up to the limit
+            k = buf.rfind(b"\n", i, stop)
+            j = k + 1 if k >= 0 else i
+        elif has_quote and t.fields is not None and i >= careful and (k := buf.rfind(b"\n", i, stop)) >= i:
+            # a block of records with quoted fields at once: every well-placed quoted field is
+            # removed; when no quote and no CR is left, the block is whole valid records, one for
+            # each LF left (the LFs inside quoted fields went with them)
+            block = buf[i:k + 1]
+            rest: bytes | None = t.fields.sub(b"", block)
+            if rest is not None and (t.e in rest or b"\r" in rest):
+                rest = None
+            if rest is not None:
+                records += rest.count(b"\n")
+                line += block.count(b"\n")
+                spans.append((i, k + 1))
+                i = k + 1
+                continue
+            careful = k + 1  # something to look at closely in there
+            continue
+        else:
+            m = t.plain.match(buf, i)
+            j = m.end() if m is not None else i
+        if j > stop and j > i:
+            k = buf.rfind(b"\n", i, stop)
+            j = k + 1 if k >= i else buf.find(b"\n", i) + 1
+        if j > i:
+            nl = buf.count(b"\n", i, j)
+            records += nl
+            line += nl
+            spans.append((i, j))
+            i = j
+            continue
+        # a line with a quote or a CR (or an unterminated last line, not final)
+        if t.record is not None:
+            m2 = t.record.match(buf, i)
+            if m2 is not None:
+                j = m2.end()
+                nl = buf.count(b"\n", i, j)
+                if m2.group(1) == b"\r\n":
+                    spans.append((i, j - 2))
+                    spans.append((-1, -1))  # an LF
+                    clean = False
+                else:
+                    spans.append((i, j))
+                records += 1
+                line += nl
+                i = j
+                continue
+        # the careful parser: a record that goes on past the buffer, or breaks the rules
+        parser = _RecordParser(dialect)
+        k = i
+        reason = ""
+        lines_used = 0
+        state = _NEED_MORE
+        while state == _NEED_MORE:
+            nl_at = buf.find(b"\n", k)
+            if nl_at < 0:  # the record goes on past the buffer (final buffers end with LF)
+                break
+            lines_used += 1
+            try:
+                text = buf[k:nl_at].decode(codec)
+            except UnicodeDecodeError:
+                reason = f"line {line + lines_used - 1} is not valid {dialect.charset} text"
+                k = nl_at + 1
+                break
+            state = parser.feed(text)
+            k = nl_at + 1
+            if state == _ERROR:
+                reason = f"line {line + lines_used - 1}: {parser.error}"
+            elif state == _NEED_MORE and k - i > max_record_bytes:
+                reason = (f"the quoted field that starts on line {line} is still open after {k - i} bytes "
+                          f"(an unterminated {dialect.enclosed}?)")
+                break
+        if not reason and state == _NEED_MORE:
+            if not final:
+                break  # read more, then take this record whole
+            reason = f"the quoted field that starts on line {line} is never closed (end of file)"
+            k = size
+            lines_used = buf.count(b"\n", i, size)
+        if reason:
+            raw = buf[i:k].rstrip(b"\n").decode(codec, "replace").rstrip("\r")
+            bad.append(BadRecord(i, min(k, n), line, reason, raw))
+            clean = False
+        else:  # good by the rules, not as the server's COPY reads it (a lone CR): written anew
+            pieces.append((len(spans), (dialect.format_row(parser.fields) + "\n").encode(codec)))
+            spans.append((-3, -3))
+            clean = False
+        records += 1
+        line += lines_used
+        i = k
+    end = min(i, n)
+    if clean:
+        good = buf[start:i]
+    else:
+        anew = dict(pieces)
+        good = b"".join(anew[x] if a == -3 else b"\n" if a < 0 else buf[a:b] for x, (a, b) in enumerate(spans))
+    return Block(end, records, line - first_line, good, bad)

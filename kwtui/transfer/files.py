@@ -309,16 +309,24 @@ class ImportedTable:
     created: bool = False
     path: str = ""
     elapsed: float = 0.0
+    #: records read from the input (a header excluded): rows + rejects, or the import failed
+    records: int = 0
+    per_file: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass
 class ImportOutcome:
     tables: list[ImportedTable] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    job_id: int | None = None
 
     @property
     def rows(self) -> int:
         return sum(t.rows for t in self.tables)
+
+    @property
+    def records(self) -> int:
+        return sum(t.records for t in self.tables)
 
     @property
     def rejects(self) -> int:
@@ -352,142 +360,49 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
                       schema: str | None = None, skip_header: bool = False, reject_file: Path | None = None,
                       max_rejects: int | None = None, batch_rows: int = 500,
                       listener: Listener | None = None, cancel: threading.Event | None = None,
-                      journal: Any = None, workers: int = 1) -> ImportOutcome:
+                      journal: Any = None, workers: int = 1, outcome: ImportOutcome | None = None,
+                      batch_bytes: int | None = None) -> ImportOutcome:
     """Load a file, a table export or a database export into the connected database.
 
-    With a ``journal`` the import is recorded as a job (tables, rows, rejects, the reject
-    file), so the jobs screen lists it and shows its rejects. ``workers``: connections
-    loading a table's batches at once where the server parses (COPY).
+    With a ``journal`` the import is a resumable job (see :mod:`kwtui.transfer.importjob`):
+    recorded before any row moves, each batch committed with its checkpoint on the target,
+    so ``kwtui jobs resume N`` finishes it after a crash. ``workers``: connections loading a
+    table's batches at once where the server parses (COPY). Every record read is loaded or
+    rejected (per file and in total), or the import fails saying what it committed.
+    ``outcome`` (optional) is filled as tables finish, so a caller knows what landed even
+    when the import stops.
     """
-    from kwtui.transfer.layout import read_layout
-    from kwtui.transfer.loader import default_reject_path
+    from kwtui.jobs import JobTable, target_record
+    from kwtui.transfer.importjob import ImportRun, dialect_options, fingerprints, plan_import
+    from kwtui.transfer.loader import default_reject_path, open_reject_file
 
-    if not source.exists():
-        raise UsageError(f"{source} does not exist")
-    layout = read_layout(source)
-    out = ImportOutcome(notices=list(layout.warnings))
+    out = outcome if outcome is not None else ImportOutcome()
     assert svc.dialect is not None and svc.info is not None
-    on_pg = svc.info.kind == "postgres"
-    jobs: list[tuple[str, str, Any, bool, list[Path]]] = []  # (schema, table, layout table, create, files)
-    if into:
-        if database or create:
-            raise UsageError("give one of --into, --create, --database")
-        sch, name = split_name(into)
-        jobs.append((sch, name, None, False, list(layout.data_files)))
-    elif create:
-        if layout.kind != "table" or len(layout.tables) != 1:
-            raise UsageError(f"--create needs a table export (meta.sql + n1.*.csv); {source} holds a {layout.kind}")
-        t = layout.tables[0]
-        jobs.append((schema or t.schema or "public", t.name, t, True, list(t.data_files)))
-    elif database:
-        if layout.kind != "database":
-            raise UsageError(f"--database needs a database export tree; {source} holds a {layout.kind}")
-        for t in layout.tables:
-            sch = schema or t.schema or "public"
-            if layout.is_ts and on_pg and not schema:
-                sch = layout.database or "public"
-            jobs.append((sch, t.name, t, True, list(t.data_files)))
-        if layout.is_ts and on_pg:
-            out.notices.append(f"CREATE TS DATABASE {layout.database}: PostgreSQL has no time-series databases; "
-                               f"its tables go to the schema {jobs[0][0] if jobs else layout.database} as ordinary "
-                               "tables (tags last, key on timestamp + primary tags)")
-    else:
-        raise UsageError("give one of --into TABLE, --create or --database")
-    rej = reject_file or default_reject_path(source)
+    targets = plan_import(svc, source, into=into, create=create, database=database, schema=schema,
+                          notices=out.notices)
+    for t in targets:  # preconditions, before the job exists: the target tables
+        if not t.create and not any(x.name == t.name for x in await svc.dialect.list_tables(svc, t.schema)):
+            raise UsageError(f"target table {t.label} does not exist (use --create to make it from meta.sql)")
+    rej = (reject_file or default_reject_path(source)).absolute()
+    existed = rej.exists()
+    open_reject_file(rej).close()  # a precondition: refused before any row moves
+    if not existed:
+        rej.unlink()  # made again when the import starts; an import without rejects leaves none
     job_id: int | None = None
     if journal is not None:
-        from kwtui.jobs import JobTable, target_record
-
+        options = {"reject_file": str(rej), "source": str(source.absolute()), "into": into, "create": create,
+                   "database": database, "schema": schema, "columns": columns, "skip_header": skip_header,
+                   "max_rejects": max_rejects, "batch_rows": batch_rows, "workers": workers,
+                   "batch_bytes": batch_bytes, "dialect": dialect_options(dialect), "sizes": fingerprints(targets)}
         job_id = journal.create(
-            "import", {"label": str(source)}, target_record(svc.target), [f"{j[0]}.{j[1]}" for j in jobs],
-            {"reject_file": str(rej), "source": str(source)},
-            [JobTable(name=f"{j[0]}.{j[1]}", target=f"{j[0]}.{j[1]}", batches=[[None, None]]) for j in jobs])
-        journal.start(job_id)
-    beat = [0.0]
-
-    def listen(ev: Any) -> None:
-        if listener is not None:
-            listener(ev)
-        if journal is not None and job_id is not None and ev.elapsed - beat[0] >= 1.0:
-            beat[0] = ev.elapsed
-            journal.heartbeat(job_id, ev.rows, ev.bytes, ev.rejects)
-
-    progress = Progress(listen, tables_total=len(jobs))
-    loop = asyncio.get_running_loop()
-    try:
-        await _import_tables(svc, jobs, out, progress, loop, rej, dialect, columns, skip_header, max_rejects,
-                             batch_rows, cancel, on_pg, journal, job_id, workers)
-    except BaseException as exc:
-        if journal is not None and job_id is not None:
-            from kwtui.transfer.engine import error_message
-
-            journal.finish(job_id, "failed", error_message(exc))
-        raise
-    if journal is not None and job_id is not None:
-        journal.finish(job_id, "completed")
-    progress.emit(done=True, phase="done")
-    return out
-
-
-async def _import_tables(svc: ConnectionService, jobs: list[Any], out: ImportOutcome, progress: Progress,
-                         loop: asyncio.AbstractEventLoop, rej: Path, dialect: CsvDialect,
-                         columns: list[str] | None, skip_header: bool,
-                         max_rejects: int | None, batch_rows: int, cancel: threading.Event | None, on_pg: bool,
-                         journal: Any, job_id: int | None, workers: int = 1) -> None:
-    assert svc.dialect is not None
-    for sch, name, ltable, make, files in jobs:
-        if journal is not None and job_id is not None:
-            journal.table_started(job_id, f"{sch}.{name}", "import")
-        started = time.perf_counter()
-        res = ImportedTable(f"{sch}.{name}", files=[str(f) for f in files])
-        progress.table = res.table
-        if make:
-            await _create_target(svc, sch, name, ltable, out)
-            res.created = True
-        target_ts = False
-        if not make:
-            listed = {t.name: t for t in await svc.dialect.list_tables(svc, sch)}
-            if name not in listed:
-                raise UsageError(f"target table {sch}.{name} does not exist (use --create to make it from meta.sql)")
-            target_ts = listed[name].is_ts
-        use_copy = svc.dialect.caps.copy_from_stdin and on_pg and not target_ts
-        res.path = "COPY (server parses the CSV)" if use_copy else "batched INSERT"
-
-        def on_progress(rows: int, nbytes: int, rejects: int) -> None:
-            loop.call_soon_threadsafe(_bump, progress, rows, nbytes, rejects)
-
-        from kwtui.transfer.loader import CsvLoader, InsertLoader
-
-        cols = columns or (ltable.column_names if ltable is not None else None)
-        kwargs: dict[str, Any] = {"skip_header": skip_header, "max_rejects": max_rejects, "reject_path": rej,
-                                  "on_progress": on_progress, "cancel": cancel}
-        if use_copy:
-            loader: CsvLoader = CsvLoader(svc.conninfo_kwargs(), sch, name, cols, dialect, workers=workers, **kwargs)
-        else:
-            loader = InsertLoader(svc.conninfo_kwargs(), sch, name, cols, dialect, batch_rows=batch_rows, **kwargs)
-        try:
-            result = await asyncio.to_thread(loader.load, files)
-        finally:
-            progress.tables_done += 1
-        if make and ltable is not None and ltable.key_columns and on_pg:
-            conn = await svc.open_raw(autocommit=True)
-            try:
-                await conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
-                    qualified(sch, name), column_list(ltable.key_columns)))
-            finally:
-                await conn.close()
-        res.rows, res.bytes, res.rejects = result.rows, result.bytes, result.rejects
-        res.reject_file = result.reject_file
-        res.elapsed = time.perf_counter() - started
-        out.tables.append(res)
-        if journal is not None and job_id is not None:
-            journal.batch_done(job_id, res.table, 0, res.rows, res.bytes, res.rejects)
-            journal.table_finished(job_id, res.table, "completed")
-
-
-def _bump(progress: Progress, rows: int, nbytes: int, rejects: int) -> None:
-    progress.rejects = rejects
-    progress.add(rows, nbytes)
+            "import", {"label": str(source.absolute()), "path": str(source.absolute())}, target_record(svc.target),
+            [t.label for t in targets], options,
+            [JobTable(name=t.label, target=t.label, batches=[[None, None]]) for t in targets])
+        out.job_id = job_id
+    run = ImportRun(svc, dialect, targets, reject_path=rej, columns=columns, skip_header=skip_header,
+                    max_rejects=max_rejects, batch_rows=batch_rows, workers=workers, listener=listener,
+                    cancel=cancel, journal=journal, job_id=job_id, outcome=out, batch_bytes=batch_bytes)
+    return await run.run()  # type: ignore[no-any-return]
 
 
 async def _create_target(svc: ConnectionService, schema: str, name: str, ltable: Any, out: ImportOutcome) -> None:

@@ -1,20 +1,25 @@
 """Loading CSV files into a table with COPY, keeping every good row and rejecting the bad ones.
 
-The fast path never looks at a row in Python: the file is cut into batches of whole
-records (a newline ends a record when the quote count before it is even, which holds for
-the default dialect where the escape character is the quote itself) and each batch goes
-to ``COPY ... FROM STDIN (FORMAT csv)`` in its own transaction. When the server refuses a
-batch, only that batch is parsed record by record and bisected with COPY until the bad
-records are isolated: each goes to the reject file with its file, line, column, reason
-and raw text, and every good record of the batch lands.
-"""
+The file is cut into batches of whole records by the reading rules of
+:mod:`kwtui.transfer.csvdialect` (:func:`~kwtui.transfer.csvdialect.scan_block`: lines
+without a quote cost nothing, blocks with quoted fields are checked at once), so a line the
+rules refuse (a bare quote...) is rejected with its line number before the server sees the
+batch, and each batch knows how many records it holds. Each batch goes to ``COPY ... FROM
+STDIN (FORMAT csv)`` in ONE transaction: when the server refuses it, that batch is parsed
+and bisected with COPY inside the same transaction (savepoints) until the bad records are
+isolated; each goes to the reject file with its file, line, column, reason and raw text,
+and every good record of the batch lands. Before the commit: records = loaded + rejected,
+the reject limit, the rejects flushed to their file and, for a job, the batch's checkpoint
+(its position in the input) written in the same transaction."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +30,7 @@ from psycopg import sql
 
 from kwtui.errors import KwtuiError
 from kwtui.transfer.chunks import copy_options
-from kwtui.transfer.csvdialect import CsvDialect, Record, iter_records
+from kwtui.transfer.csvdialect import _BOM, BadRecord, CsvDialect, Record, iter_records, scan_block
 from kwtui.transfer.pump import Cancelled, RawCopyIn
 from kwtui.transfer.source import column_list, qualified
 
@@ -53,6 +58,19 @@ class Reject:
 
 
 @dataclass
+class FileTally:
+    """One input file's arithmetic: every record read is loaded or rejected."""
+
+    records: int = 0
+    rows: int = 0
+    rejects: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.records == self.rows + self.rejects
+
+
+@dataclass
 class LoadResult:
     rows: int = 0
     bytes: int = 0
@@ -61,45 +79,107 @@ class LoadResult:
     bisected_batches: int = 0
     reject_file: str | None = None
     files: list[str] = field(default_factory=list)
+    records: int = 0
+    per_file: dict[str, FileTally] = field(default_factory=dict)
 
 
 @dataclass
 class Batch:
-    data: bytes
+    data: bytes  # the good records for the server, each ended by LF
     first_line: int  # physical line number of the first record
     offset: int  # byte offset of the batch in its file
     lines: int  # physical lines in the batch
+    end_offset: int = -1  # byte offset after the batch (resume there)
+    records: int = -1  # records in the input range, bad ones included (-1: not counted)
+    bad: list[BadRecord] = field(default_factory=list)  # records the reading rules refuse
+    raw: bytes | None = None  # the input bytes when they differ from ``data``
+    file: str = ""
+    parsed: list[Record] | None = None  # INSERT path: the parsed records
+    number: int = -1  # the batch's number in its job (checkpoints)
+
+    @property
+    def next_line(self) -> int:
+        return self.first_line + self.lines
 
 
-def _boundary_before(buf: bytes, limit: int, quote: bytes) -> int:
-    """End (exclusive) of the last whole record that ends before ``limit``; 0 if none."""
-    pos = limit
-    odd = buf.count(quote, 0, pos) % 2 == 1 if quote in buf else False
+class LineAccountingError(KwtuiError):
+    pass
+
+
+def data_start(path: Path, dialect: CsvDialect, skip_header: bool) -> tuple[int, int]:
+    """Byte offset and line number of a file's first data record: after a UTF-8 BOM and,
+    with ``skip_header``, after the header record."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(_BOM))
+        offset = len(_BOM) if head == _BOM and dialect.python_codec == "utf-8" else 0
+        if not skip_header:
+            return offset, 1
+        fh.seek(0)
+        for rec in iter_records(fh, replace(dialect, header=False)):
+            return rec.end_offset, rec.line + rec.lines
+    return offset, 1
+
+
+def record_batches(stream: Any, dialect: CsvDialect, *, start_offset: int = 0, start_line: int = 1,
+                   end_offset: int | None = None, batch_bytes: int = BATCH_BYTES, first_bytes: int | None = None,
+                   file: str = "") -> Iterator[Batch]:
+    """Cut a CSV byte stream into batches of whole records by the reading rules (see
+    :func:`kwtui.transfer.csvdialect.scan_block`), from ``start_offset`` (a record boundary)
+    to ``end_offset`` (a record boundary; None: the end of the file).
+
+    Each batch says how many records it holds and which of them break the rules (those
+    never reach the server); a UTF-8 BOM at the start of the file is skipped.
+    """
+    stream.seek(start_offset)
+    if start_offset == 0 and dialect.python_codec == "utf-8":
+        if stream.read(len(_BOM)) == _BOM:
+            start_offset = len(_BOM)
+        else:
+            stream.seek(0)
+    base = start_offset  # file offset of buf[0]
+    line = start_line
+    buf = b""
+    pos = 0
+    eof = False
+    size = min(first_bytes, batch_bytes) if first_bytes else batch_bytes
+    need = False
     while True:
-        nl = buf.rfind(b"\n", 0, pos)
-        if nl < 0:
-            return 0
-        if odd:  # quotes between nl and pos flip the parity back
-            odd ^= buf.count(quote, nl, pos) % 2 == 1
-        elif quote in buf:
-            odd = buf.count(quote, nl, pos) % 2 == 1
-        if not odd:
-            return nl + 1
-        pos = nl
+        if not eof and (need or len(buf) - pos < size + 1):
+            want = READ_BYTES
+            if end_offset is not None:
+                want = min(want, end_offset - (base + len(buf)))
+            chunk = stream.read(want) if want > 0 else b""
+            if pos:
+                buf, base, pos = buf[pos:], base + pos, 0
+            buf += chunk
+            eof = not chunk or (end_offset is not None and base + len(buf) >= end_offset)
+            need = False
+            if not eof and len(buf) - pos < size + 1:
+                continue
+        if pos >= len(buf):
+            return
+        blk = scan_block(buf, pos, dialect, limit=size, final=eof, first_line=line)
+        if blk.end == pos:
+            if eof:  # pragma: no cover (a final scan always takes what is left)
+                raise KwtuiError(f"{file}: cannot cut the input at byte {base + pos}")
+            need = True
+            continue
+        raw = buf[pos:blk.end]
+        for b in blk.bad:
+            b.start += base
+            b.end += base
+        yield Batch(blk.good, line, base + pos, blk.lines, base + blk.end, blk.records, blk.bad,
+                    None if blk.good == raw else raw, file)
+        pos = blk.end
+        line += blk.lines
+        size = batch_bytes
 
 
-def _boundary_after(buf: bytes, start: int, quote: bytes) -> int:
-    """End (exclusive) of the first record that ends at or after ``start``; 0 if none yet."""
-    odd = buf.count(quote, 0, start) % 2 == 1
-    pos = start
-    while True:
-        nl = buf.find(b"\n", pos)
-        if nl < 0:
-            return 0
-        odd ^= buf.count(quote, pos, nl) % 2 == 1
-        if not odd:
-            return nl + 1
-        pos = nl + 1
+def parity_batches(stream: Any, dialect: CsvDialect, *, start_offset: int = 0, start_line: int = 1,
+                   batch_bytes: int = BATCH_BYTES, first_bytes: int | None = None) -> Iterator[Batch]:
+    """Batches of whole records (the name of old; see :func:`record_batches`)."""
+    return record_batches(stream, dialect, start_offset=start_offset, start_line=start_line,
+                          batch_bytes=batch_bytes, first_bytes=first_bytes)
 
 
 def prefetched(items: Iterator[_T], depth: int = 2) -> Generator[_T, None, None]:
@@ -139,45 +219,48 @@ def prefetched(items: Iterator[_T], depth: int = 2) -> Generator[_T, None, None]
         stop.set()
 
 
-def parity_batches(stream: Any, dialect: CsvDialect, *, start_offset: int = 0, start_line: int = 1,
-                   batch_bytes: int = BATCH_BYTES, first_bytes: int | None = None) -> Iterator[Batch]:
-    """Cut a CSV byte stream into batches of whole records (about ``batch_bytes``) without parsing.
+def open_reject_file(path: Path) -> Any:
+    """Open the reject file for appending, before any row moves (a failure here stops the import)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "a", encoding="utf-8")  # noqa: SIM115 (the loader or the import closes it)
+    except OSError as exc:
+        raise KwtuiError(f"cannot write the reject file {path}: {exc.strerror or exc}",
+                         hint="give a writable --reject-file; nothing was loaded") from None
 
-    ``first_bytes``: a smaller first batch, so the server has work while the next is cut.
 
-    Valid when the escape character is the quote character (or the data has no quotes): a
-    newline ends a record exactly when the number of quote bytes before it in the stream is
-    even. Safe for UTF-8, GBK, GB18030 and BIG5: the bytes of '"' (0x22) and '\\n' (0x0A)
-    never occur inside another character in these encodings.
-    """
-    quote = dialect.enclosed.encode("ascii")
-    stream.seek(start_offset)
-    offset, line = start_offset, start_line
-    buf = b""
-    eof = False
-    size = min(first_bytes, batch_bytes) if first_bytes else batch_bytes
-    while True:
-        if not eof:
-            chunk = stream.read(READ_BYTES)
-            eof = not chunk
-            buf += chunk
-        while buf and (len(buf) >= size or eof):
-            if eof and len(buf) <= size:
-                cut = len(buf)
-            else:
-                cut = _boundary_before(buf, size, quote) or _boundary_after(buf, size, quote)
-                if not cut:
-                    if not eof:
-                        break  # a record longer than what we hold: read more
-                    cut = len(buf)  # an unterminated quote runs to the end: the loader rejects it
-            data, buf = buf[:cut], buf[cut:]
-            lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-            yield Batch(data, line, offset, lines)
-            offset += len(data)
-            line += lines
-            size = batch_bytes
-        if eof and not buf:
-            return
+class _Conn:
+    """A loader connection, opened again after a drop."""
+
+    def __init__(self, conninfo: dict[str, Any], setup: Callable[[psycopg.Connection[Any]], None] | None) -> None:
+        self.conninfo, self.setup = conninfo, setup
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def get(self) -> psycopg.Connection[Any]:
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            self.drop()
+            self.conn = psycopg.connect(**self.conninfo)
+            if self.setup is not None:
+                self.setup(self.conn)
+        return self.conn
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+        self.conn = None
+
+    def __enter__(self) -> _Conn:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+
+
+def _value_error(exc: psycopg.Error) -> bool:
+    """KWDB reports a value that does not parse as its column's type as a syntax error (42601,
+    "error in argument for $3: could not parse string ..."): a bad line, not a bad statement."""
+    return (exc.diag.message_primary or "").startswith("error in argument for")
 
 
 _LINE_RE = re.compile(r"line (\d+)")
@@ -199,13 +282,33 @@ def _describe(exc: psycopg.Error) -> tuple[str, str | None, int | None]:
     return reason, column, line
 
 
+Region = tuple[int, int, int | None]  # (start offset, start line, end offset or None: the end)
+Checkpoint = Callable[[psycopg.Connection[Any], Batch, int, int], None]
+
+
 class CsvLoader:
-    """Loads CSV files into one table on a PostgreSQL-compatible server with COPY (sync, in a thread)."""
+    """Loads CSV files into one table on a PostgreSQL-compatible server with COPY (sync, in a thread).
+
+    Each batch commits in ONE transaction: its good rows (a refused batch is bisected inside
+    that transaction, with savepoints), and, with ``checkpoint``, the batch's row in the
+    target's checkpoint table. Before the commit the batch's arithmetic is checked (records
+    = loaded + rejected) and its rejects are written and flushed to the reject file. A
+    dropped connection retries the batch (after asking ``committed`` whether it landed).
+    """
+
+    #: the target can take the checkpoint and rows in one transaction, and savepoints
+    atomic = True
 
     def __init__(self, conninfo: dict[str, Any], schema: str, table: str, columns: Sequence[str] | None,
                  dialect: CsvDialect, *, skip_header: bool = False, max_rejects: int | None = None,
                  reject_path: Path | None = None, on_progress: Callable[[int, int, int], None] | None = None,
-                 cancel: threading.Event | None = None, batch_bytes: int = BATCH_BYTES, workers: int = 1) -> None:
+                 cancel: threading.Event | None = None, batch_bytes: int = BATCH_BYTES, workers: int = 1,
+                 reject_fh: Any = None, regions: dict[str, list[Region]] | None = None,
+                 checkpoint: Checkpoint | None = None,
+                 committed: Callable[[psycopg.Connection[Any], Batch], tuple[int, int] | None] | None = None,
+                 on_batch: Callable[[Batch, int, int], None] | None = None, first_batch: int = 0,
+                 rejects_before: int = 0, retry_delays: Sequence[float] = (0.5, 1, 2, 4, 8, 15),
+                 on_retry: Callable[[Batch, BaseException, int], None] | None = None) -> None:
         self.conninfo = conninfo
         self.schema, self.table = schema, table
         self.columns = list(columns) if columns else None
@@ -217,12 +320,23 @@ class CsvLoader:
         self.cancel = cancel
         self.batch_bytes = batch_bytes
         self.result = LoadResult()
-        self._reject_fh: Any = None
-        self._parity_ok = dialect.escaped == dialect.enclosed
+        self._reject_fh: Any = reject_fh
+        self._own_fh = reject_fh is None
+        if reject_fh is not None:
+            self.result.reject_file = str(reject_path) if reject_path else getattr(reject_fh, "name", None)
         #: connections loading batches at once (each batch is its own transaction either way)
         self.workers = max(1, workers)
         self._lock = threading.Lock()  # the result counters and the reject file
         self._tls = threading.local()
+        self.regions = regions
+        self.checkpoint = checkpoint
+        self.committed = committed
+        self.on_batch = on_batch
+        self._numbers = iter(range(first_batch, 1 << 62))
+        self._rejects_reserved = rejects_before  # committed rejects of earlier runs + batches in flight
+        self._written: set[tuple[str, int]] = set()
+        self.retry_delays = list(retry_delays)
+        self.on_retry = on_retry
 
     @property
     def _last_error(self) -> Any:
@@ -239,52 +353,59 @@ class CsvLoader:
             target = sql.SQL("{} ({})").format(target, column_list(self.columns))
         return sql.SQL("COPY {} FROM STDIN ({})").format(target, copy_options(self.dialect))
 
+    def _setup(self, conn: psycopg.Connection[Any]) -> None:
+        """Run on each new connection."""
+
     # -- rejects -------------------------------------------------------------------------------
 
-    def _reject(self, rej: Reject) -> None:
+    def _write_rejects(self, rejects: Sequence[Reject]) -> None:
+        """Append a batch's rejects to the reject file and flush them (before the batch commits)."""
+        if not rejects:
+            return
         with self._lock:
-            self._reject_locked(rej)
-
-    def _reject_locked(self, rej: Reject) -> None:
-        if self._reject_fh is None:
-            path = self.reject_path or Path(rej.file).with_name("reject.n1.0.txt")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._reject_fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in load())
-            self.result.reject_file = str(path)
-        col = f" column {rej.column}:" if rej.column else ""
-        raw = rej.raw.rstrip("\r\n").replace("\n", "\n\t")
-        self._reject_fh.write(f"{rej.file}:{rej.line}:{col} {rej.reason}\n\t{raw}\n")
-        self._reject_fh.flush()
-        self.result.rejects += 1
-        if self.max_rejects is not None and self.result.rejects > self.max_rejects:
-            raise TooManyRejects(f"more than {self.max_rejects} rejected rows: stopped "
-                                 f"(see {self.result.reject_file})")
+            if self._reject_fh is None:
+                path = self.reject_path or Path(rejects[0].file).with_name("reject.n1.0.txt")
+                self._reject_fh = open_reject_file(path)
+                self.result.reject_file = str(path)
+            for rej in rejects:
+                if (rej.file, rej.line) in self._written:  # a retried batch
+                    continue
+                self._written.add((rej.file, rej.line))
+                col = f" column {rej.column}:" if rej.column else ""
+                raw = rej.raw.rstrip("\r\n").replace("\n", "\n\t")
+                self._reject_fh.write(f"{rej.file}:{rej.line}:{col} {rej.reason}\n\t{raw}\n")
+            self._reject_fh.flush()
+            with contextlib.suppress(OSError, ValueError):
+                os.fsync(self._reject_fh.fileno())
 
     # -- loading ---------------------------------------------------------------------------------
 
     def load(self, files: Sequence[Path]) -> LoadResult:
         try:
-            if self.workers > 1 and type(self)._load_file is CsvLoader._load_file:
-                self._load_parallel([Path(f) for f in files])
-                self.result.files.extend(str(f) for f in files)
+            paths = [Path(f) for f in files]
+            if self.workers > 1 and self.atomic:
+                self._load_parallel(paths)
             else:
-                with psycopg.connect(**self.conninfo) as conn:
-                    for f in files:
-                        self._load_file(conn, Path(f))
-                        self.result.files.append(str(f))
+                with _Conn(self.conninfo, self._setup) as holder:
+                    for f in paths:
+                        for batch in prefetched(self._batches(f)):
+                            if self.cancel is not None and self.cancel.is_set():
+                                raise Cancelled()
+                            self._run_batch(holder, batch)
+            self.result.files.extend(str(f) for f in paths)
         finally:
-            if self._reject_fh is not None:
+            if self._reject_fh is not None and self._own_fh:
                 self._reject_fh.close()
+                self._reject_fh = None
         return self.result
 
     def _load_parallel(self, files: list[Path]) -> None:
         """``workers`` connections take the batches of all files as they come, each batch in
         its own transaction (as one connection does): the server parses on several cores."""
 
-        def file_batches() -> Iterator[tuple[Path, Batch]]:
+        def file_batches() -> Iterator[Batch]:
             for path in files:
-                for batch in self._batches(path):
-                    yield path, batch
+                yield from self._batches(path)
 
         items = prefetched(file_batches(), depth=self.workers)
         take = threading.Lock()  # one thread at a time advances the generator
@@ -293,7 +414,7 @@ class CsvLoader:
 
         def work() -> None:
             try:
-                with psycopg.connect(**self.conninfo) as conn:
+                with _Conn(self.conninfo, self._setup) as holder:
                     while not stop.is_set():
                         with take:
                             item = next(items, None)
@@ -301,7 +422,7 @@ class CsvLoader:
                             return
                         if self.cancel is not None and self.cancel.is_set():
                             raise Cancelled()
-                        self._load_batch(conn, *item)
+                        self._run_batch(holder, item)
             except BaseException as exc:
                 errors.append(exc)
                 stop.set()
@@ -315,62 +436,123 @@ class CsvLoader:
         if errors:
             raise next((e for e in errors if not isinstance(e, Cancelled)), errors[0])
 
+    def _regions(self, path: Path) -> list[Region]:
+        if self.regions is not None:
+            return self.regions.get(str(path), [])
+        offset, line = data_start(path, self.dialect, self.skip_header)
+        return [(offset, line, None)]
+
     def _batches(self, path: Path) -> Iterator[Batch]:
-        start_offset, start_line = 0, 1
-        if self.skip_header:
-            with open(path, "rb") as fh:
-                for rec in iter_records(fh, self.dialect):
-                    start_offset, start_line = rec.end_offset, rec.line + rec.lines
-                    break
-        if self._parity_ok:
+        for start_offset, start_line, end_offset in self._regions(path):
             with open(path, "rb", buffering=0) as raw, io.BufferedReader(raw, READ_BYTES) as fh:
-                yield from parity_batches(fh, self.dialect, start_offset=start_offset, start_line=start_line,
-                                          batch_bytes=self.batch_bytes, first_bytes=FIRST_BATCH_BYTES)
-            return
-        # a backslash escape: the parser finds the record boundaries
-        with open(path, "rb") as fh:
-            pending: list[Record] = []
-            size = 0
-            for rec in iter_records(fh, self.dialect, start_offset=start_offset, start_line=start_line):
-                pending.append(rec)
-                size += rec.end_offset - rec.offset
-                if size >= self.batch_bytes:
-                    yield self._records_batch(fh, pending)
-                    pending, size = [], 0
-            if pending:
-                yield self._records_batch(fh, pending)
+                for batch in record_batches(fh, self.dialect, start_offset=start_offset, start_line=start_line,
+                                            end_offset=end_offset, batch_bytes=self.batch_bytes,
+                                            first_bytes=FIRST_BATCH_BYTES, file=str(path)):
+                    with self._lock:
+                        batch.number = next(self._numbers)
+                    yield batch
 
-    @staticmethod
-    def _records_batch(fh: Any, records: list[Record]) -> Batch:
-        start, end = records[0].offset, records[-1].end_offset
-        here = fh.tell()
-        fh.seek(start)
-        data = fh.read(end - start)
-        fh.seek(here)
-        return Batch(data, records[0].line, start, sum(r.lines for r in records))
+    def _run_batch(self, holder: _Conn, batch: Batch) -> None:
+        """One batch, retried after a dropped connection or a server restart."""
+        from kwtui.transfer.resumable import retryable
 
-    def _load_file(self, conn: psycopg.Connection[Any], path: Path) -> None:
-        for batch in prefetched(self._batches(path)):
-            if self.cancel is not None and self.cancel.is_set():
-                raise Cancelled()
-            self._load_batch(conn, path, batch)
+        attempt = 0
+        while True:
+            try:
+                conn = holder.get()
+                rows, rejects = self._commit_batch(conn, batch)
+                break
+            except (KwtuiError, Cancelled):
+                raise
+            except Exception as exc:
+                if not retryable(exc) or attempt >= len(self.retry_delays):
+                    raise
+                holder.drop()
+                if self.on_retry is not None:
+                    self.on_retry(batch, exc, attempt + 1)
+                time.sleep(self.retry_delays[attempt])
+                attempt += 1
+                if self.cancel is not None and self.cancel.is_set():
+                    raise Cancelled() from None
+                landed = None
+                if self.committed is not None:
+                    with contextlib.suppress(Exception):
+                        landed = self.committed(holder.get(), batch)
+                if landed is not None:  # the commit landed, only its answer was lost
+                    rows, rejects = landed
+                    with self._lock:
+                        self._rejects_reserved += rejects
+                    break
+        self._count(batch, rows, rejects)
 
-    def _load_batch(self, conn: psycopg.Connection[Any], path: Path, batch: Batch) -> None:
-        rows = self._try_copy(conn, batch.data)
-        bisected = rows is None
-        if rows is None:
-            rows = self._bisect_batch(conn, path, batch)
+    def _count(self, batch: Batch, rows: int, rejects: int) -> None:
+        nbytes = batch.end_offset - batch.offset if batch.end_offset >= 0 else len(batch.data)
         with self._lock:
-            self.result.rows += rows
-            self.result.bytes += len(batch.data)
-            self.result.batches += 1
-            self.result.bisected_batches += bisected
-            rejects = self.result.rejects
+            r = self.result
+            r.rows += rows
+            r.rejects += rejects
+            r.records += batch.records
+            r.bytes += nbytes
+            r.batches += 1
+            tally = r.per_file.setdefault(batch.file, FileTally())
+            tally.records += batch.records
+            tally.rows += rows
+            tally.rejects += rejects
+            total_rejects = r.rejects
+        if self.on_batch is not None:
+            self.on_batch(batch, rows, rejects)
         if self.on_progress is not None:
-            self.on_progress(rows, len(batch.data), rejects)
+            self.on_progress(rows, nbytes, total_rejects)
+
+    def _commit_batch(self, conn: psycopg.Connection[Any], batch: Batch) -> tuple[int, int]:
+        """Load the batch and its checkpoint in one transaction; (rows, rejects)."""
+        rejects = [Reject(batch.file, b.line, None, b.reason, b.raw) for b in batch.bad]
+        if self.atomic:
+            with conn.transaction():
+                rows = self._load_good(conn, batch, rejects)
+                self._settle(conn, batch, rows, rejects)
+        else:
+            rows = self._load_good(conn, batch, rejects)
+            self._settle(conn, batch, rows, rejects)
+        return rows, len(rejects)
+
+    def _settle(self, conn: psycopg.Connection[Any], batch: Batch, rows: int, rejects: list[Reject]) -> None:
+        """Before the commit: the arithmetic, the reject limit, the reject file, the checkpoint."""
+        if batch.records >= 0 and rows + len(rejects) != batch.records:
+            raise LineAccountingError(
+                f"{batch.file}: lines {batch.first_line}-{batch.next_line - 1} hold {batch.records:,} records but "
+                f"{rows:,} were loaded and {len(rejects):,} rejected: the batch was rolled back",
+                hint="a reader disagreement; please report it with the file")
+        if rejects:
+            with self._lock:
+                over = self.max_rejects is not None and self._rejects_reserved + len(rejects) > self.max_rejects
+                if not over:
+                    self._rejects_reserved += len(rejects)
+            if over:
+                first = min(rejects, key=lambda r: r.line)
+                raise TooManyRejects(f"more than {self.max_rejects} rejected lines ({first.file} line {first.line}: "
+                                     f"{first.reason})")
+        try:
+            self._write_rejects(rejects)
+            if self.checkpoint is not None:
+                self.checkpoint(conn, batch, rows, len(rejects))
+        except BaseException:
+            with self._lock:
+                self._rejects_reserved -= len(rejects)
+            raise
+
+    def _load_good(self, conn: psycopg.Connection[Any], batch: Batch, rejects: list[Reject]) -> int:
+        if not batch.data:
+            return 0
+        rows = self._try_copy(conn, batch.data)
+        if rows is not None:
+            return rows
+        with self._lock:
+            self.result.bisected_batches += 1
+        return self._bisect_batch(conn, batch, rejects)
 
     def _try_copy(self, conn: psycopg.Connection[Any], data: bytes) -> int | None:
-        """COPY one batch in one transaction; None when the server refused it (rolled back)."""
+        """COPY one batch in a savepoint; None when the server refused it (rolled back)."""
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 return self._copy_once(conn, data)
@@ -400,27 +582,35 @@ class CsvLoader:
             self._last_error = exc
             return None
 
-    def _bisect_batch(self, conn: psycopg.Connection[Any], path: Path, batch: Batch) -> int:
-        """Parse the refused batch, reject records that cannot parse, bisect the rest with COPY."""
-        records = list(iter_records(io.BytesIO(batch.data), self.dialect, start_line=batch.first_line))
+    def _bisect_batch(self, conn: psycopg.Connection[Any], batch: Batch, rejects: list[Reject]) -> int:
+        """Parse the refused batch, reject records that cannot parse, bisect the rest."""
+        if batch.parsed is not None:
+            records = batch.parsed
+        else:
+            records = list(iter_records(io.BytesIO(batch.raw if batch.raw is not None else batch.data),
+                                        self.dialect, start_line=batch.first_line, start_offset=0))
+        known = {b.line for b in batch.bad}
         good: list[Record] = []
         for rec in records:
+            if rec.line in known:
+                continue
             if rec.error:
-                self._reject(Reject(str(path), rec.line, None, rec.error, rec.raw))
+                rejects.append(Reject(batch.file, rec.line, None, rec.error, rec.raw))
             else:
                 good.append(rec)
-        return self._bisect(conn, path, good)
+        return self._bisect(conn, batch.file, good, rejects)
 
     def _encode(self, records: Sequence[Record]) -> bytes:
         codec = self.dialect.python_codec
         return "".join(r.raw if r.raw.endswith("\n") else r.raw + "\n" for r in records).encode(codec, "replace")
 
     def _load_records(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> int | None:
-        """Load these records in one transaction; None when the server refused them (rolled back)."""
+        """Load these records in a savepoint; None when the server refused them (rolled back)."""
         return self._try_copy(conn, self._encode(records))
 
-    def _bisect(self, conn: psycopg.Connection[Any], path: Path, records: Sequence[Record]) -> int:
-        """Halve refused records until each bad one stands alone and goes to the reject file."""
+    def _bisect(self, conn: psycopg.Connection[Any], path: str, records: Sequence[Record],
+                rejects: list[Reject]) -> int:
+        """Halve refused records until each bad one stands alone and is rejected."""
         if not records:
             return 0
         rows = self._load_records(conn, records)
@@ -429,10 +619,10 @@ class CsvLoader:
         if len(records) == 1:
             rec = records[0]
             reason, column, _line = _describe(self._last_error)
-            self._reject(Reject(str(path), rec.line, column, reason, rec.raw))
+            rejects.append(Reject(path, rec.line, column, reason, rec.raw))
             return 0
         mid = len(records) // 2
-        return self._bisect(conn, path, records[:mid]) + self._bisect(conn, path, records[mid:])
+        return self._bisect(conn, path, records[:mid], rejects) + self._bisect(conn, path, records[mid:], rejects)
 
 
 def default_reject_path(data_path: Path) -> Path:
@@ -448,26 +638,71 @@ def default_reject_path(data_path: Path) -> Path:
 class InsertLoader(CsvLoader):
     """Loads CSV records with multi-row INSERT (targets without COPY, such as KWDB TS tables).
 
-    Records are parsed here (the server cannot parse CSV for an INSERT); fields go as
-    untyped literals that the server casts to each column. A refused batch is bisected
-    exactly like a COPY batch, so only the bad records are rejected.
+    Records are parsed here (the server cannot parse CSV for an INSERT) by the same reading
+    rules; fields go as untyped literals that the server casts to each column. A refused
+    batch is bisected exactly like a COPY batch, so only the bad records are rejected.
+    ``atomic=False`` (KWDB time-series tables: no transaction with the checkpoint table):
+    each piece commits on its own and the checkpoint follows; a redo after a crash relies on
+    the engine's deduplication.
     """
 
-    def __init__(self, *args: Any, batch_rows: int = 500, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, batch_rows: int = 500, atomic: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_rows = max(1, batch_rows)
+        self.atomic = atomic
         self._stmts: dict[int, sql.Composed] = {}
         self._ncols: int | None = len(self.columns) if self.columns else None
+
+    def _setup(self, conn: psycopg.Connection[Any]) -> None:
+        from kwtui.transfer.source import text_everything
+
+        text_everything(conn)
+        if not self.atomic:
+            conn.autocommit = True
+
+    def _batches(self, path: Path) -> Iterator[Batch]:
+        for start_offset, start_line, end_offset in self._regions(path):
+            with open(path, "rb") as fh:
+                pending: list[Record] = []
+                for rec in iter_records(fh, self.dialect, start_offset=start_offset, start_line=start_line):
+                    if end_offset is not None and rec.offset >= end_offset:
+                        break
+                    pending.append(rec)
+                    if len(pending) >= self.batch_rows:
+                        yield self._records_batch(path, pending)
+                        pending = []
+                if pending:
+                    yield self._records_batch(path, pending)
+
+    def _records_batch(self, path: Path, records: list[Record]) -> Batch:
+        bad = [BadRecord(r.offset, r.end_offset, r.line, r.error, r.raw) for r in records if r.error]
+        good = [r for r in records if not r.error]
+        lines = records[-1].line + records[-1].lines - records[0].line
+        batch = Batch(b"", records[0].line, records[0].offset, lines, records[-1].end_offset, len(records), bad,
+                      None, str(path), good)
+        with self._lock:
+            batch.number = next(self._numbers)
+        return batch
+
+    def _load_good(self, conn: psycopg.Connection[Any], batch: Batch, rejects: list[Reject]) -> int:
+        good = batch.parsed or []
+        if not good:
+            return 0
+        rows = self._insert(conn, good)
+        if rows is not None:
+            return rows
+        with self._lock:
+            self.result.bisected_batches += 1
+        return self._bisect(conn, batch.file, good, rejects)
 
     def _load_records(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> int | None:
         return self._insert(conn, records)
 
     def _insert(self, conn: psycopg.Connection[Any], records: Sequence[Record]) -> int | None:
         if self._ncols is None:
-            with conn.cursor() as cur:
+            with conn.transaction(), conn.cursor() as cur:
                 cur.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(qualified(self.schema, self.table)))
                 self.columns = [d.name for d in cur.description or []]
-            conn.rollback()
             self._ncols = len(self.columns)
         n = len(records)
         stmt = self._stmts.get(n)
@@ -490,37 +725,8 @@ class InsertLoader(CsvLoader):
         except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.SyntaxErrorOrAccessRuleViolation) as exc:
             self._last_error = exc
             return None
-
-    def _load_file(self, conn: psycopg.Connection[Any], path: Path) -> None:
-        from kwtui.transfer.source import text_everything
-
-        text_everything(conn)
-        with open(path, "rb") as fh:
-            records = iter_records(fh, self.dialect)
-            if self.skip_header:
-                next(records, None)
-            batch: list[Record] = []
-            for rec in records:
-                if self.cancel is not None and self.cancel.is_set():
-                    raise Cancelled()
-                if rec.error:
-                    self._reject(Reject(str(path), rec.line, None, rec.error, rec.raw))
-                    continue
-                batch.append(rec)
-                if len(batch) >= self.batch_rows:
-                    self._flush(conn, path, batch)
-                    batch = []
-            if batch:
-                self._flush(conn, path, batch)
-
-    def _flush(self, conn: psycopg.Connection[Any], path: Path, batch: list[Record]) -> None:
-        rows = self._insert(conn, batch)
-        if rows is None:
-            rows = self._bisect(conn, path, batch)
-            self.result.bisected_batches += 1
-        nbytes = sum(r.end_offset - r.offset for r in batch)
-        self.result.rows += rows
-        self.result.bytes += nbytes
-        self.result.batches += 1
-        if self.on_progress is not None:
-            self.on_progress(rows, nbytes, self.result.rejects)
+        except psycopg.errors.SyntaxError as exc:
+            if not _value_error(exc):
+                raise
+            self._last_error = exc
+            return None

@@ -66,6 +66,8 @@ def _dialect(args: argparse.Namespace, *, export: bool) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kwtui.transfer.tables import IF_EXISTS, IF_EXISTS_HELP
+
     parser = _Parser(
         prog="kwtui",
         description="Plan, run, watch and prove data migrations into and out of KWDB (KaiwuDB). "
@@ -118,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--chunk-rows", type=int, default=100_000,
                     help="rows per committed key range, the unit a resumed job redoes (default 100000)")
     tr.add_argument("--no-create", action="store_true", help="fail instead of creating missing target tables")
+    tr.add_argument("--if-exists", choices=IF_EXISTS, default="fail", help=IF_EXISTS_HELP)
     tr.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
 
     jb = sub.add_parser("jobs", help="the journal of transfers: list, show, resume, cancel; KWDB's own jobs")
@@ -559,7 +562,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     source = target_from_arg(args.source)
     target = target_from_arg(args.target)
     printer = ProgressPrinter(args.json)
-    options = TransferOptions(workers=args.workers, batch_rows=args.batch_rows, create_missing=not args.no_create)
+    options = TransferOptions(workers=args.workers, batch_rows=args.batch_rows, create_missing=not args.no_create,
+                              if_exists=args.if_exists)
     journal = Journal()
     _collector_on()
 

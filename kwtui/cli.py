@@ -167,10 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_args(im, sub=True)
     im.add_argument("--from", dest="source", required=True,
                     help="a file or directory (with --native: a nodelocal:// path)")
-    how = im.add_mutually_exclusive_group(required=True)
-    how.add_argument("--into", help="an existing table (schema.table)")
-    how.add_argument("--create", action="store_true", help="create the table from the export's meta.sql")
+    im.add_argument("--into", help="an existing table (schema.table); with --create: the name of the new table")
+    how = im.add_mutually_exclusive_group()
+    how.add_argument("--create", action="store_true",
+                     help="create the table from the export's meta.sql, named as its CREATE TABLE names it")
     how.add_argument("--database", action="store_true", help="a database export tree: every table")
+    im.add_argument("--if-exists", choices=IF_EXISTS, default="fail", help=IF_EXISTS_HELP)
+    im.add_argument("--allow-incomplete", action="store_true",
+                    help="load an export whose manifest is not marked complete (an interrupted export): "
+                         "what is there, and say what was loaded")
     im.add_argument("--columns", help="target columns in file order: a,b,c")
     im.add_argument("--schema", help="put created tables in this schema")
     _add_csv_args(im, export=False)
@@ -741,20 +746,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(args.json)
 
     from kwtui.transfer.files import export_database, export_named_table, export_query
+    from kwtui.transfer.manifest import command_text
 
+    command = command_text(getattr(args, "argv", None))
     _collector_on()
 
     async def run() -> Any:
         async with _service(target) as svc:
             if args.query:
-                return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer)]
+                return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer,
+                                           command=command)]
             if args.table:
                 return [await export_named_table(svc, args.table, out, dialect, chunk_rows=chunk_rows,
                                                  meta=not args.data_only, data=not args.meta_only,
-                                                 listener=printer)]
+                                                 listener=printer, command=command)]
             return await export_database(svc, args.database, out, dialect, chunk_rows=chunk_rows,
                                          meta=not args.data_only, data=not args.meta_only,
-                                         listener=printer)
+                                         listener=printer, command=command)
 
     results = asyncio.run(run())
     printer.finish()
@@ -774,6 +782,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from kwtui.connection import ConnectTarget
 
+    if not (args.into or args.create or args.database):
+        raise UsageError("give one of --into TABLE, --create or --database")
+    if args.into and args.database:
+        raise UsageError("--into goes with a file or a table export, not with --database")
+    if args.native and args.into and args.create:
+        raise UsageError("with --native, KWDB names the table as meta.sql does: --into goes without --create")
+    if args.native and (args.if_exists != "fail" or args.allow_incomplete):
+        raise UsageError("--if-exists and --allow-incomplete go with the streamed import (not --native)")
     if args.print_sql and not args.native:
         raise UsageError("--print-sql goes with --native")
     if args.stage and not args.native:
@@ -853,7 +869,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 schema=args.schema, skip_header=args.skip_header,
                 reject_file=Path(args.reject_file) if args.reject_file else None,
                 max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=Journal(),
-                workers=args.workers)
+                workers=args.workers, if_exists=args.if_exists, allow_incomplete=args.allow_incomplete)
 
     try:
         outcome = asyncio.run(run())
@@ -1202,6 +1218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse's own exit code
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    args.argv = list(argv) if argv is not None else sys.argv[1:]  # the export's manifest records the command
     debug = args.debug or bool(os.environ.get("KWTUI_DEBUG"))
     global fast_exit
     fast_exit = args.command in DATA_COMMANDS

@@ -26,9 +26,10 @@ from psycopg import sql
 
 from kwtui.catalog import TableDetail
 from kwtui.connection import ConnectionService
-from kwtui.errors import UsageError
+from kwtui.errors import KwtuiError, UsageError
 from kwtui.transfer.chunks import PART_SUFFIX, check_empty, chunk_name, copy_options, write_atomic
 from kwtui.transfer.csvdialect import CsvDialect
+from kwtui.transfer.manifest import ManifestTable, ManifestWriter, check_space, disk_full
 from kwtui.transfer.progress import Listener, Progress
 from kwtui.transfer.pump import copy_out_blocks
 from kwtui.transfer.source import column_list, keyset_rows, qualified, select_query, split_name
@@ -52,28 +53,35 @@ def csv_copy_options(dialect: CsvDialect) -> sql.Composed:
 
 
 def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Path, chunk_rows: int,
-                    cancel: threading.Event | None, on_bytes: Any, header: bytes = b"") -> tuple[int, int, list[str]]:
+                    cancel: threading.Event | None, on_bytes: Any, header: bytes = b"",
+                    on_chunk: Callable[[str, int, int, str], None] | None = None) -> tuple[int, int, list[str]]:
     """One COPY TO STDOUT cut into ``n1.<k>.csv`` files of exactly ``chunk_rows`` rows (0: one file).
 
     Each file is written under a temporary name and renamed when complete, so a file with its
-    final name is always whole. Returns (rows, bytes, file names).
+    final name is always whole; ``on_chunk`` then gets its name, records, bytes and sha256 (the
+    manifest). Returns (rows, bytes, file names).
     """
+    from kwtui.transfer.manifest import Sha256Writer
+
     rows = size = 0
     names: list[str] = []
     index = 0
     in_chunk = 0
     fh: Any = None
     tmp: Path | None = None
+    sha = Sha256Writer()
 
     def close_chunk() -> None:
-        nonlocal fh, tmp, index, in_chunk
+        nonlocal fh, tmp, index, in_chunk, sha
         if fh is not None and tmp is not None:
             fh.close()
             final = out_dir / chunk_name(index)
             os.replace(tmp, final)
             names.append(final.name)
+            if on_chunk is not None:
+                on_chunk(final.name, in_chunk, sha.bytes, sha.hexdigest())
             index += 1
-        fh, tmp, in_chunk = None, None, 0
+        fh, tmp, in_chunk, sha = None, None, 0, Sha256Writer()
 
     try:
         with psycopg.connect(**kwargs) as conn:
@@ -82,7 +90,9 @@ def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Pa
                     tmp = out_dir / (chunk_name(index) + PART_SUFFIX)
                     fh = open(tmp, "wb")  # noqa: SIM115 (closed by close_chunk)
                     fh.write(header)
+                    sha.update(header)
                 fh.write(block)
+                sha.update(block)
                 rows += n
                 size += len(block)
                 in_chunk += n
@@ -94,6 +104,7 @@ def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Pa
                 tmp = out_dir / (chunk_name(index) + PART_SUFFIX)
                 fh = open(tmp, "wb")  # noqa: SIM115
                 fh.write(header)
+                sha.update(header)
             close_chunk()
     except BaseException:
         if fh is not None:
@@ -107,10 +118,43 @@ def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Pa
 async def export_table(svc: ConnectionService, detail: TableDetail, out_dir: Path, dialect: CsvDialect, *,
                        chunk_rows: int = DEFAULT_CHUNK_ROWS, ddl: str | None = None, meta: bool = True,
                        data: bool = True, progress: Progress | None = None, force_keyset: bool = False,
-                       cancel: threading.Event | None = None) -> ExportedTable:
-    """Write ``meta.sql`` and the CSV chunks of one table into ``out_dir`` (which must be empty)."""
+                       cancel: threading.Event | None = None, manifest: ManifestWriter | None = None,
+                       command: str | None = None) -> ExportedTable:
+    """Write ``meta.sql`` and the CSV chunks of one table into ``out_dir`` (which must be empty).
+
+    The export's manifest (:mod:`kwtui.transfer.manifest`) is written first as incomplete and
+    last as complete; ``manifest`` is a database export's, else this table export has its own.
+    Its free disk space is checked against the table size first.
+    """
     check_empty(out_dir)
+    own = manifest is None
+    if own:
+        if data:
+            check_space(out_dir, detail.table.size_bytes, f"the export of {detail.table.qualified}")
+        manifest = ManifestWriter(out_dir, "table", command).begin()
+    assert manifest is not None
     out_dir.mkdir(parents=True, exist_ok=True)
+    entry = manifest.table(detail.table.qualified, out_dir, header=dialect.header)
+    try:
+        res = await _export_table(svc, detail, out_dir, dialect, chunk_rows=chunk_rows, ddl=ddl, meta=meta,
+                                  data=data, progress=progress, force_keyset=force_keyset, cancel=cancel,
+                                  manifest=manifest, entry=entry)
+    except BaseException as exc:
+        manifest.failed(exc)
+        full = disk_full(exc, out_dir, entry.rows)
+        if full is not None:
+            raise full from None
+        raise
+    manifest.table_done(entry)
+    if own:
+        manifest.finish()
+    return res
+
+
+async def _export_table(svc: ConnectionService, detail: TableDetail, out_dir: Path, dialect: CsvDialect, *,
+                        chunk_rows: int, ddl: str | None, meta: bool, data: bool, progress: Progress | None,
+                        force_keyset: bool, cancel: threading.Event | None, manifest: ManifestWriter,
+                        entry: ManifestTable) -> ExportedTable:
     t = detail.table
     res = ExportedTable(t.qualified, str(out_dir))
     started = time.perf_counter()
@@ -118,6 +162,9 @@ async def export_table(svc: ConnectionService, detail: TableDetail, out_dir: Pat
         write_atomic(out_dir / "meta.sql", ((ddl or detail.ddl).rstrip().rstrip(";") + ";\n").encode())
     if not data:
         return res
+
+    def on_chunk(name: str, rows: int, nbytes: int, sha256: str) -> None:
+        manifest.chunk_done(entry, name, rows, nbytes, sha256)
     columns = [c.name for c in detail.columns]
     key = [detail.columns[0].name, *detail.primary_tags] if t.is_ts else detail.primary_key
     progress = progress or Progress(None)
@@ -136,17 +183,17 @@ async def export_table(svc: ConnectionService, detail: TableDetail, out_dir: Pat
 
         header = (dialect.header_line(columns) + "\n").encode(dialect.python_codec) if dialect.header else b""
         rows, size, names = await asyncio.to_thread(_copy_to_chunks, svc.conninfo_kwargs(), stmt, out_dir,
-                                                    chunk_rows, cancel, on_bytes, header)
+                                                    chunk_rows, cancel, on_bytes, header, on_chunk)
         res.rows, res.bytes, res.files = rows, size, names
     else:
-        await _export_rows(svc, detail, columns, key, out_dir, dialect, chunk_rows, progress, res)
+        await _export_rows(svc, detail, columns, key, out_dir, dialect, chunk_rows, progress, res, on_chunk)
     res.elapsed = time.perf_counter() - started
     return res
 
 
 async def _export_rows(svc: ConnectionService, detail: TableDetail, columns: list[str], key: list[str],
                        out_dir: Path, dialect: CsvDialect, chunk_rows: int, progress: Progress,
-                       res: ExportedTable) -> None:
+                       res: ExportedTable, on_chunk: Callable[[str, int, int, str], None] | None = None) -> None:
     """Keyset SELECT pages formatted to CSV here (servers without COPY TO, such as KWDB).
 
     Values arrive as the server's text (see ``text_everything``), so they are written as printed.
@@ -154,19 +201,21 @@ async def _export_rows(svc: ConnectionService, detail: TableDetail, columns: lis
     if not key:
         raise UsageError(f"{detail.table.qualified} has no key: keyset export needs one (use --native)")
     await _rows_to_chunks(svc, lambda conn: keyset_rows(conn, detail.table.schema, detail.table.name, columns, key),
-                          out_dir, dialect, chunk_rows, progress, res, columns if dialect.header else None)
+                          out_dir, dialect, chunk_rows, progress, res, columns if dialect.header else None,
+                          on_chunk)
 
 
 async def _rows_to_chunks(svc: ConnectionService, blocks: Callable[[Any], AsyncIterator[Any]], out_dir: Path,
                           dialect: CsvDialect, chunk_rows: int, progress: Progress, res: ExportedTable,
-                          column_names: list[str] | None = None) -> None:
+                          column_names: list[str] | None = None,
+                          on_chunk: Callable[[str, int, int, str], None] | None = None) -> None:
     """Row blocks (read on a connection of their own) formatted to CSV chunks here."""
     from kwtui.transfer.layout import ChunkWriter
 
     conn = await svc.open_raw(autocommit=True)
     try:
         with ChunkWriter(out_dir, dialect, chunk_rows=chunk_rows, column_names=column_names,
-                         check_empty=False) as writer:
+                         check_empty=False, on_chunk=on_chunk) as writer:
             async for block in blocks(conn):
                 writer.write_rows(block.rows)
                 progress.add(block.nrows, 0)
@@ -233,11 +282,11 @@ async def _detail_by_name(svc: ConnectionService, name: str) -> TableDetail:
 
 async def export_named_table(svc: ConnectionService, name: str, out_dir: Path, dialect: CsvDialect, *,
                              chunk_rows: int = DEFAULT_CHUNK_ROWS, meta: bool = True, data: bool = True,
-                             listener: Listener | None = None) -> ExportedTable:
+                             listener: Listener | None = None, command: str | None = None) -> ExportedTable:
     detail = await _detail_by_name(svc, name)
     progress = Progress(listener, tables_total=1)
     res = await export_table(svc, detail, out_dir, dialect, chunk_rows=chunk_rows, ddl=kwdb_meta_ddl(detail),
-                             meta=meta, data=data, progress=progress)
+                             meta=meta, data=data, progress=progress, command=command)
     progress.tables_done = 1
     progress.emit(done=True, phase="done")
     return res
@@ -245,10 +294,10 @@ async def export_named_table(svc: ConnectionService, name: str, out_dir: Path, d
 
 async def export_database(svc: ConnectionService, database: str, out_dir: Path, dialect: CsvDialect, *,
                           chunk_rows: int = DEFAULT_CHUNK_ROWS, meta: bool = True, data: bool = True,
-                          listener: Listener | None = None) -> list[ExportedTable]:
-    """A database tree as KWDB writes it: ``meta.sql`` (CREATE DATABASE) and ``<schema>/<table>/``."""
+                          listener: Listener | None = None, command: str | None = None) -> list[ExportedTable]:
+    """A database tree as KWDB writes it: ``meta.sql`` (CREATE DATABASE) and ``<schema>/<table>/``,
+    with one manifest at its root (written first as incomplete, last as complete)."""
     check_empty(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     db_svc = svc
     own = False
     if svc.info is not None and database != svc.info.database:
@@ -266,17 +315,22 @@ async def export_database(svc: ConnectionService, database: str, out_dir: Path, 
         progress = Progress(listener, tables_total=len(tables))
         from kwtui.transfer.idents import quote_ident
 
+        details = [await db_svc.dialect.table_detail(db_svc, t) for t in tables]
+        if data:
+            check_space(out_dir, sum(d.table.size_bytes or 0 for d in details), f"the export of database {database}")
+        manifest = ManifestWriter(out_dir, "database", command).begin()
         root = [f"CREATE DATABASE {quote_ident(database)};\n"]
         results = []
-        for t in tables:
-            detail = await db_svc.dialect.table_detail(db_svc, t)
+        for detail in details:
+            t = detail.table
             res = await export_table(db_svc, detail, out_dir / t.schema / t.name, dialect, chunk_rows=chunk_rows,
                                      ddl=kwdb_meta_ddl(detail), meta=meta, data=data,
-                                     progress=progress)
+                                     progress=progress, manifest=manifest)
             results.append(res)
             progress.tables_done += 1
         if meta:
             write_atomic(out_dir / "meta.sql", ("".join(root)).encode())
+        manifest.finish()
         progress.emit(done=True, phase="done")
         return results
     finally:
@@ -341,12 +395,16 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
                       schema: str | None = None, skip_header: bool = False, reject_file: Path | None = None,
                       max_rejects: int | None = None, batch_rows: int = 500,
                       listener: Listener | None = None, cancel: threading.Event | None = None,
-                      journal: Any = None, workers: int = 1) -> ImportOutcome:
+                      journal: Any = None, workers: int = 1, if_exists: str = "fail",
+                      allow_incomplete: bool = False) -> ImportOutcome:
     """Load a file, a table export or a database export into the connected database.
 
     With a ``journal`` the import is recorded as a job (tables, rows, rejects, the reject
     file), so the jobs screen lists it and shows its rejects. ``workers``: connections
     loading a table's batches at once where the server parses (COPY).
+
+    ``if_exists`` (fail | append | truncate | replace) says what happens to a target table that
+    already holds rows; ``allow_incomplete`` loads an export whose manifest is not complete.
     """
     from kwtui.transfer.layout import read_layout
     from kwtui.transfer.loader import default_reject_path
@@ -356,18 +414,25 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
     layout = read_layout(source)
     out = ImportOutcome(notices=list(layout.warnings))
     assert svc.dialect is not None and svc.info is not None
+    # -- before anything is loaded: the export's manifest (complete? chunks as exported?) ----------
+    check = _check_export(layout, source, dialect, allow_incomplete, out)
     on_pg = svc.info.kind == "postgres"
     jobs: list[tuple[str, str, Any, bool, list[Path]]] = []  # (schema, table, layout table, create, files)
-    if into:
-        if database or create:
+    if into and not create:
+        if database:
             raise UsageError("give one of --into, --create, --database")
         sch, name = split_name(into)
         jobs.append((sch, name, None, False, list(layout.data_files)))
     elif create:
+        if database:
+            raise UsageError("give one of --create or --database")
         if layout.kind != "table" or len(layout.tables) != 1:
             raise UsageError(f"--create needs a table export (meta.sql + n1.*.csv); {source} holds a {layout.kind}")
         t = layout.tables[0]
-        jobs.append((schema or t.schema or "public", t.name, t, True, list(t.data_files)))
+        # named as meta.sql's CREATE TABLE names it (as KWDB's IMPORT TABLE CREATE USING does), not after
+        # the folder; --into / --schema rename it
+        sch, name = split_name(into) if into else (schema or t.schema or "public", meta_table_name(t))
+        jobs.append((sch, name, t, True, list(t.data_files)))
     elif database:
         if layout.kind != "database":
             raise UsageError(f"--database needs a database export tree; {source} holds a {layout.kind}")
@@ -403,7 +468,12 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
 
     progress = Progress(listen, tables_total=len(jobs))
     loop = asyncio.get_running_loop()
+    from kwtui.transfer.tables import TableLock
+
+    lock = TableLock(svc, [(j[0], j[1]) for j in jobs], f"import job {job_id}" if job_id else f"an import of {source}")
     try:
+        await lock.acquire()
+        jobs = await _handle_import_targets(svc, jobs, if_exists, out)
         await _import_tables(svc, jobs, out, progress, loop, rej, dialect, columns, skip_header, max_rejects,
                              batch_rows, cancel, on_pg, journal, job_id, workers)
     except BaseException as exc:
@@ -412,10 +482,69 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
 
             journal.finish(job_id, "failed", error_message(exc))
         raise
+    finally:
+        await lock.release()
+    if not check.complete:
+        out.notices.append(f"loaded {out.rows:,} rows from an incomplete export ({len(layout.data_files)} chunk(s) "
+                           f"present, {check.verified} verified by its manifest): the export had not finished")
     if journal is not None and job_id is not None:
         journal.finish(job_id, "completed")
     progress.emit(done=True, phase="done")
     return out
+
+
+def meta_table_name(t: Any) -> str:
+    """The table a table export's meta.sql creates (its folder's name when it has none)."""
+    from kwtui.transfer.layout import parse_create_table
+
+    if t.ddl:
+        try:
+            return parse_create_table(t.ddl).name
+        except ValueError:
+            pass
+    return str(t.name)
+
+
+def _check_export(layout: Any, source: Path, dialect: CsvDialect, allow_incomplete: bool, out: ImportOutcome) -> Any:
+    """The export's manifest, checked before anything is loaded (kwtui.transfer.manifest)."""
+    from kwtui.transfer.manifest import check_import
+
+    check = check_import(layout, source, dialect, allow_incomplete=allow_incomplete)
+    out.notices.extend(check.notices)
+    return check
+
+
+async def _handle_import_targets(svc: ConnectionService, jobs: list[Any], if_exists: str,
+                                 out: ImportOutcome) -> list[Any]:
+    """The table handling (--if-exists) of each target that exists, before any row is loaded
+    (under the table lock). A table --create or --database would make but that exists is loaded
+    as it is (``replace``: dropped first, then made from meta.sql)."""
+    from kwtui.transfer.tables import REPLACE, check_if_exists, handle_existing
+
+    mode = check_if_exists(if_exists)
+    assert svc.dialect is not None
+    listed: dict[str, dict[str, Any]] = {}
+    handled = []
+    for sch, name, ltable, make, files in jobs:
+        if sch not in listed:
+            try:
+                listed[sch] = {t.name: t for t in await svc.dialect.list_tables(svc, sch)}
+            except KwtuiError:
+                listed[sch] = {}
+        existing = listed[sch].get(name)
+        if existing is not None:
+            can_make = ltable is not None and (ltable.ddl or svc.info is not None and svc.info.kind == "postgres")
+
+            async def recreate() -> None:
+                pass  # made again from meta.sql by the load (make stays True)
+
+            done = await handle_existing(svc, sch, name, mode, is_ts=existing.is_ts,
+                                         recreate=recreate if can_make else None)
+            if done:
+                out.notices.append(done)
+            make = make and mode == REPLACE if can_make else False
+        handled.append((sch, name, ltable, make, files))
+    return handled
 
 
 async def _import_tables(svc: ConnectionService, jobs: list[Any], out: ImportOutcome, progress: Progress,
@@ -500,21 +629,42 @@ async def _create_target(svc: ConnectionService, schema: str, name: str, ltable:
 
 
 async def export_query(svc: ConnectionService, query_text: str, out_dir: Path, dialect: CsvDialect, *,
-                       chunk_rows: int = DEFAULT_CHUNK_ROWS, listener: Listener | None = None) -> ExportedTable:
+                       chunk_rows: int = DEFAULT_CHUNK_ROWS, listener: Listener | None = None,
+                       command: str | None = None) -> ExportedTable:
     """The rows of a SELECT into CSV chunks (as KWDB's EXPORT ... FROM SELECT: no meta.sql).
 
     The query must be one read statement (the read-query guard decides); it runs as the user
     wrote it, inside ``COPY (...) TO STDOUT`` where the server has COPY TO, else streamed.
     """
     from kwtui.sqlsafety import guard
-    from kwtui.transfer.source import query_rows
 
     g = guard(query_text)
     if g.is_write or len(g.statements) != 1:
         raise UsageError(g.refusal or "--query takes one SELECT")
     text = g.statements[0].text.strip().rstrip(";")
     check_empty(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = ManifestWriter(out_dir, "query", command).begin()
+    entry = manifest.table("query", out_dir)  # COPY writes no header line for a query
+    try:
+        res = await _export_query(svc, text, out_dir, dialect, chunk_rows, listener, manifest, entry)
+    except BaseException as exc:
+        manifest.failed(exc)
+        full = disk_full(exc, out_dir, entry.rows)
+        if full is not None:
+            raise full from None
+        raise
+    manifest.table_done(entry)
+    manifest.finish()
+    return res
+
+
+async def _export_query(svc: ConnectionService, text: str, out_dir: Path, dialect: CsvDialect, chunk_rows: int,
+                        listener: Listener | None, manifest: ManifestWriter, entry: ManifestTable) -> ExportedTable:
+    from kwtui.transfer.source import query_rows
+
+    def on_chunk(name: str, rows: int, nbytes: int, sha256: str) -> None:
+        manifest.chunk_done(entry, name, rows, nbytes, sha256)
+
     res = ExportedTable("query", str(out_dir))
     progress = Progress(listener, tables_total=1)
     progress.table = "query"
@@ -528,11 +678,11 @@ async def export_query(svc: ConnectionService, query_text: str, out_dir: Path, d
             loop.call_soon_threadsafe(progress.add, nrows, nbytes)
 
         rows, size, names = await asyncio.to_thread(_copy_to_chunks, svc.conninfo_kwargs(), stmt, out_dir,
-                                                    chunk_rows, None, on_bytes, b"")
+                                                    chunk_rows, None, on_bytes, b"", on_chunk)
         res.rows, res.bytes, res.files = rows, size, names
     else:
         await _rows_to_chunks(svc, lambda conn: query_rows(conn, sql.SQL(text)),  # noqa: S608 (the user's SELECT)
-                              out_dir, dialect, chunk_rows, progress, res)
+                              out_dir, dialect, chunk_rows, progress, res, None, on_chunk)
     res.elapsed = time.perf_counter() - started
     progress.tables_done = 1
     progress.emit(done=True, phase="done")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -432,7 +433,7 @@ async def import_path(svc: ConnectionService, source: Path, dialect: CsvDialect,
         # named as meta.sql's CREATE TABLE names it (as KWDB's IMPORT TABLE CREATE USING does), not after
         # the folder; --into / --schema rename it
         sch, name = split_name(into) if into else (schema or t.schema or "public", meta_table_name(t))
-        jobs.append((sch, name, t, True, list(t.data_files)))
+        jobs.append((sch, name, renamed_table(t, name), True, list(t.data_files)))
     elif database:
         if layout.kind != "database":
             raise UsageError(f"--database needs a database export tree; {source} holds a {layout.kind}")
@@ -503,6 +504,22 @@ def meta_table_name(t: Any) -> str:
         except ValueError:
             pass
     return str(t.name)
+
+
+_CREATE_NAME = re.compile(r'^(\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?)((?:"(?:[^"]|"")*"|[^\s(."]+)'
+                          r'(?:\.(?:"(?:[^"]|"")*"|[^\s(."]+))*)', re.IGNORECASE)
+
+
+def renamed_table(t: Any, name: str) -> Any:
+    """A layout table as ``name`` (its CREATE TABLE too, for servers that run meta.sql as it is)."""
+    from dataclasses import replace
+
+    from kwtui.transfer.idents import quote_ident
+
+    if t.name == name and (not t.ddl or meta_table_name(t) == name):
+        return t
+    ddl = _CREATE_NAME.sub(lambda m: m.group(1) + quote_ident(name), t.ddl, count=1) if t.ddl else t.ddl
+    return replace(t, name=name, ddl=ddl)
 
 
 def _check_export(layout: Any, source: Path, dialect: CsvDialect, allow_incomplete: bool, out: ImportOutcome) -> Any:

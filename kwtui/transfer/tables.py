@@ -147,7 +147,7 @@ class TableLock:
         self.job = job
         self.keys = sorted({self._key(s, n) for s, n in tables})
         self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._home: list[str] = []  # [database] of the lock tables on KWDB ([] = the connected one)
+        self._home: list[str] = []  # [database] holding the lock tables on KWDB ([] = the connected one)
 
     def _key(self, schema: str, name: str) -> str:
         db = self.svc.info.database if self.svc.info is not None else ""
@@ -158,12 +158,19 @@ class TableLock:
         return self.svc.info is not None and self.svc.info.kind == "postgres"
 
     def _t(self, name: str) -> sql.Composed:
-        return sql.SQL(".").join(sql.Identifier(p) for p in [*self._home, LOCK_SCHEMA, name])
+        return sql.SQL(".").join(sql.Identifier(p) for p in [LOCK_SCHEMA, name])
+
+    async def _open(self, *, autocommit: bool = True) -> psycopg.AsyncConnection[Any]:
+        """A connection to the database that holds the lock tables (the target's, or defaultdb)."""
+        if not self._home:
+            return await self.svc.open_raw(autocommit=autocommit)
+        kwargs = dict(self.svc.conninfo_kwargs())
+        kwargs["dbname"] = self._home[0]
+        return await psycopg.AsyncConnection.connect(autocommit=autocommit, **kwargs)
 
     async def _ensure(self, conn: psycopg.AsyncConnection[Any]) -> None:
         stmts = [
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.SQL(".").join(
-                sql.Identifier(p) for p in [*self._home, LOCK_SCHEMA])),
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(LOCK_SCHEMA)),
             sql.SQL("CREATE TABLE IF NOT EXISTS {} (table_name TEXT PRIMARY KEY)").format(self._t("table_locks")),
             sql.SQL("CREATE TABLE IF NOT EXISTS {} (table_name TEXT PRIMARY KEY, job TEXT NOT NULL, "
                     "since TIMESTAMPTZ NOT NULL DEFAULT now())").format(self._t("table_lock_owners")),
@@ -197,7 +204,7 @@ class TableLock:
     async def acquire(self) -> TableLock:
         if not self.keys:
             return self
-        info = await self.svc.open_raw(autocommit=True)
+        info = await self._open()
         try:
             try:
                 await self._ensure(info)
@@ -205,11 +212,22 @@ class TableLock:
                 if self._pg or exc.sqlstate != "42809":
                     raise KwtuiError(f"cannot make the table lock on the target: {exc}".splitlines()[0]) from None
                 self._home = ["defaultdb"]  # a KWDB time-series database holds no relational table
+                await info.close()
+                info = await self._open()
                 await self._ensure(info)
+            wait = sql.SQL("SET statement_timeout = {}").format(sql.Literal(f"{LOCK_WAIT_MS}ms"))
+            if not self._pg:  # KWDB: even this insert waits for a row another job holds FOR UPDATE
+                await info.execute(wait)
             for key in self.keys:
-                await info.execute(sql.SQL("INSERT INTO {} (table_name) VALUES (%s) ON CONFLICT DO NOTHING").format(
-                    self._t("table_locks")), (key,))
-            lock = await self.svc.open_raw(autocommit=True)
+                try:
+                    await info.execute(sql.SQL("INSERT INTO {} (table_name) VALUES (%s) ON CONFLICT DO NOTHING")
+                                       .format(self._t("table_locks")), (key,))
+                except psycopg.errors.QueryCanceled:
+                    await info.execute("SET statement_timeout = 0")
+                    raise self._refuse(key, await self._owner(info, key)) from None
+            if not self._pg:
+                await info.execute("SET statement_timeout = 0")
+            lock = await self._open()
             try:
                 if self._pg:
                     for key in self.keys:
@@ -218,7 +236,7 @@ class TableLock:
                         if not (row and row[0]):
                             raise self._refuse(key, await self._owner(info, key))
                 else:
-                    await lock.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(f"{LOCK_WAIT_MS}ms")))
+                    await lock.execute(wait)
                     await lock.set_autocommit(False)
                     for key in self.keys:
                         try:

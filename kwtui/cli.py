@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="downtime the business accepts at cutover (default minutes)")
     pl.add_argument("--no-source-writes", action="store_true",
                     help="the source takes no writes during the move (no change capture or catch-up sync)")
+    pl.add_argument("--if-exists", choices=IF_EXISTS, default="fail",
+                    help="with --save: the plan's table handling when the history is copied: " + IF_EXISTS_HELP)
     pl.add_argument("--eta", action="store_true",
                     help="measure a short sample transfer (into a scratch table on --target) for the ETA")
 
@@ -262,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="confirm the cutover: the application's writes to the source are stopped")
     rn.add_argument("--runbook", metavar="FILE", help="write the runbook here (default: PLANFILE.runbook.md)")
     rn.add_argument("--status", action="store_true", help="only show the phases and the next action")
+    rn.add_argument("--if-exists", choices=IF_EXISTS,
+                    help="this run's table handling for the history (default: the plan's, else fail): " + IF_EXISTS_HELP)
     rn.add_argument("--json", action="store_true", help="print the phases as JSON")
     rn.add_argument("--target", "-t", metavar="T",
                     help="the target (profile or URI) for a plan made without one; it is saved into the plan")
@@ -1030,7 +1034,7 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
         target=migration.safe_reference(args.target) if args.target else "",
         target_kind=args.target_kind or "kwdb", deployment=args.deployment or "single node",
         downtime=args.downtime, source_writes=not args.no_source_writes, tables=list(args.table or []),
-        ts_suggest=args.ts_suggest or args.target_kind == "kwdb-ts")
+        ts_suggest=args.ts_suggest or args.target_kind == "kwdb-ts", if_exists=args.if_exists)
     if source_kind == "csv":
         req.source = str(Path(args.source).expanduser().resolve())
     req.check()
@@ -1134,7 +1138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 src = await stack.enter_async_context(_service(target_from_arg(p.requirements.source)))
             dst = await stack.enter_async_context(_service(target_from_arg(p.requirements.target)))
             runner = migration.MigrationRunner(p, state, src, dst, journal=journal, listener=say,
-                                               report_dir=runbook.parent)
+                                               report_dir=runbook.parent, if_exists=args.if_exists)
             if args.phase:
                 return [await runner.run_phase(args.phase, confirmed=args.yes)]
             return await runner.run_all(through=args.through, confirmed=args.yes)

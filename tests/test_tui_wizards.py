@@ -209,7 +209,7 @@ async def test_export_table_then_import_it_back(empty_people: str, fixed_view: P
         await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
 
         out = fixed_view / "out" / "items"
-        assert sorted(p.name for p in out.iterdir()) == ["meta.sql", "n1.0.csv"]
+        assert sorted(p.name for p in out.iterdir()) == ["kwtui.manifest.json", "meta.sql", "n1.0.csv"]
         assert len((out / "n1.0.csv").read_bytes().splitlines()) == 40
         assert "CREATE TABLE items" in (out / "meta.sql").read_text()
 

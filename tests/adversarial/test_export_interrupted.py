@@ -23,7 +23,8 @@ import psycopg
 import pytest
 
 from kwtui.cli import main
-from kwtui.transfer.manifest import MANIFEST
+
+MANIFEST = "kwtui.manifest.json"  # the export's manifest (kwtui.transfer.manifest.MANIFEST)
 
 SEED = int(os.environ.get("KWTUI_ATTACK_SEED", "16"))
 
@@ -147,11 +148,8 @@ def test_not_enough_free_space_is_refused_before_a_row_moves(capsys: pytest.Capt
                     "INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 20000) g; ANALYZE orders")
     import shutil
 
-    import kwtui.transfer.manifest as manifest_mod
-
     real = shutil.disk_usage
-    monkeypatch.setattr(manifest_mod.shutil, "disk_usage",
-                        lambda p: real(p)._replace(free=100_000))  # 0.1 MB free, the table is ~1.5 MB
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=100_000))  # 0.1 MB free; table ~1.5 MB
     out_dir = tmp_path / "orders"
     code, out, err = run(capsys, "export", "--dsn", db.uri, "--table", "public.orders", "--to", str(out_dir))
     assert code == 1, (out, err)

@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from kwtui.cli import main
-from kwtui.transfer.manifest import MANIFEST
+
+MANIFEST = "kwtui.manifest.json"  # the export's manifest (kwtui.transfer.manifest.MANIFEST)
 
 
 def execute(uri: str, text: str) -> list[Any]:
@@ -106,6 +107,7 @@ def test_whole_export_loads_and_is_verified(capsys: pytest.CaptureFixture[str], 
     seed(src)
     out_dir = tmp_path / "orders"
     export(capsys, src, out_dir, "--table", "public.orders")
+    assert json.loads((out_dir / MANIFEST).read_text())["complete"] is True
     code, out, err = run(capsys, "import", "--dsn", dst, "--from", str(out_dir), "--create")
     assert code == 0, (out, err)
     assert "manifest" not in err  # nothing to warn about

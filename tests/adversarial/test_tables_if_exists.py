@@ -40,6 +40,7 @@ def test_second_transfer_of_a_keyless_table_is_refused(capsys: pytest.CaptureFix
                                                        two_dbs: tuple[str, str]) -> None:
     src, dst = two_dbs
     seed_keyless(src)
+    execute(dst, "CREATE TABLE events (a int, b text)")  # an existing, empty target needs no choice
     code, _out, err = run(capsys, "transfer", "-s", src, "-t", dst, "--table", "public.events")
     assert code == 0, err
     assert count(dst, "events") == 1000
@@ -69,16 +70,9 @@ def test_transfer_if_exists_words(capsys: pytest.CaptureFixture[str], two_dbs: t
     assert cols == (["a", "b"] if word == "replace" else ["a", "b", "extra"])
 
 
-def test_empty_existing_target_needs_no_choice(capsys: pytest.CaptureFixture[str], two_dbs: tuple[str, str]) -> None:
-    src, dst = two_dbs
-    seed_keyless(src)
-    execute(dst, "CREATE TABLE events (a int, b text)")
-    code, _out, err = run(capsys, "transfer", "-s", src, "-t", dst, "--table", "public.events")
-    assert code == 0, err
-    assert count(dst, "events") == 1000
-
-
 def test_bad_if_exists_word_is_a_usage_error(capsys: pytest.CaptureFixture[str], two_dbs: tuple[str, str]) -> None:
     src, dst = two_dbs
-    code, _out, err = run(capsys, "transfer", "-s", src, "-t", dst, "--table", "t", "--if-exists", "merge")
-    assert code == 2 and "merge" in err
+    for argv in (["transfer", "-s", src, "-t", dst, "--table", "t"], ["import", "--dsn", dst, "--from", ".", "--create"],
+                 ["run", "plan.toml"]):
+        code, _out, err = run(capsys, *argv, "--if-exists", "merge")
+        assert code == 2 and "'merge'" in err and "'truncate'" in err, err  # the four words are named

@@ -19,7 +19,6 @@ from kwtui.migration import DONE, FAILED, PENDING, MigrationPlan
 from kwtui.profiles import ProfileStore
 from kwtui.screens.import_wizard import ImportWizard
 from kwtui.screens.modals import ErrorModal
-from kwtui.transfer.tables import IF_EXISTS
 
 from ..test_tui_phases import PhasesApp, make_plan, screen, states
 from ..test_tui_wizards import (  # noqa: F401 (fixtures)
@@ -37,6 +36,7 @@ from ..test_tui_wizards import (  # noqa: F401 (fixtures)
 from ..tui_helpers import wait_for
 
 SMALL = (100, 34)
+IF_EXISTS = ["fail", "append", "truncate", "replace"]
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ async def _import_items(app: WizApp, word: str | None) -> None:
         await go(pilot, "layout")
         await go(pilot, "target")
         select = app.screen.query_one("#f-if-exists", Select)
-        assert [v for _label, v in select._options if v is not Select.BLANK] == list(IF_EXISTS)
+        assert [v for _label, v in select._options if v is not Select.BLANK] == IF_EXISTS
         assert select.value == "fail"
         if word is not None:
             select.value = word

@@ -310,6 +310,8 @@ async def export_database(svc: ConnectionService, database: str, out_dir: Path, 
         assert db_svc.dialect is not None
         tables = []
         for schema in await db_svc.dialect.list_schemas(db_svc):
+            if schema.name == "kwtui_journal":
+                continue  # kwtui's own bookkeeping on a target (checkpoints, table locks): not user data
             for t in await db_svc.dialect.list_tables(db_svc, schema.name):
                 if t.kind in ("table", "ts table", "partitioned table"):
                     tables.append(t)

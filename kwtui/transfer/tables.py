@@ -13,7 +13,9 @@ A table lock: two jobs never write the same target table at once. Each job holds
 target table for as long as it runs; a second job is refused with the name of the holder.
 
 * PostgreSQL: a session advisory lock (``pg_try_advisory_lock``) on a connection kept open by
-  the job; the server releases it when that session ends, kill -9 included.
+  the job; the server releases it when that session ends, kill -9 included. The holder is
+  named by that session's ``application_name`` (found through ``pg_locks``): nothing is
+  written on the target.
 * KWDB: its advisory lock functions answer ``true`` to everyone (checked on KWDB 3.2.1), and it
   has no ``FOR UPDATE NOWAIT``. The lock is a row of ``kwtui_journal.table_locks`` held by
   ``SELECT ... FOR UPDATE`` in a transaction the job keeps open; another job's ``FOR UPDATE``
@@ -22,8 +24,8 @@ target table for as long as it runs; a second job is refused with the name of th
   (checked with kill -9 on a live KWDB). A time-series database cannot hold relational
   tables, so there the lock table lives in ``defaultdb``.
 
-Who holds a lock is written, committed, in ``kwtui_journal.table_lock_owners`` (KWDB blocks
-even plain reads of a row locked FOR UPDATE, so the owner cannot be read from the lock row).
+On KWDB, who holds a lock is written, committed, in ``kwtui_journal.table_lock_owners`` (KWDB
+blocks even plain reads of a row locked FOR UPDATE, so the owner cannot be read from the lock row).
 """
 
 from __future__ import annotations
@@ -201,23 +203,52 @@ class TableLock:
         return TableLocked(f"target table {table} is being written by {owner}: refused",
                            hint="two jobs never write one table at once; wait for it to finish or cancel it")
 
+    async def _acquire_pg(self) -> None:
+        """PostgreSQL: session advisory locks; the holder is named by its session's application_name
+        (pg_locks + pg_stat_activity), so nothing is written on the target."""
+        kwargs = dict(self.svc.conninfo_kwargs())
+        kwargs["application_name"] = ("kwtui " + holder_text(self.job))[:63]
+        lock = await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
+        try:
+            for key in self.keys:
+                row = await (await lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                                                ("kwtui table lock " + key,))).fetchone()
+                if not (row and row[0]):
+                    raise self._refuse(key, await self._pg_owner(lock, key))
+        except BaseException:
+            await lock.close()
+            raise
+        self._conn = lock
+
+    async def _pg_owner(self, conn: psycopg.AsyncConnection[Any], key: str) -> str:
+        row = await (await conn.execute(
+            "SELECT a.application_name, a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND a.pid <> pg_backend_pid() "
+            "AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(%s, 0)",
+            ("kwtui table lock " + key,))).fetchone()
+        if row is None or not str(row[0]).startswith("kwtui "):
+            return "another job"
+        return f"{str(row[0])[len('kwtui '):]}, since {row[1]:%Y-%m-%d %H:%M:%S %Z}".rstrip()
+
     async def acquire(self) -> TableLock:
         if not self.keys:
+            return self
+        if self._pg:
+            await self._acquire_pg()
             return self
         info = await self._open()
         try:
             try:
                 await self._ensure(info)
             except psycopg.Error as exc:
-                if self._pg or exc.sqlstate != "42809":
+                if exc.sqlstate != "42809":
                     raise KwtuiError(f"cannot make the table lock on the target: {exc}".splitlines()[0]) from None
                 self._home = ["defaultdb"]  # a KWDB time-series database holds no relational table
                 await info.close()
                 info = await self._open()
                 await self._ensure(info)
             wait = sql.SQL("SET statement_timeout = {}").format(sql.Literal(f"{LOCK_WAIT_MS}ms"))
-            if not self._pg:  # KWDB: even this insert waits for a row another job holds FOR UPDATE
-                await info.execute(wait)
+            await info.execute(wait)  # KWDB: even this insert waits for a row another job holds FOR UPDATE
             for key in self.keys:
                 try:
                     await info.execute(sql.SQL("INSERT INTO {} (table_name) VALUES (%s) ON CONFLICT DO NOTHING")
@@ -225,25 +256,17 @@ class TableLock:
                 except psycopg.errors.QueryCanceled:
                     await info.execute("SET statement_timeout = 0")
                     raise self._refuse(key, await self._owner(info, key)) from None
-            if not self._pg:
-                await info.execute("SET statement_timeout = 0")
+            await info.execute("SET statement_timeout = 0")
             lock = await self._open()
             try:
-                if self._pg:
-                    for key in self.keys:
-                        row = await (await lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-                                                        ("kwtui table lock " + key,))).fetchone()
-                        if not (row and row[0]):
-                            raise self._refuse(key, await self._owner(info, key))
-                else:
-                    await lock.execute(wait)
-                    await lock.set_autocommit(False)
-                    for key in self.keys:
-                        try:
-                            await lock.execute(sql.SQL("SELECT table_name FROM {} WHERE table_name = %s FOR UPDATE")
-                                               .format(self._t("table_locks")), (key,))
-                        except psycopg.errors.QueryCanceled:
-                            raise self._refuse(key, await self._owner(info, key)) from None
+                await lock.execute(wait)
+                await lock.set_autocommit(False)
+                for key in self.keys:
+                    try:
+                        await lock.execute(sql.SQL("SELECT table_name FROM {} WHERE table_name = %s FOR UPDATE")
+                                           .format(self._t("table_locks")), (key,))
+                    except psycopg.errors.QueryCanceled:
+                        raise self._refuse(key, await self._owner(info, key)) from None
             except BaseException:
                 await lock.close()
                 raise

@@ -27,11 +27,10 @@ def execute(uri: str, text: str, params: Any = None) -> list[Any]:
 
 
 def lock_owner(uri: str) -> str | None:
-    try:
-        rows = execute(uri, "SELECT job FROM kwtui_journal.table_lock_owners")
-    except psycopg.Error:
-        return None
-    return str(rows[0][0]) if rows else None
+    """The job holding a table lock on the target (its session's application_name names it)."""
+    rows = execute(uri, "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'kwtui job %'")
+    return str(rows[0][0])[len("kwtui "):] if rows else None
 
 
 def test_two_transfers_into_one_table_one_is_refused(capsys: pytest.CaptureFixture[str],

@@ -66,6 +66,8 @@ def _dialect(args: argparse.Namespace, *, export: bool) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kwtui.transfer.tables import IF_EXISTS, IF_EXISTS_HELP
+
     parser = _Parser(
         prog="kwtui",
         description="Plan, run, watch and prove data migrations into and out of KWDB (KaiwuDB). "
@@ -120,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--chunk-rows", type=int, default=100_000,
                     help="rows per committed key range, the unit a resumed job redoes (default 100000)")
     tr.add_argument("--no-create", action="store_true", help="fail instead of creating missing target tables")
+    tr.add_argument("--if-exists", choices=IF_EXISTS, default="fail", help=IF_EXISTS_HELP)
     tr.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
     tr.add_argument("--via-import", action="store_true",
                     help="PostgreSQL -> KWDB: spool each table as CSV and let KWDB's IMPORT pull it over HTTP from "
@@ -174,10 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_args(im, sub=True)
     im.add_argument("--from", dest="source", required=True,
                     help="a file or directory (with --native: a nodelocal:// path)")
-    how = im.add_mutually_exclusive_group(required=True)
-    how.add_argument("--into", help="an existing table (schema.table)")
-    how.add_argument("--create", action="store_true", help="create the table from the export's meta.sql")
+    im.add_argument("--into", help="an existing table (schema.table); with --create: the name of the new table")
+    how = im.add_mutually_exclusive_group()
+    how.add_argument("--create", action="store_true",
+                     help="create the table from the export's meta.sql, named as its CREATE TABLE names it")
     how.add_argument("--database", action="store_true", help="a database export tree: every table")
+    im.add_argument("--if-exists", choices=IF_EXISTS, default="fail", help=IF_EXISTS_HELP)
+    im.add_argument("--allow-incomplete", action="store_true",
+                    help="load an export whose manifest is not marked complete (an interrupted export): "
+                         "what is there, and say what was loaded")
     im.add_argument("--columns", help="target columns in file order: a,b,c")
     im.add_argument("--schema", help="put created tables in this schema")
     _add_csv_args(im, export=False)
@@ -240,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="downtime the business accepts at cutover (default minutes)")
     pl.add_argument("--no-source-writes", action="store_true",
                     help="the source takes no writes during the move (no change capture or catch-up sync)")
+    pl.add_argument("--if-exists", choices=IF_EXISTS, default="fail",
+                    help="with --save: the plan's table handling when the history is copied: " + IF_EXISTS_HELP)
     pl.add_argument("--eta", action="store_true",
                     help="measure a short sample transfer (into a scratch table on --target) for the ETA")
 
@@ -266,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="confirm the cutover: the application's writes to the source are stopped")
     rn.add_argument("--runbook", metavar="FILE", help="write the runbook here (default: PLANFILE.runbook.md)")
     rn.add_argument("--status", action="store_true", help="only show the phases and the next action")
+    rn.add_argument("--if-exists", choices=IF_EXISTS,
+                    help="this run's table handling for the history (default: the plan's, else fail): " + IF_EXISTS_HELP)
     rn.add_argument("--json", action="store_true", help="print the phases as JSON")
     rn.add_argument("--target", "-t", metavar="T",
                     help="the target (profile or URI) for a plan made without one; it is saved into the plan")
@@ -658,7 +670,8 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     source = target_from_arg(args.source)
     target = target_from_arg(args.target)
     printer = ProgressPrinter(args.json)
-    options = TransferOptions(workers=args.workers, batch_rows=args.batch_rows, create_missing=not args.no_create)
+    options = TransferOptions(workers=args.workers, batch_rows=args.batch_rows, create_missing=not args.no_create,
+                              if_exists=args.if_exists)
     journal = Journal()
     _collector_on()
 
@@ -859,21 +872,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(args.json)
 
     from kwtui.transfer.files import export_database, export_named_table, export_query
+    from kwtui.transfer.manifest import command_text
 
+    command = command_text(getattr(args, "argv", None))
     _collector_on()
 
     async def run() -> Any:
         async with _service(target) as svc:
             if args.query:
                 return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer,
-                                           timeout=args.statement_timeout or None)]
+                                           timeout=args.statement_timeout or None, command=command)]
             if args.table:
                 return [await export_named_table(svc, args.table, out, dialect, chunk_rows=chunk_rows,
                                                  meta=not args.data_only, data=not args.meta_only,
-                                                 listener=printer)]
+                                                 listener=printer, command=command)]
             return await export_database(svc, args.database, out, dialect, chunk_rows=chunk_rows,
                                          meta=not args.data_only, data=not args.meta_only,
-                                         listener=printer)
+                                         listener=printer, command=command)
 
     results = asyncio.run(run())
     printer.finish()
@@ -893,6 +908,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from kwtui.connection import ConnectTarget
 
+    if not (args.into or args.create or args.database):
+        raise UsageError("give one of --into TABLE, --create or --database")
+    if args.into and args.database:
+        raise UsageError("--into goes with a file or a table export, not with --database")
+    if args.native and args.into and args.create:
+        raise UsageError("with --native, KWDB names the table as meta.sql does: --into goes without --create")
+    if args.native and (args.if_exists != "fail" or args.allow_incomplete):
+        raise UsageError("--if-exists and --allow-incomplete go with the streamed import (not --native)")
     if args.print_sql and not args.native:
         raise UsageError("--print-sql goes with --native")
     if args.stage and not args.native:
@@ -981,7 +1004,8 @@ def cmd_import(args: argparse.Namespace) -> int:
                 schema=args.schema, skip_header=args.skip_header,
                 reject_file=Path(args.reject_file) if args.reject_file else None,
                 max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=journal,
-                workers=args.workers, outcome=box, batch_bytes=args.batch_bytes)
+                workers=args.workers, outcome=box, batch_bytes=args.batch_bytes, if_exists=args.if_exists,
+                allow_incomplete=args.allow_incomplete)
 
     return _run_import(run, printer, args.json, journal, box)
 
@@ -1181,7 +1205,7 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
         target=migration.safe_reference(args.target) if args.target else "",
         target_kind=args.target_kind or "kwdb", deployment=args.deployment or "single node",
         downtime=args.downtime, source_writes=not args.no_source_writes, tables=list(args.table or []),
-        ts_suggest=args.ts_suggest or args.target_kind == "kwdb-ts")
+        ts_suggest=args.ts_suggest or args.target_kind == "kwdb-ts", if_exists=args.if_exists)
     if source_kind == "csv":
         req.source = str(Path(args.source).expanduser().resolve())
     req.check()
@@ -1285,7 +1309,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 src = await stack.enter_async_context(_service(target_from_arg(p.requirements.source)))
             dst = await stack.enter_async_context(_service(target_from_arg(p.requirements.target)))
             runner = migration.MigrationRunner(p, state, src, dst, journal=journal, listener=say,
-                                               report_dir=runbook.parent)
+                                               report_dir=runbook.parent, if_exists=args.if_exists)
             if args.phase:
                 return [await runner.run_phase(args.phase, confirmed=args.yes)]
             return await runner.run_all(through=args.through, confirmed=args.yes)
@@ -1396,6 +1420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse's own exit code
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    args.argv = list(argv) if argv is not None else sys.argv[1:]  # the export's manifest records the command
     debug = args.debug or bool(os.environ.get("KWTUI_DEBUG"))
     global fast_exit
     fast_exit = args.command in DATA_COMMANDS

@@ -86,6 +86,8 @@ class Requirements:
     source_writes: bool = True  # the source keeps taking writes during the move
     tables: list[str] = field(default_factory=list)  # empty: all
     ts_suggest: bool = True
+    #: a target table that already holds rows when the history is copied: fail | append | truncate | replace
+    if_exists: str = "fail"
 
     def check(self) -> None:
         if self.source_kind not in SOURCE_KINDS:
@@ -98,6 +100,9 @@ class Requirements:
             raise UsageError(f"downtime {self.downtime!r}: one of {', '.join(DOWNTIMES)}")
         if not self.source:
             raise UsageError("the migration needs a source")
+        from kwtui.transfer.tables import check_if_exists
+
+        self.if_exists = check_if_exists(self.if_exists)
         if self.source_kind == "csv":
             self.source_writes = False
 
@@ -790,8 +795,13 @@ class MigrationRunner:
     """Runs a plan's phases against connected services; records every step in the state."""
 
     def __init__(self, plan: MigrationPlan, state: MigrationState, src: Any, dst: Any, *, journal: Any = None,
-                 listener: PhaseListener | None = None, report_dir: Path | None = None) -> None:
+                 listener: PhaseListener | None = None, report_dir: Path | None = None,
+                 if_exists: str | None = None) -> None:
+        from kwtui.transfer.tables import check_if_exists
+
         self.plan, self.state, self.src, self.dst = plan, state, src, dst
+        #: the table handling of this run (--if-exists), else the plan's
+        self.if_exists = check_if_exists(if_exists or plan.requirements.if_exists)
         self.journal = journal
         self.listener = listener
         self.report_dir = report_dir
@@ -922,6 +932,30 @@ class MigrationRunner:
             out[t.table] = res.rows[0][0] if res.rows else None
         return out
 
+    async def _replace_targets(self, rec: PhaseRecord) -> str:
+        """``--if-exists replace`` before the history's first run: each included target that exists is
+        dropped and made again with the plan's DDL (so its post-load indexes and keys follow). Returns
+        the table handling left for the copy itself (fail: the replaced tables are empty now)."""
+        from kwtui.transfer.tables import FAIL, REPLACE, handle_existing
+
+        if self.if_exists != REPLACE:
+            return self.if_exists
+        created = self.state.phase("schema").data.setdefault("created", [])
+        for t in self.plan.included:
+            if not await self._existing(t.target):
+                continue
+            schema, _, name = t.target.partition(".")
+
+            async def recreate(t: TableEntry = t) -> None:
+                await self._execute(rec, t.create)
+
+            done = await handle_existing(self.dst, schema, name, REPLACE, is_ts=t.ts, recreate=recreate)
+            rec.details.append(done)
+            if t.target not in created:
+                created.append(t.target)
+        self.state.save()
+        return FAIL
+
     async def _historical(self, rec: PhaseRecord) -> None:
         if self.plan.requirements.source_kind == "csv":
             await self._import_files(rec)
@@ -954,7 +988,7 @@ class MigrationRunner:
         workers = max((t.workers for t in self.plan.included), default=1)
         batch = min((t.batch_rows for t in self.plan.included), default=500)
         chunk = max((t.chunk_rows for t in self.plan.included), default=100_000)
-        options = TransferOptions(workers=workers, batch_rows=batch, create_missing=False)
+        options = TransferOptions(workers=workers, batch_rows=batch, create_missing=False, if_exists=self.if_exists)
         job_id = rec.data.get("job")
         if job_id is not None and self.journal is not None:
             job = self.journal.get(int(job_id))
@@ -962,6 +996,8 @@ class MigrationRunner:
                 rec.summary = f"job {job_id} already completed: {job.rows:,} rows"
                 return
         if job_id is None or self.journal is None:
+            # the table handling happens once, before the job exists; a resumed job keeps its own rows
+            options.if_exists = await self._replace_targets(rec)
             job_id = await create_transfer_job(self.journal, self.src, self.dst,
                                                [t.table for t in self.plan.included], options, batch_rows=chunk)
             rec.data["job"] = job_id
@@ -991,14 +1027,17 @@ class MigrationRunner:
 
         rows = rejects = 0
         tables = []
+        mode = await self._replace_targets(rec)
         for t in self.plan.included:
             if not t.files:
                 continue
             untyped = any(f.construct == "untyped CSV" for f in self.plan.assessment.table(t.table).findings)
-            for f in t.files:
+            for i, f in enumerate(t.files):
                 self.say("historical", f"importing {f} into {t.target}")
+                # the table handling applies before the table's first file; its later files add to it
                 out = await import_path(self.dst, Path(f), CsvDialect(), into=t.target, skip_header=untyped,
-                                        batch_rows=t.batch_rows, journal=self.journal)
+                                        batch_rows=t.batch_rows, journal=self.journal,
+                                        if_exists=mode if i == 0 else "append")
                 rows += out.rows
                 rejects += out.rejects
                 rec.details.append(f"{f} -> {t.target}: {out.rows:,} rows, {out.rejects:,} rejected"

@@ -52,8 +52,9 @@ from kwtui.screens.wizard import (
 )
 from kwtui.transfer import native
 from kwtui.transfer.csvdialect import CsvDialect, Record, iter_records, read_header
-from kwtui.transfer.files import ImportOutcome, import_path
+from kwtui.transfer.files import ImportOutcome, import_path, meta_table_name
 from kwtui.transfer.layout import Layout, read_layout
+from kwtui.transfer.tables import FAIL, IF_EXISTS_CHOICES
 
 SAMPLE_ROWS = 5
 NAME_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,62}")
@@ -212,6 +213,9 @@ class ImportWizard(WizardScreen):
                     yield FieldRow("schema", compact_input("", id="f-db-schema", placeholder="as exported"),
                                    "empty: each table keeps its schema", id="row-db-schema")
                     yield Static("", id="database-note", classes="step-note")
+            yield FieldRow("if it holds rows", Select(IF_EXISTS_CHOICES, value=FAIL, allow_blank=False, compact=True,
+                                                      id="f-if-exists", classes="field-select"),
+                           "a target table that already holds rows", id="row-if-exists")
         with Vertical(id="step-options", classes="step"):
             yield Static("Options", classes="step-title")
             yield FieldRow("reject file", compact_input(id="f-reject", classes="field-wide",
@@ -229,6 +233,8 @@ class ImportWizard(WizardScreen):
                            "where KWDB sees these files: nodelocal://<node>/<dir>", id="row-native-path",
                            below=True)
             yield Static("", id="import-availability", classes="step-note")
+            yield Checkbox("load an incomplete export (its manifest is not marked complete)",
+                           id="f-allow-incomplete", compact=True)
         with Vertical(id="step-preview", classes="step"):
             yield Static("Check before it runs", id="preview-title", classes="step-title")
             yield Static("", id="preview-note", classes="step-note")
@@ -659,7 +665,7 @@ class ImportWizard(WizardScreen):
             return []
         schema = self.target_schema()
         if self.target == "create":
-            return [f"{schema}.{lay.tables[0].name}"] if lay.tables else []
+            return [f"{schema}.{meta_table_name(lay.tables[0])}"] if lay.tables else []  # as meta.sql names it
         on_pg = native_reason(self.app) is not None
         names = []
         for t in lay.tables:
@@ -680,7 +686,7 @@ class ImportWizard(WizardScreen):
             text = (f"creates {escape(name)} from meta.sql ({len(t.columns)} columns) and loads "
                     f"{len(t.data_files)} file(s){escape(key)}")
             if self.existing([name]):
-                text = f"[red]✗ {escape(name)} exists already: choose 'into an existing table'[/]"
+                text += f"\n{escape(name)} exists already: 'if it holds rows' says what happens to its rows"
             self.query_one("#create-note", Static).update(text)
         elif self.target == "database":
             names = self.created_names()
@@ -688,7 +694,7 @@ class ImportWizard(WizardScreen):
             text = f"creates {len(names)} table(s): {escape(shown)}"
             clash = self.existing(names)
             if clash:
-                text += f"\n[red]✗ exist already: {escape(', '.join(clash))}[/]"
+                text += f"\nexist already: {escape(', '.join(clash))} ('if it holds rows' says what happens to their rows)"
             self.query_one("#database-note", Static).update(text)
 
     def check_target(self) -> str | None:
@@ -703,8 +709,9 @@ class ImportWizard(WizardScreen):
             errors = self.update_columns_check()
             return f"columns: {errors[0]}" if errors else None
         clash = self.existing(self.created_names())
-        if clash:
+        if clash and self.native:  # KWDB's IMPORT ... CREATE cannot load an existing table
             return f"{', '.join(clash)} exist(s) already: choose 'into an existing table' or another schema"
+        # streamed: an existing table is loaded as it is, its rows handled as 'if it holds rows' says
         return None
 
     # -- step 4: options -------------------------------------------------------------------------
@@ -916,6 +923,8 @@ class ImportWizard(WizardScreen):
         kwargs: dict[str, Any] = {
             "skip_header": d.header, "reject_file": Path(reject).expanduser() if reject else None,
             "max_rejects": self.max_rejects(), "batch_rows": self.batch_rows(), "listener": self.listener,
+            "if_exists": str(self.query_one("#f-if-exists", Select).value),
+            "allow_incomplete": self.query_one("#f-allow-incomplete", Checkbox).value,
         }
         if self.target == "into":
             kwargs["into"] = str(self.query_one("#f-table", Select).value)

@@ -18,11 +18,11 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 from textual.worker import Worker
 
 from kwtui import migration
@@ -42,6 +42,7 @@ from kwtui.migration import (
 )
 from kwtui.runbook import ROLLBACK, render_runbook
 from kwtui.screens.modals import ConfirmModal, PathPrompt
+from kwtui.transfer.tables import IF_EXISTS_CHOICES
 
 #: the listener's messages reach the status line at most this often (seconds)
 STATUS_EVERY = 0.1
@@ -232,6 +233,9 @@ class PhasesScreen(Screen[None]):
     #ph-progress { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     #ph-table { height: 7; }
     #ph-status { height: 1; padding: 0 1; color: $text-muted; }
+    #ph-handling { height: 1; padding: 0 1; }
+    #ph-handling Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
+    #ph-if-exists { width: 40; }
     #ph-detail { height: 1fr; border: round $primary; border-title-color: $accent; padding: 0 1; }
     #ph-detail-text { height: auto; }
     """
@@ -269,6 +273,11 @@ class PhasesScreen(Screen[None]):
         with Vertical(id="ph-body"):
             yield Static("", id="ph-progress")
             yield DataTable(id="ph-table", cursor_type="row", zebra_stripes=False, show_cursor=True)
+            with Horizontal(id="ph-handling"):
+                # the history's table handling for this run (kwtui run --if-exists); the plan's by default
+                yield Label("a target table that holds rows: ")
+                yield Select(IF_EXISTS_CHOICES, value=self.plan.requirements.if_exists, allow_blank=False,
+                             compact=True, id="ph-if-exists")
             yield Static("", id="ph-status", markup=False)
             with VerticalScroll(id="ph-detail") as detail:
                 detail.border_title = "Phase"
@@ -354,6 +363,9 @@ class PhasesScreen(Screen[None]):
         return nxt.key if nxt is not None else None
 
     def action_run(self) -> None:
+        if isinstance(self.focused, Select):  # Enter on the table handling opens it, it runs nothing
+            self.focused.action_show_overlay()
+            return
         if self.phase_running():
             self.notify("a phase is running: wait, or F9 cancels it", severity="warning")
             return
@@ -456,7 +468,8 @@ class PhasesScreen(Screen[None]):
             try:
                 src, dst = await migration.open_services(self.plan, getattr(app, "prompt_password", None))
                 runner = MigrationRunner(self.plan, self.state, src, dst, journal=app.journal,
-                                         listener=self._heard, report_dir=self.path.parent)
+                                         listener=self._heard, report_dir=self.path.parent,
+                                         if_exists=str(self.query_one("#ph-if-exists", Select).value))
                 todo = list(keys) if keys is not None else None
                 while True:
                     if todo is not None:

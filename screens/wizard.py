@@ -392,7 +392,6 @@ class WizardScreen(Screen[None]):
             return
         self.app.pop_screen()
 
-    @on(TransferFailed)
     async def with_own_connection(self, database: str, failed_title: str,
                                   job: Callable[[ConnectionService], Awaitable[Any]]) -> Any:
         """Run ``job`` on a connection of its own to ``database``, closed after. A failure is

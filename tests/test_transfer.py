@@ -136,8 +136,12 @@ def test_cli_transfer_json(capsys: pytest.CaptureFixture[str], two_dbs: tuple[st
     lines = [json.loads(line) for line in out.splitlines()]
     assert lines[-1]["event"] == "result" and lines[-1]["ok"] and lines[-1]["rows"] == 8
     assert lines[-1]["tables"][0]["path"] == "binary COPY"
-    # a second run into the existing table fails on the primary key and says so (exit 1)
+    # a second run into the filled table is refused before a row moves, and says so (exit 1)
     code, out, err = run(capsys, "transfer", "--source", src, "--target", dst, "--table", "awkward")
+    assert code == 1 and "already holds 8 rows" in err
+    # appending the same rows again fails on the primary key and says so (exit 1)
+    code, out, err = run(capsys, "transfer", "--source", src, "--target", dst, "--table", "awkward",
+                         "--if-exists", "append")
     assert code == 1 and "duplicate key" in out
 
 

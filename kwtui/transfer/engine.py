@@ -68,6 +68,8 @@ class TablePlan:
     same_types: bool = False
     #: read order for a TS target: its timestamp first (KWDB writes time-ordered rows fastest)
     order_by: list[str] = field(default_factory=list)
+    #: an existing KWDB time-series target's own CREATE TABLE (--if-exists replace makes it again so)
+    target_ddl: str = ""
 
     @property
     def label(self) -> str:
@@ -85,6 +87,8 @@ class TransferOptions:
     #: test and fallback switches: read with keyset SELECT / write with INSERT even where COPY works
     force_keyset: bool = False
     force_insert: bool = False
+    #: a target table that already holds rows: fail | append | truncate | replace (kwtui.transfer.tables)
+    if_exists: str = "fail"
 
 
 @dataclass
@@ -155,6 +159,8 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
         else:
             tdetail = await dst.dialect.table_detail(dst, existing)
             plan.target_ts = existing.is_ts
+            if existing.is_ts:
+                plan.target_ddl = tdetail.ddl
             if existing.is_ts and tdetail.columns and tdetail.columns[0].name in columns and key:
                 plan.order_by = [tdetail.columns[0].name, *[k for k in key if k != tdetail.columns[0].name]]
             tcols = {c.name: c.type for c in tdetail.columns}
@@ -340,13 +346,18 @@ class Transfer:
             await asyncio.gather(*self._warming, return_exceptions=True)
 
     async def run(self) -> TransferResult:
+        from kwtui.transfer.tables import TableLock
+
         result = TransferResult()
         started = time.perf_counter()
+        lock = TableLock(self.dst, [(p.target_schema, p.target_name) for p in self.plans], "a transfer")
         try:
+            await lock.acquire()
             for plan in self.plans:
                 result.tables.append(await self.run_table(plan))
                 self.progress.tables_done += 1
         finally:
+            await lock.release()
             self.close()
         result.elapsed = time.perf_counter() - started
         self.progress.emit(done=True, phase="done")
@@ -359,6 +370,9 @@ class Transfer:
         started = time.perf_counter()
         rows_before, bytes_before = self.progress.rows, self.progress.bytes
         try:
+            handled = await self.prepare_target(plan)
+            if handled:
+                self.progress.emit(phase="create", message=handled)
             # a table we create on PostgreSQL gets its primary key after the load: building the
             # index once is much faster than maintaining it row by row
             key_after = plan.create and bool(plan.key) and self.dst.info is not None \
@@ -410,6 +424,29 @@ class Transfer:
         await holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         row = await (await holder.execute("SELECT pg_export_snapshot()")).fetchone()
         return (str(row[0]) if row else None), holder
+
+    async def prepare_target(self, plan: TablePlan, mode: str | None = None) -> str:
+        """The table handling (``options.if_exists``) of an existing target table, before any row
+        moves: refuses a table that holds rows (``fail``), empties it, or drops it (``replace``:
+        ``plan.create`` is then set, so the caller creates it again). Returns what was done."""
+        from kwtui.transfer.tables import REPLACE, check_if_exists, handle_existing
+
+        if plan.create:
+            return ""
+        mode = check_if_exists(mode or self.options.if_exists)
+
+        async def dropped() -> None:
+            if plan.target_ts and plan.target_ddl:  # a TS table stays one: its own DDL, not the source's
+                conn = await self.dst.open_raw(autocommit=True)
+                try:
+                    await conn.execute(plan.target_ddl.rstrip().rstrip(";"))  # type: ignore[arg-type]
+                finally:
+                    await conn.close()
+                return
+            plan.create = True  # made again by the caller, with the key after the load where it can
+
+        return await handle_existing(self.dst, plan.target_schema, plan.target_name, mode, is_ts=plan.target_ts,
+                                     recreate=dropped if mode == REPLACE else None)
 
     async def create_target(self, plan: TablePlan, *, with_key: bool = True) -> None:
         assert self.dst.info is not None

@@ -123,16 +123,23 @@ def plan_import(svc: ConnectionService, source: Path, *, into: str | None, creat
     assert svc.info is not None
     on_pg = svc.info.kind == "postgres"
     jobs: list[ImportTarget] = []
-    if into:
-        if database or create:
+    if into and not create:
+        if database:
             raise UsageError("give one of --into, --create, --database")
         sch, name = split_name(into)
         jobs.append(ImportTarget(sch, name, None, False, list(layout.data_files)))
     elif create:
+        from kwtui.transfer.files import meta_table_name, renamed_table
+
+        if database:
+            raise UsageError("give one of --create or --database")
         if layout.kind != "table" or len(layout.tables) != 1:
             raise UsageError(f"--create needs a table export (meta.sql + n1.*.csv); {source} holds a {layout.kind}")
         t = layout.tables[0]
-        jobs.append(ImportTarget(schema or t.schema or "public", t.name, t, True, list(t.data_files)))
+        # named as meta.sql's CREATE TABLE names it (as KWDB's IMPORT TABLE CREATE USING does), not after
+        # the folder; --into / --schema rename it
+        sch, name = split_name(into) if into else (schema or t.schema or "public", meta_table_name(t))
+        jobs.append(ImportTarget(sch, name, renamed_table(t, name), True, list(t.data_files)))
     elif database:
         if layout.kind != "database":
             raise UsageError(f"--database needs a database export tree; {source} holds a {layout.kind}")

@@ -25,9 +25,10 @@ self-describing; :class:`ChunkWriter` does the same.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -180,7 +181,8 @@ class ChunkWriter:
     def __init__(self, directory: str | os.PathLike[str], dialect: CsvDialect | None = None, *,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, node: int = NODE,
                  column_names: Sequence[str] | None = None, meta_sql: str | None = None,
-                 resume: bool = False, check_empty: bool = True, fsync: bool = True) -> None:
+                 resume: bool = False, check_empty: bool = True, fsync: bool = True,
+                 on_chunk: Callable[[str, int, int, str], None] | None = None) -> None:
         if chunk_rows < 0:
             raise UsageError(f"chunk_rows must be 0 (no split) or more, not {chunk_rows}")
         self.directory = Path(directory)
@@ -194,6 +196,10 @@ class ChunkWriter:
         self.resume = resume
         self.check_empty = check_empty
         self.fsync = fsync
+        #: called with (file name, records, bytes, sha256) as each chunk is renamed into place (the manifest)
+        self.on_chunk = on_chunk
+        self._sha: Any = None
+        self._chunk_bytes = 0
         self._codec = self.dialect.python_codec
         self._header = b""
         if self.dialect.header and self.column_names is not None:
@@ -282,8 +288,12 @@ class ChunkWriter:
         self._part = path.with_name(path.name + PART_SUFFIX)
         self._f = open(self._part, "wb")  # noqa: SIM115 - closed in _finish_chunk/abort
         self._cur_rows = 0
+        self._sha = hashlib.sha256()
+        self._chunk_bytes = 0
         if self._header:
             self._f.write(self._header)
+            self._sha.update(self._header)
+            self._chunk_bytes += len(self._header)
             self.bytes += len(self._header)
 
     def _finish_chunk(self) -> None:
@@ -298,6 +308,8 @@ class ChunkWriter:
         if self.fsync:
             _sync_dir(final.parent)
         self.files.append(final)
+        if self.on_chunk is not None:
+            self.on_chunk(final.name, self._cur_rows, self._chunk_bytes, self._sha.hexdigest())
         self._f, self._part = None, None
         self.next_chunk += 1
         self._cur_rows = 0
@@ -312,6 +324,8 @@ class ChunkWriter:
             self._start_chunk()
         assert self._f is not None
         self._f.write(data)
+        self._sha.update(data)
+        self._chunk_bytes += len(data)
         self.bytes += len(data)
         self.rows += nrows
         self._cur_rows += nrows

@@ -43,7 +43,8 @@ from kwtui.transfer.engine import (
     error_message,
     plan_transfer,
 )
-from kwtui.transfer.source import column_list, key_range_condition, qualified
+from kwtui.transfer.source import column_list, key_range_condition, qualified, split_name
+from kwtui.transfer.tables import TableLock
 
 CHECKPOINT_SCHEMA = "kwtui_journal"
 CHECKPOINT_DDL = (
@@ -160,7 +161,19 @@ async def create_transfer_job(journal: Journal, src: ConnectionService, dst: Con
 
     ``plans_out`` receives the plans, for a :class:`JobRunner` that starts the job at once
     (it then need not read both catalogs again)."""
+    from kwtui.transfer.tables import FAIL, TargetNotEmpty, check_if_exists, count_rows
+
+    options.if_exists = check_if_exists(options.if_exists)
     plans = await plan_transfer(src, dst, tables, options)
+    if options.if_exists == FAIL and any(not p.create for p in plans):
+        # refused before a job is written; the runner checks again under the table lock
+        conn = await dst.open_raw(autocommit=True)
+        try:
+            for p in plans:
+                if not p.create and (n := await count_rows(conn, p.target_schema, p.target_name)):
+                    raise TargetNotEmpty(f"{p.target_schema}.{p.target_name}", n)
+        finally:
+            await conn.close()
     if plans_out is not None:
         plans_out.extend(plans)
     jtables = []
@@ -169,7 +182,7 @@ async def create_transfer_job(journal: Journal, src: ConnectionService, dst: Con
                                 est_rows=p.source.table.est_rows, batches=await batch_bounds(src, p, batch_rows)))
     opts = {"workers": options.workers, "batch_rows": batch_rows, "insert_batch_rows": options.batch_rows,
             "create_missing": options.create_missing, "force_keyset": options.force_keyset,
-            "force_insert": options.force_insert}
+            "force_insert": options.force_insert, "if_exists": options.if_exists}
     return journal.create("transfer", _target_dict(src.target), _target_dict(dst.target),
                           [p.label for p in plans], opts, jtables)
 
@@ -233,7 +246,8 @@ class JobRunner:
             workers=int(job.options.get("workers", 1)), batch_rows=int(job.options.get("insert_batch_rows", 500)),
             create_missing=bool(job.options.get("create_missing", True)),
             force_keyset=bool(job.options.get("force_keyset", False)),
-            force_insert=bool(job.options.get("force_insert", False)))
+            force_insert=bool(job.options.get("force_insert", False)),
+            if_exists=str(job.options.get("if_exists", "fail")))
         # the checkpoint table is made while the catalogs are read and the first table is created
         checkpoints = asyncio.ensure_future(self._ensure_checkpoints())
         try:
@@ -244,6 +258,26 @@ class JobRunner:
             with contextlib.suppress(BaseException):
                 await checkpoints
             raise
+        # two jobs never write one target table at once: the lock is held until the job stops
+        lock = TableLock(self.dst, [split_name(t.target) for t in job.tables if t.status != COMPLETED],
+                         f"job {self.job_id}")
+        try:
+            await asyncio.wait({checkpoints})  # both make the kwtui_journal schema: one after the other
+            await lock.acquire()
+        except BaseException as exc:
+            checkpoints.cancel()
+            with contextlib.suppress(BaseException):
+                await checkpoints
+            if isinstance(exc, KwtuiError):
+                self.journal.finish(self.job_id, FAILED, exc.one_line())
+            raise
+        try:
+            return await self._run_locked(job, plans, options, checkpoints)
+        finally:
+            await lock.release()
+
+    async def _run_locked(self, job: Job, plans: dict[str, TablePlan], options: TransferOptions,
+                          checkpoints: asyncio.Future[bool]) -> JobOutcome:
         self.journal.start(self.job_id)
         self._transfer = Transfer(self.src, self.dst, list(plans.values()), options, self.listener)
         pending = max((len(t.batches) - len(t.done_batches) for t in job.tables if t.status != COMPLETED), default=0)
@@ -315,6 +349,7 @@ class JobRunner:
         self.journal.table_started(self.job_id, jt.name, plan.path)
         key_after = False
         try:
+            await self._handle_table(jt, plan)
             if plan.create:  # target missing: create it (on a resume it exists and is not re-created)
                 key_after = bool(plan.key) and self.dst.info is not None and self.dst.info.kind == "postgres"
                 await tr.create_target(plan, with_key=not key_after)
@@ -375,6 +410,22 @@ class JobRunner:
             self.journal.log(self.job_id, "error", f"{jt.name}: {msg}")
             tr.progress.emit(phase="failed", message=msg)
             return False
+
+    def _handled_mark(self, jt: JobTable) -> str:
+        return f"{jt.name}: table handling done"
+
+    async def _handle_table(self, jt: JobTable, plan: TablePlan) -> None:
+        """The job's table handling (--if-exists) once per table, before its first batch. A resumed
+        job skips it: the rows in the table are then its own (nothing of it lands before the mark)."""
+        assert self._transfer is not None
+        mark = self._handled_mark(jt)
+        if jt.done_batches or any(m == mark for _at, _lv, m in self.journal.logs(self.job_id, 1_000_000)):
+            return
+        done = await self._transfer.prepare_target(plan)
+        if done:
+            self.journal.log(self.job_id, "info", done)
+            self._transfer.progress.emit(phase="create", message=done)
+        self.journal.log(self.job_id, "info", mark)
 
     async def _has_primary_key(self, plan: TablePlan) -> bool:
         conn = await self.dst.open_raw(autocommit=True)

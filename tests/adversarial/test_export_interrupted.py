@@ -65,7 +65,7 @@ def assert_refused_then_loaded_with_flag(capsys: pytest.CaptureFixture[str], dst
     assert code == 0, (out, err)
     assert execute(dst, "SELECT count(*) FROM orders")[0][0] == present
     assert f"loaded {present:,} rows from an incomplete export" in err, err
-    assert f"orders: {present:,} rows" in out
+    assert f"orders: {present:,} records read = {present:,} rows loaded + 0 lines rejected" in out
     return present
 
 

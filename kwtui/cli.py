@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in ("pause", "resume", "cancel"):
         nv = jsub.add_parser(f"native-{verb}", help=f"KWDB: {verb.upper()} JOB id")
         nv.add_argument("id", type=int)
+        nv.add_argument("--wait", type=float, default=60.0,
+                        help="seconds to wait for KWDB to get the job there (pause-requested -> paused); default 60")
         _add_target_args(nv, sub=True)
 
     ex = sub.add_parser("export", help="export a table, a query or a database to files in KWDB's export layout")
@@ -666,28 +668,36 @@ def _cmd_native_jobs(args: argparse.Namespace) -> int:
     from kwtui.transfer import native
 
     target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
-    if args.action == "native-list":
-        stmt_sql = native.show_jobs().sql
-    else:
-        builder = {"native-pause": native.pause_job, "native-resume": native.resume_job,
-                   "native-cancel": native.cancel_job}[args.action]
-        stmt_sql = builder(args.id).sql
+    if args.action != "native-list":
+        from kwtui.transfer.native_watch import control_native_job
+
+        action = args.action.split("-", 1)[1]
+        native.pause_job(args.id)  # a bad id is a usage error before any connection
+
+        async def control() -> str:
+            async with _service(target) as svc:
+                if svc.info is not None and svc.info.kind != "kwdb":
+                    raise UsageError("KWDB job control needs a KWDB server (this one is PostgreSQL)")
+                return await control_native_job(svc, action, args.id, wait=args.wait)
+
+        status = asyncio.run(control())
+        print(f"job {args.id}: {status}")
+        if action == "resume" and status == "running":
+            print("it runs in the background on the server now: kwtui jobs native-list shows how it ends")
+        return 0
 
     async def run() -> Any:
         async with _service(target) as svc:
             if svc.info is not None and svc.info.kind != "kwdb":
                 raise UsageError("KWDB job control needs a KWDB server (this one is PostgreSQL)")
-            return await svc.query(stmt_sql)
+            return await svc.query(native.show_jobs().sql)
 
     res = asyncio.run(run())
-    if args.action == "native-list":
-        jobs = native.parse_show_jobs(res.columns, res.rows)
-        if args.json:
-            print(json.dumps([jsonable(j.__dict__) for j in jobs], indent=2))
-        else:
-            print(format_table(res.columns, res.rows))
+    jobs = native.parse_show_jobs(res.columns, res.rows)
+    if args.json:
+        print(json.dumps([jsonable(j.__dict__) for j in jobs], indent=2))
     else:
-        print(res.status or "ok")
+        print(format_table(res.columns, res.rows))
     return 0
 
 
@@ -709,6 +719,12 @@ async def _watched(svc: Any, stmt: Any, as_json: bool) -> Any:
     finally:
         if sys.stderr.isatty() and not as_json:
             print(file=sys.stderr)
+
+
+def _statement_paths(stmt: Any) -> list[str]:
+    from kwtui.transfer.native_watch import statement_paths
+
+    return [p for p in statement_paths(stmt) if not p.endswith("meta.sql")]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -832,32 +848,72 @@ def cmd_import(args: argparse.Namespace) -> int:
         elif "://" not in args.source:
             raise UsageError("with --native, --from is a nodelocal:// path on the server "
                              "(or add --stage REMOTE_DIR to upload local files first)")
-        if args.into:
-            stmt = native.import_into(args.into, [url], columns=columns, options=opts)
-        elif args.create:
-            stmt = native.import_table_create_using(url.rstrip("/") + "/meta.sql", [url], options=opts)
-        else:
-            stmt = native.import_database(url, options=opts)
+        staged_csv = [stage.nodelocal_url(f.destination) for f in staged if f.destination.lower().endswith(".csv")]
+
+        async def build(svc: Any | None) -> Any:
+            """The statement; with a server, a relational target gets the directory's files named."""
+            from kwtui.transfer import native_files as nf
+
+            if args.database:
+                return native.import_database(url, options=opts)
+            data = url
+            meta = (url.rsplit("/", 1)[0] if nf.is_file_url(url) else url.rstrip("/")) + "/meta.sql"
+            if svc is None or getattr(svc.info, "kind", None) != "kwdb":
+                files = [data]  # offline (--print-sql), or not KWDB: the statement as written
+            elif args.into and await nf.table_is_time_series(svc, args.into):
+                files = [data]  # a TS IMPORT takes the directory and reads its *.csv itself
+            elif args.create and (await nf.database_engine(svc)) == "TIME SERIES":
+                files = [data]  # a TS table is created while connected to a TS database
+            elif staged_csv and not nf.is_file_url(url):
+                files = staged_csv  # the files kwtui just uploaded
+            else:
+                files = await nf.relational_files(svc, url)
+            if args.into:
+                return native.import_into(args.into, files, columns=columns, options=opts)
+            return native.import_table_create_using(meta, files, options=opts)
+
+        target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile) if (
+            args.dsn or args.profile or not args.print_sql) else None
         if args.print_sql:
+            async def print_only() -> Any:
+                if target is None or staged or args.database:
+                    return await build(None)
+                async with _service(target) as svc:
+                    return await build(svc)
+
+            stmt = asyncio.run(print_only())
             for f in staged:
                 print(f"-- upload {f.local} ({f.size:,} bytes)\n"
                       f"{stage.upload_statement(f.destination).as_string(None)};")
             print(stmt.sql)
             return 0
-        target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
 
         async def run_native() -> Any:
             async with _service(target) as svc:
                 if staged:
                     async with svc.autocommit() as conn:
                         await stage.stage_files(conn, staged)
-                return (await _watched(svc, stmt, args.json))[0]
+                built = await build(svc)
+                res = (await _watched(svc, built, args.json))[0]
+                found = await nf.reject_files(svc, _statement_paths(built)) if res.partial else []
+                return built, res, found
 
-        result = asyncio.run(run_native())
-        print(json.dumps({"ok": result.ok, "statement": stmt.sql, "rows": result.rows,
-                          "reject_rows": result.reject_rows, "note": result.note})
-              if args.json else f"{stmt.sql}\n{result.summary()}")
-        return 0 if result.ok else 1
+        from kwtui.transfer import native_files as nf
+
+        stmt, result, found = asyncio.run(run_native())
+        rejects = (", ".join(found) or nf.reject_file_hint(_statement_paths(stmt))) if result.partial else None
+        if args.json:
+            print(json.dumps({"ok": result.complete, "statement": stmt.sql, "status": result.status,
+                              "job_id": result.job_id, "rows": result.rows, "reject_rows": result.reject_rows,
+                              "abandon_rows": result.abandon_rows, "partial": result.partial,
+                              "reject_file": rejects, "note": result.note}))
+        else:
+            print(f"{stmt.sql}\n{result.summary()}")
+        if result.partial:
+            print(f"error: partial load: KWDB answered {result.status!r} but rejected {result.reject_rows:,} row(s); "
+                  f"they are in {rejects} on the server (what was imported stays: a time-series IMPORT has no "
+                  "rollback; fix those rows and IMPORT INTO only them)", file=sys.stderr)
+        return 0 if result.complete else 1
     if args.thread_concurrency is not None:
         raise UsageError("--thread-concurrency goes with --native (KWDB's own IMPORT)")
     source = Path(args.source)

@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     only = ex.add_mutually_exclusive_group()
     only.add_argument("--meta-only", action="store_true", help="only meta.sql (the DDL)")
     only.add_argument("--data-only", action="store_true", help="only the data files")
+    ex.add_argument("--format", choices=["csv", "sql"], default="csv",
+                    help="with --native: csv (default) or sql (KWDB writes INSERT statements)")
     ex.add_argument("--native", action="store_true", help="let KWDB run EXPORT itself (server-side files)")
     ex.add_argument("--print-sql", action="store_true", help="with --native: print the statement and exit")
     ex.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
@@ -721,6 +723,21 @@ async def _watched(svc: Any, stmt: Any, as_json: bool) -> Any:
             print(file=sys.stderr)
 
 
+async def _bytes_tables_left_out(svc: Any, database: str, exported: Sequence[str]) -> list[str]:
+    """Tables with byte columns that a SQL-format database export left out of its answer.
+
+    Recorded on the live node (V3.2.1): ``EXPORT INTO SQL ... FROM DATABASE`` writes only meta.sql for
+    a table with a BYTES column, leaves it out of the answer and still succeeds."""
+    from psycopg import sql
+
+    res = await svc.query(sql.SQL(
+        "SELECT DISTINCT table_schema, table_name FROM {}.information_schema.columns "
+        "WHERE data_type ILIKE {} AND table_schema NOT IN ('information_schema', 'pg_catalog', 'kwdb_internal') "
+        "ORDER BY 1, 2").format(sql.Identifier(database), sql.Literal("%byte%")))
+    done = {t.split(".", 1)[-1] for t in exported}
+    return [f"{database}.{schema}.{table}" for schema, table in res.rows if f"{schema}.{table}" not in done]
+
+
 def _statement_paths(stmt: Any) -> list[str]:
     from kwtui.transfer.native_watch import statement_paths
 
@@ -736,6 +753,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--chunk-rows must be between 0 and 100000 (0: one file)")
     if args.print_sql and not args.native:
         raise UsageError("--print-sql goes with --native")
+    if args.format != "csv" and not args.native:
+        raise UsageError("--format sql goes with --native (KWDB's own EXPORT)")
     dialect = _dialect(args, export=True)  # checks the options before anything is touched
     if args.native:
         from kwtui.transfer import native
@@ -746,14 +765,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             nullas=args.nullas, column_name=args.column_name, meta_only=args.meta_only,
             data_only=args.data_only, charset=args.charset)
         if args.table:
-            stmt = native.export_table(args.to, args.table, options=opts)
+            stmt = native.export_table(args.to, args.table, fmt=args.format, options=opts)
         elif args.query:
             from kwtui.guard import parse_read
 
             parse_read(args.query, limit=None)  # one read statement, or refused (exit 2) before anything
-            stmt = native.export_select(args.to, args.query, options=opts)
+            stmt = native.export_select(args.to, args.query, fmt=args.format, options=opts)
         else:
-            stmt = native.export_database(args.to, args.database, options=opts)
+            stmt = native.export_database(args.to, args.database, fmt=args.format, options=opts)
         if args.print_sql:
             print(stmt.sql)
             return 0
@@ -764,13 +783,22 @@ def cmd_export(args: argparse.Namespace) -> int:
             async with _service(target) as svc:
                 if args.query:  # the read guard on the server itself, then the text it parsed alone
                     checked = await svc.check_read(args.query, limit=None)
-                    stmt = native.export_select(args.to, checked.text, options=opts)
-                return (await _watched(svc, stmt, args.json))[0]
+                    stmt = native.export_select(args.to, checked.text, fmt=args.format, options=opts)
+                res = (await _watched(svc, stmt, args.json))[0]
+                skipped: list[str] = []
+                if args.database and args.format == "sql" and res.shape == "export_files" and not args.meta_only:
+                    skipped = await _bytes_tables_left_out(svc, args.database, res.tables)
+                return res, skipped
 
-        result = asyncio.run(run_native())
-        print(json.dumps({"ok": result.ok, "statement": stmt.sql, "status": result.status, "rows": result.rows})
+        result, skipped = asyncio.run(run_native())
+        print(json.dumps({"ok": result.ok and not skipped, "statement": stmt.sql, "status": result.status,
+                          "rows": result.rows, "tables": list(result.tables), "skipped": skipped})
               if args.json else f"{stmt.sql}\n{result.summary()}")
-        return 0 if result.ok else 1
+        if skipped:
+            print(f"error: KWDB answered success but wrote no data for {', '.join(skipped)}: their BYTES/VARBYTES "
+                  "columns cannot be exported as SQL (only meta.sql was written); export them with --format csv",
+                  file=sys.stderr)
+        return 0 if result.ok and not skipped else 1
     chunk_rows = 100_000 if args.chunk_rows is None else args.chunk_rows
     if dialect.header is False and args.column_name:
         from dataclasses import replace

@@ -686,6 +686,8 @@ def _cmd_native_jobs(args: argparse.Namespace) -> int:
         print(f"job {args.id}: {status}")
         if action == "resume" and status == "running":
             print("it runs in the background on the server now: kwtui jobs native-list shows how it ends")
+        if action == "cancel" and status != "canceled":
+            print("KWDB rolls it back now: kwtui jobs native-list says canceled when it is done")
         return 0
 
     async def run() -> Any:

@@ -1026,8 +1026,10 @@ _RULES: tuple[_Rule, ...] = (
        "KWDB's relational IMPORT stops at the first bad row and rolls back (no row was kept): fix row "
        "{value} of {path}, or import with kwtui's streamed import (without --native), which sets bad lines "
        "aside in a reject file and loads the rest"),
-    _r("job_paused", r"cannot update progress on (?:pause|cancel)-requested job \(id (?P<value>\d+)\)",
-       "the job was paused or cancelled from elsewhere: `kwtui jobs native-resume {value}` goes on with it (in the "
+    _r("job_cancelled", r"cannot update progress on cancel-requested job \(id (?P<value>\d+)\)",
+       "the job was cancelled from elsewhere: KWDB rolls the import back (SHOW JOBS: reverting, then canceled)"),
+    _r("job_paused", r"cannot update progress on pause-requested job \(id (?P<value>\d+)\)",
+       "the job was paused from elsewhere: `kwtui jobs native-resume {value}` goes on with it (in the "
        "background), `kwtui jobs native-cancel {value}` rolls it back; until then the table is offline"),
     _r("job_not_resumable", r"job with status (?P<value>[\w-]+) cannot be resumed",
        "KWDB only resumes a paused job: wait until SHOW JOBS says paused (a pause takes a few seconds)"),

@@ -91,7 +91,10 @@ async def run_native_watched(service: ConnectionService, stmt: NativeStatement,
                 cur = await watcher.execute(show_jobs().sql)
                 rows = await cur.fetchall()
                 columns = [d.name for d in cur.description or []]
-                job = find_job(parse_show_jobs(columns, rows), stmt, started_at)
+                jobs = parse_show_jobs(columns, rows)
+                # the first job found is ours: a later import of the same files is another one's
+                mine = [j for j in jobs if j.job_id == job_id] if job_id is not None else []
+                job = mine[0] if mine else find_job(jobs, stmt, started_at)
             except Exception:  # a server without SHOW JOBS, or a hiccup: keep waiting for the result
                 job = None
             if job is not None:
@@ -104,6 +107,8 @@ async def run_native_watched(service: ConnectionService, stmt: NativeStatement,
             status = await _job_status(watcher, job_id) if job_id is not None else None
             if status in ("pause-requested", "paused"):
                 raise paused_error(job_id or "?", exc) from None
+            if status in ("cancel-requested", "reverting", "canceled"):
+                raise cancelled_error(job_id or "?", exc) from None
             raise
     finally:
         if not task.done():
@@ -131,6 +136,16 @@ def paused_error(job_id: str, exc: NativeError) -> NativeError:
         advice=f"the import goes on with `kwtui jobs native-resume {job_id}` (it then runs in the background: "
                f"watch `kwtui jobs native-list`) or is rolled back by `kwtui jobs native-cancel {job_id}`; "
                "until then the table is offline")
+    return NativeError(info, statement=exc.statement, sqlstate=exc.sqlstate)
+
+
+def cancelled_error(job_id: str, exc: NativeError) -> NativeError:
+    """The IMPORT's connection fails (``cannot update progress on cancel-requested job``) when its
+    job is cancelled; KWDB then rolls the import back (reverting, then canceled: up to a minute)."""
+    info = NativeErrorInfo(
+        kind="job_cancelled", message=f"KWDB job {job_id} was cancelled ({exc.server_message})",
+        advice="KWDB rolls the import back (SHOW JOBS: reverting, then canceled); the table comes back as it was "
+               "before the import once the job says canceled")
     return NativeError(info, statement=exc.statement, sqlstate=exc.sqlstate)
 
 
@@ -178,7 +193,9 @@ async def control_native_job(service: ConnectionService, action: str, job_id: in
     if action == "resume" and before == "pause-requested":
         before = await _wait_status(service, number, ("paused",), wait)  # RESUME refuses pause-requested
     res = await service.query(stmt.sql)
-    want = {"pause": ("paused",), "cancel": ("canceled",), "resume": ("running", "succeeded", "failed")}[action]
+    # a cancelled running import goes cancel-requested -> reverting (rolling back) -> canceled
+    want = {"pause": ("paused",), "cancel": ("reverting", "canceled"),
+            "resume": ("running", "succeeded", "failed")}[action]
     after = await _wait_status(service, number, want + ("succeeded", "failed", "canceled"), wait)
     return after or res.status or action
 

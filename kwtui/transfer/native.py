@@ -2,8 +2,9 @@
 
 KWDB reads and writes the files itself (``nodelocal://<node>/<dir>`` under its extern dir,
 or an ``http://`` file server), so kwtui only composes one statement, sends it in
-autocommit and interprets the single result row. Nothing here talks to the network except
-:func:`run_native`; everything else is pure and tested against KWDB's own recorded QA output.
+autocommit and interprets its answer. Nothing here talks to the network except
+:func:`run_native`; everything else is pure and tested against KWDB's own recorded QA output and a
+live node (tests/*_kwdb.py; what the node answered where it differed: tests/data/kwdb_native_live.md).
 
 Options (all default to ``None``/``False`` = not sent, so KWDB's own defaults apply)::
 

@@ -402,3 +402,15 @@ def test_native_export_imported_by_streamed_import(rdb: str, tsdb: str, db, kwdb
     assert [(i, s, d, t, bytes(b) if b is not None else None) for i, s, d, t, b in got] == _r_rows(rdb)
     got_m = db.execute("SELECT ts, v, s, dev, site FROM m ORDER BY ts")
     assert [(ts.astimezone(dt.UTC), *rest) for ts, *rest in got_m] == _m_rows(tsdb)
+
+
+def test_streamed_export_from_kwdb_counts_its_files(rdb: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 17 saw "0 file(s)" for one written file: the keyset export (KWDB has no COPY TO) took the
+    writer's file list before the writer had finished its last chunk."""
+    code, out, err = run(capsys, "export", "--dsn", rdb, "--table", "public.nb", "--to", str(tmp_path / "nb"))
+    assert code == 0, err
+    assert "3 rows, 1 file(s)" in out
+    code, out, err = run(capsys, "export", "--dsn", rdb, "--table", "public.r", "--to", str(tmp_path / "r"),
+                         "--chunk-rows", "4", "--json")
+    assert code == 0, err
+    assert json.loads(out.splitlines()[-1])["tables"][0]["files"] == ["n1.0.csv", "n1.1.csv"]

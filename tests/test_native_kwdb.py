@@ -414,3 +414,19 @@ def test_streamed_export_from_kwdb_counts_its_files(rdb: str, tmp_path: Path, ca
                          "--chunk-rows", "4", "--json")
     assert code == 0, err
     assert json.loads(out.splitlines()[-1])["tables"][0]["files"] == ["n1.0.csv", "n1.1.csv"]
+
+
+def test_stage_local_files_then_native_import(rdb: str, kwdb: str, kwdb_node: KwdbNode, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--stage uploads local files over the wire (COPY kwdb_internal.file_upload) and names them."""
+    code, _, err = run(capsys, "export", "--dsn", rdb, "--table", "public.r", "--to", str(tmp_path / "r"),
+                       "--chunk-rows", "4")
+    assert code == 0, err
+    remote = _unique("stg") + "/r"
+    code, out, err = run(capsys, "import", "--dsn", kwdb, "--native", "--create", "--from", str(tmp_path / "r"),
+                         "--stage", remote)
+    assert code == 0, err
+    assert out.startswith(f'IMPORT TABLE CREATE USING "nodelocal://1/{remote}/meta.sql" CSV DATA '
+                          f'("nodelocal://1/{remote}/n1.0.csv", "nodelocal://1/{remote}/n1.1.csv")')
+    assert _files(kwdb_node.extern / remote) == ["meta.sql", "n1.0.csv", "n1.1.csv"]
+    assert _r_rows(kwdb) == _r_rows(rdb)

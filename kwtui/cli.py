@@ -882,25 +882,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         async def build(svc: Any | None) -> Any:
             """The statement; with a server, a relational target gets the directory's files named."""
-            from kwtui.transfer import native_files as nf
+            from kwtui.transfer.native_files import import_statement
 
-            if args.database:
-                return native.import_database(url, options=opts)
-            data = url
-            meta = (url.rsplit("/", 1)[0] if nf.is_file_url(url) else url.rstrip("/")) + "/meta.sql"
-            if svc is None or getattr(svc.info, "kind", None) != "kwdb":
-                files = [data]  # offline (--print-sql), or not KWDB: the statement as written
-            elif args.into and await nf.table_is_time_series(svc, args.into):
-                files = [data]  # a TS IMPORT takes the directory and reads its *.csv itself
-            elif args.create and (await nf.database_engine(svc)) == "TIME SERIES":
-                files = [data]  # a TS table is created while connected to a TS database
-            elif staged_csv and not nf.is_file_url(url):
-                files = staged_csv  # the files kwtui just uploaded
-            else:
-                files = await nf.relational_files(svc, url)
-            if args.into:
-                return native.import_into(args.into, files, columns=columns, options=opts)
-            return native.import_table_create_using(meta, files, options=opts)
+            return await import_statement(svc, url, into=args.into, create=args.create, database=args.database,
+                                          columns=columns, options=opts, staged=staged_csv)
 
         target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile) if (
             args.dsn or args.profile or not args.print_sql) else None

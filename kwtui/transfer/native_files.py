@@ -15,6 +15,7 @@ command line (``kwdb_internal.kv_node_status.args``: ``--external-io-dir`` or ``
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -181,3 +182,35 @@ async def reject_files(svc: Any, urls: list[str]) -> list[str]:
                 if name not in out:
                     out.append(name)
     return out
+
+
+async def import_statement(svc: Any | None, url: str, *, into: str | None = None, create: bool = False,
+                           database: bool = False, columns: Sequence[str] | None = None,
+                           options: Any = None, staged: Sequence[str] = ()) -> Any:
+    """The IMPORT statement for ``url`` as the server needs it (CLI and wizards alike).
+
+    ``into`` an existing table, ``create`` from ``<dir>/meta.sql``, or ``database``. With a KWDB
+    service, a relational target gets the directory's ``*.csv`` files named (``staged``: the files
+    kwtui just uploaded there); a TS target (a TS table, or CREATE USING while connected to a TS
+    database) keeps the directory. Without a service (``--print-sql``) the statement is as written.
+    """
+    from kwtui.transfer import native
+
+    if database:
+        return native.import_database(url, options=options)
+    if not into and not create:
+        raise UsageError("say what to import into: a table, a new table from meta.sql, or a database")
+    meta = (url.rsplit("/", 1)[0] if is_file_url(url) else url.rstrip("/")) + "/meta.sql"
+    if svc is None or getattr(svc.info, "kind", None) != "kwdb":
+        files = [url]  # offline, or not KWDB: the statement as written
+    elif into and await table_is_time_series(svc, into):
+        files = [url]  # a TS IMPORT takes the directory and reads its *.csv itself
+    elif create and (await database_engine(svc)) == "TIME SERIES":
+        files = [url]  # a TS table is created while connected to a TS database
+    elif staged and not is_file_url(url):
+        files = list(staged)
+    else:
+        files = await relational_files(svc, url)
+    if into:
+        return native.import_into(into, files, columns=columns, options=options)
+    return native.import_table_create_using(meta, files, options=options)

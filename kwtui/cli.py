@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     for verb in ("pause", "resume", "cancel"):
         nv = jsub.add_parser(f"native-{verb}", help=f"KWDB: {verb.upper()} JOB id")
         nv.add_argument("id", type=int)
+        nv.add_argument("--wait", type=float, default=60.0,
+                        help="seconds to wait for KWDB to get the job there (pause-requested -> paused); default 60")
         _add_target_args(nv, sub=True)
 
     ex = sub.add_parser("export", help="export a table, a query or a database to files in KWDB's export layout")
@@ -168,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     only = ex.add_mutually_exclusive_group()
     only.add_argument("--meta-only", action="store_true", help="only meta.sql (the DDL)")
     only.add_argument("--data-only", action="store_true", help="only the data files")
+    ex.add_argument("--format", choices=["csv", "sql"], default="csv",
+                    help="with --native: csv (default) or sql (KWDB writes INSERT statements)")
     ex.add_argument("--native", action="store_true", help="let KWDB run EXPORT itself (server-side files)")
     ex.add_argument("--print-sql", action="store_true", help="with --native: print the statement and exit")
     ex.add_argument("--json", action="store_true", help="JSON lines of progress, then the result")
@@ -773,28 +777,38 @@ def _cmd_native_jobs(args: argparse.Namespace) -> int:
     from kwtui.transfer import native
 
     target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
-    if args.action == "native-list":
-        stmt_sql = native.show_jobs().sql
-    else:
-        builder = {"native-pause": native.pause_job, "native-resume": native.resume_job,
-                   "native-cancel": native.cancel_job}[args.action]
-        stmt_sql = builder(args.id).sql
+    if args.action != "native-list":
+        from kwtui.transfer.native_watch import control_native_job
+
+        action = args.action.split("-", 1)[1]
+        native.pause_job(args.id)  # a bad id is a usage error before any connection
+
+        async def control() -> str:
+            async with _service(target) as svc:
+                if svc.info is not None and svc.info.kind != "kwdb":
+                    raise UsageError("KWDB job control needs a KWDB server (this one is PostgreSQL)")
+                return await control_native_job(svc, action, args.id, wait=args.wait)
+
+        status = asyncio.run(control())
+        print(f"job {args.id}: {status}")
+        if action == "resume" and status == "running":
+            print("it runs in the background on the server now: kwtui jobs native-list shows how it ends")
+        if action == "cancel" and status != "canceled":
+            print("KWDB rolls it back now: kwtui jobs native-list says canceled when it is done")
+        return 0
 
     async def run() -> Any:
         async with _service(target) as svc:
             if svc.info is not None and svc.info.kind != "kwdb":
                 raise UsageError("KWDB job control needs a KWDB server (this one is PostgreSQL)")
-            return await svc.query(stmt_sql)
+            return await svc.query(native.show_jobs().sql)
 
     res = asyncio.run(run())
-    if args.action == "native-list":
-        jobs = native.parse_show_jobs(res.columns, res.rows)
-        if args.json:
-            print(json.dumps([jsonable(j.__dict__) for j in jobs], indent=2))
-        else:
-            print(format_table(res.columns, res.rows))
+    jobs = native.parse_show_jobs(res.columns, res.rows)
+    if args.json:
+        print(json.dumps([jsonable(j.__dict__) for j in jobs], indent=2))
     else:
-        print(res.status or "ok")
+        print(format_table(res.columns, res.rows))
     return 0
 
 
@@ -818,6 +832,27 @@ async def _watched(svc: Any, stmt: Any, as_json: bool) -> Any:
             print(file=sys.stderr)
 
 
+async def _bytes_tables_left_out(svc: Any, database: str, exported: Sequence[str]) -> list[str]:
+    """Tables with byte columns that a SQL-format database export left out of its answer.
+
+    Recorded on the live node (V3.2.1): ``EXPORT INTO SQL ... FROM DATABASE`` writes only meta.sql for
+    a table with a BYTES column, leaves it out of the answer and still succeeds."""
+    from psycopg import sql
+
+    res = await svc.query(sql.SQL(
+        "SELECT DISTINCT table_schema, table_name FROM {}.information_schema.columns "
+        "WHERE data_type ILIKE {} AND table_schema NOT IN ('information_schema', 'pg_catalog', 'kwdb_internal') "
+        "ORDER BY 1, 2").format(sql.Identifier(database), sql.Literal("%byte%")))
+    done = {t.split(".", 1)[-1] for t in exported}
+    return [f"{database}.{schema}.{table}" for schema, table in res.rows if f"{schema}.{table}" not in done]
+
+
+def _statement_paths(stmt: Any) -> list[str]:
+    from kwtui.transfer.native_watch import statement_paths
+
+    return [p for p in statement_paths(stmt) if not p.endswith("meta.sql")]
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -827,6 +862,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--chunk-rows must be between 0 and 100000 (0: one file)")
     if args.print_sql and not args.native:
         raise UsageError("--print-sql goes with --native")
+    if args.format != "csv" and not args.native:
+        raise UsageError("--format sql goes with --native (KWDB's own EXPORT)")
     dialect = _dialect(args, export=True)  # checks the options before anything is touched
     if args.native:
         from kwtui.transfer import native
@@ -837,14 +874,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             nullas=args.nullas, column_name=args.column_name, meta_only=args.meta_only,
             data_only=args.data_only, charset=args.charset)
         if args.table:
-            stmt = native.export_table(args.to, args.table, options=opts)
+            stmt = native.export_table(args.to, args.table, fmt=args.format, options=opts)
         elif args.query:
             from kwtui.guard import parse_read
 
             parse_read(args.query, limit=None)  # one read statement, or refused (exit 2) before anything
-            stmt = native.export_select(args.to, args.query, options=opts)
+            stmt = native.export_select(args.to, args.query, fmt=args.format, options=opts)
         else:
-            stmt = native.export_database(args.to, args.database, options=opts)
+            stmt = native.export_database(args.to, args.database, fmt=args.format, options=opts)
         if args.print_sql:
             print(stmt.sql)
             return 0
@@ -855,13 +892,22 @@ def cmd_export(args: argparse.Namespace) -> int:
             async with _service(target) as svc:
                 if args.query:  # the read guard on the server itself, then the text it parsed alone
                     checked = await svc.check_read(args.query, limit=None)
-                    stmt = native.export_select(args.to, checked.text, options=opts)
-                return (await _watched(svc, stmt, args.json))[0]
+                    stmt = native.export_select(args.to, checked.text, fmt=args.format, options=opts)
+                res = (await _watched(svc, stmt, args.json))[0]
+                skipped: list[str] = []
+                if args.database and args.format == "sql" and res.shape == "export_files" and not args.meta_only:
+                    skipped = await _bytes_tables_left_out(svc, args.database, res.tables)
+                return res, skipped
 
-        result = asyncio.run(run_native())
-        print(json.dumps({"ok": result.ok, "statement": stmt.sql, "status": result.status, "rows": result.rows})
+        result, skipped = asyncio.run(run_native())
+        print(json.dumps({"ok": result.ok and not skipped, "statement": stmt.sql, "status": result.status,
+                          "rows": result.rows, "tables": list(result.tables), "skipped": skipped})
               if args.json else f"{stmt.sql}\n{result.summary()}")
-        return 0 if result.ok else 1
+        if skipped:
+            print(f"error: KWDB answered success but wrote no data for {', '.join(skipped)}: their BYTES/VARBYTES "
+                  "columns cannot be exported as SQL (only meta.sql was written); export them with --format csv",
+                  file=sys.stderr)
+        return 0 if result.ok and not skipped else 1
     chunk_rows = 100_000 if args.chunk_rows is None else args.chunk_rows
     if dialect.header is False and args.column_name:
         from dataclasses import replace
@@ -953,32 +999,57 @@ def cmd_import(args: argparse.Namespace) -> int:
         elif "://" not in args.source:
             raise UsageError("with --native, --from is a nodelocal:// path on the server "
                              "(or add --stage REMOTE_DIR to upload local files first)")
-        if args.into:
-            stmt = native.import_into(args.into, [url], columns=columns, options=opts)
-        elif args.create:
-            stmt = native.import_table_create_using(url.rstrip("/") + "/meta.sql", [url], options=opts)
-        else:
-            stmt = native.import_database(url, options=opts)
+        staged_csv = [stage.nodelocal_url(f.destination) for f in staged if f.destination.lower().endswith(".csv")]
+
+        async def build(svc: Any | None) -> Any:
+            """The statement; with a server, a relational target gets the directory's files named."""
+            from kwtui.transfer.native_files import import_statement
+
+            return await import_statement(svc, url, into=args.into, create=args.create, database=args.database,
+                                          columns=columns, options=opts, staged=staged_csv)
+
+        target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile) if (
+            args.dsn or args.profile or not args.print_sql) else None
         if args.print_sql:
+            async def print_only() -> Any:
+                if target is None or staged or args.database:
+                    return await build(None)
+                async with _service(target) as svc:
+                    return await build(svc)
+
+            stmt = asyncio.run(print_only())
             for f in staged:
                 print(f"-- upload {f.local} ({f.size:,} bytes)\n"
                       f"{stage.upload_statement(f.destination).as_string(None)};")
             print(stmt.sql)
             return 0
-        target = ConnectTarget.resolve(dsn=args.dsn, profile=args.profile)
 
         async def run_native() -> Any:
             async with _service(target) as svc:
                 if staged:
                     async with svc.autocommit() as conn:
                         await stage.stage_files(conn, staged)
-                return (await _watched(svc, stmt, args.json))[0]
+                built = await build(svc)
+                res = (await _watched(svc, built, args.json))[0]
+                found = await nf.reject_files(svc, _statement_paths(built)) if res.partial else []
+                return built, res, found
 
-        result = asyncio.run(run_native())
-        print(json.dumps({"ok": result.ok, "statement": stmt.sql, "rows": result.rows,
-                          "reject_rows": result.reject_rows, "note": result.note})
-              if args.json else f"{stmt.sql}\n{result.summary()}")
-        return 0 if result.ok else 1
+        from kwtui.transfer import native_files as nf
+
+        stmt, result, found = asyncio.run(run_native())
+        rejects = (", ".join(found) or nf.reject_file_hint(_statement_paths(stmt))) if result.partial else None
+        if args.json:
+            print(json.dumps({"ok": result.complete, "statement": stmt.sql, "status": result.status,
+                              "job_id": result.job_id, "rows": result.rows, "reject_rows": result.reject_rows,
+                              "abandon_rows": result.abandon_rows, "partial": result.partial,
+                              "reject_file": rejects, "note": result.note}))
+        else:
+            print(f"{stmt.sql}\n{result.summary()}")
+        if result.partial:
+            print(f"error: partial load: KWDB answered {result.status!r} but rejected {result.reject_rows:,} row(s); "
+                  f"they are in {rejects} on the server (what was imported stays: a time-series IMPORT has no "
+                  "rollback; fix those rows and IMPORT INTO only them)", file=sys.stderr)
+        return 0 if result.complete else 1
     if args.thread_concurrency is not None:
         raise UsageError("--thread-concurrency goes with --native (KWDB's own IMPORT)")
     source = Path(args.source)

@@ -158,9 +158,26 @@ def _kwdb_env() -> dict[str, str]:
     return {**os.environ, "XDG_CACHE_HOME": os.path.expanduser("~/.cache")}
 
 
+@dataclass(frozen=True)
+class KwdbNode:
+    uri: str
+    store: Path
+
+    @property
+    def extern(self) -> Path:
+        """Where ``nodelocal://1/...`` lives on this node."""
+        return self.store / "extern"
+
+
 @pytest.fixture(scope="session")
-def kwdb_server() -> Iterator[str]:
+def kwdb_server(kwdb_node: KwdbNode) -> str:
     """The URI of a live KWDB node (V3.2.1) on 127.0.0.1 with a fresh store; stopped at the end."""
+    return kwdb_node.uri
+
+
+@pytest.fixture(scope="session")
+def kwdb_node() -> Iterator[KwdbNode]:
+    """The live KWDB node: its URI and its store directory (``store/extern`` is ``nodelocal://1``)."""
     import shutil
     import subprocess
 
@@ -175,7 +192,7 @@ def kwdb_server() -> Iterator[str]:
         subprocess.run([str(KWDB_NODE), "stop", str(store)], capture_output=True, timeout=120, env=_kwdb_env())
         pytest.fail(f"the KWDB node did not start: {started.stderr.strip() or started.stdout.strip()}")
     try:
-        yield started.stdout.strip().splitlines()[-1]
+        yield KwdbNode(started.stdout.strip().splitlines()[-1], store)
     finally:
         subprocess.run([str(KWDB_NODE), "stop", str(store)], capture_output=True, timeout=120, env=_kwdb_env())
         shutil.rmtree(base, ignore_errors=True)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from psycopg import sql
@@ -21,6 +23,8 @@ from kwtui.catalog import (
 )
 from kwtui.dialects.base import Capabilities
 
+_TABLE_KEY = re.compile(r"^/Table/(\d+)(?:/|$)")
+
 
 async def _show(svc: Any, statement: sql.Composable, params: Any = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     res = await svc.query(statement, params)
@@ -36,7 +40,48 @@ class _KwdbCatalog:
 
     async def list_tables(self, svc: Any, schema: str) -> list[Table]:
         cols, rows = await _show(svc, sql.SQL("SHOW TABLES FROM {} WITH COMMENT").format(sql.Identifier(schema)))
-        return parse_kwdb_tables(schema, cols, rows)
+        tables = parse_kwdb_tables(schema, cols, rows)
+        if not tables:
+            return tables
+        estimates, sizes = await self._table_facts(svc, schema)
+        return [replace(t, est_rows=t.est_rows if t.est_rows is not None else estimates.get(t.name),
+                        size_bytes=None if t.is_ts else sizes.get(t.name)) for t in tables]
+
+    async def _table_facts(self, svc: Any, schema: str) -> tuple[dict[str, int], dict[str, int]]:
+        """Row estimates and sizes of the schema's tables, where KWDB keeps them (live node, V3.2.1).
+
+        SHOW TABLES has no estimated_row_count column there: the estimate is the newest automatic
+        statistic (``system.table_statistics.rowCount``), which KWDB collects for relational tables
+        only; the size is the sum of ``kwdb_internal.ranges.range_size`` over the ranges that start
+        in the table (``/Table/<id>``). A time-series table's data is kept by the TS engine, not in
+        ranges, so it gets no size. Both need admin rights: without them the facts stay unknown.
+        """
+        estimates: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        try:
+            res = await svc.query(sql.SQL(
+                "SELECT t.table_id, t.name FROM kwdb_internal.tables AS t WHERE t.database_name = current_database() "
+                "AND t.schema_name = {} AND t.state = 'PUBLIC'").format(sql.Literal(schema)))
+            names = {int(r[0]): str(r[1]) for r in res.rows}
+            if not names:
+                return estimates, sizes
+            res = await svc.query(sql.SQL(
+                'SELECT s."tableID", s."rowCount" FROM system.table_statistics AS s WHERE s."tableID" = ANY({}) '
+                'ORDER BY s."createdAt" DESC').format(sql.Literal(list(names))))
+            for table_id, count in res.rows:
+                name = names.get(int(table_id))
+                if name is not None and name not in estimates and count is not None:
+                    estimates[name] = int(count)
+            res = await svc.query(sql.SQL(
+                "SELECT start_pretty, range_size FROM kwdb_internal.ranges WHERE database_name = current_database()"))
+            for start, size in res.rows:
+                m = _TABLE_KEY.match(str(start or ""))
+                name = names.get(int(m.group(1))) if m else None
+                if name is not None and size is not None:
+                    sizes[name] = sizes.get(name, 0) + int(size)
+        except Exception:  # no rights on the system tables (not admin), or another server: facts unknown
+            return estimates, sizes
+        return estimates, sizes
 
     async def table_detail(self, svc: Any, table: Table) -> TableDetail:
         name = sql.Identifier(table.schema, table.name)

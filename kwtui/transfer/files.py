@@ -232,7 +232,7 @@ async def _rows_to_chunks(svc: ConnectionService, blocks: Callable[[Any], AsyncI
                 writer.write_rows(block.rows)
                 progress.add(block.nrows, 0)
             res.rows, res.bytes = writer.rows, writer.bytes
-            res.files = [Path(f).name for f in writer.files]
+        res.files = [Path(f).name for f in writer.files]  # after close: the last chunk is finished there
     finally:
         await conn.close()
 

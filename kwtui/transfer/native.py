@@ -2,8 +2,9 @@
 
 KWDB reads and writes the files itself (``nodelocal://<node>/<dir>`` under its extern dir,
 or an ``http://`` file server), so kwtui only composes one statement, sends it in
-autocommit and interprets the single result row. Nothing here talks to the network except
-:func:`run_native`; everything else is pure and tested against KWDB's own recorded QA output.
+autocommit and interprets its answer. Nothing here talks to the network except
+:func:`run_native`; everything else is pure and tested against KWDB's own recorded QA output and a
+live node (tests/*_kwdb.py; what the node answered where it differed: tests/data/kwdb_native_live.md).
 
 Options (all default to ``None``/``False`` = not sent, so KWDB's own defaults apply)::
 
@@ -681,10 +682,21 @@ _FILE_COLUMNS = ("rows", "node_id", "file_num")
 class ExportedFile:
     """One row of the ``filename | rows | node_id | file_num`` export answer."""
 
-    name: str  # the normalised query text, USERS, CLUSTER SETTING, or a file name
+    name: str  # the normalised query text, USERS, CLUSTER SETTING, "TABLE db.schema.t" or "meta.sql"
     rows: int | None
     node_id: int | None
     file_num: int | None
+
+    @property
+    def is_meta(self) -> bool:
+        """The meta.sql row of a table/database export (KWDB answers rows = 1 for it: not data)."""
+        return self.name.strip().lower() == "meta.sql"
+
+    @property
+    def table(self) -> str | None:
+        """``db.schema.t`` of a ``TABLE db.schema.t`` row (table and database exports), else None."""
+        text = self.name.strip()
+        return text[6:].strip() if text.upper().startswith("TABLE ") else None
 
 
 @dataclass(frozen=True)
@@ -718,6 +730,29 @@ class NativeResult:
         """Rows were rejected: KWDB wrote reject.n<node>.<idx>.txt beside the data files."""
         return self.reject_rows > 0 or (self.note is not None and "REJECT FILE" in self.note.upper())
 
+    @property
+    def partial(self) -> bool:
+        """An import KWDB calls ``succeeded`` that left rows out (rejected): not a success.
+
+        A time-series IMPORT answers ``succeeded`` with ``reject_rows`` > 0 and the note
+        ``There is a REJECT FILE``; what it wrote stays (no rollback), the rest is in the reject file.
+        """
+        return self.shape == "import" and self.has_reject_file
+
+    @property
+    def complete(self) -> bool:
+        """Succeeded and nothing left out: the only answer that is a success."""
+        return self.ok and not self.partial
+
+    @property
+    def data_files(self) -> tuple[ExportedFile, ...]:
+        return tuple(f for f in self.files if not f.is_meta)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables a relational table/database export wrote (``db.schema.t``), in answer order."""
+        return tuple(t for t in (f.table for f in self.files) if t)
+
     def summary(self) -> str:
         if self.shape == "import":
             text = f"imported {self.rows if self.rows is not None else '?'} rows"
@@ -727,13 +762,28 @@ class NativeResult:
                 text += f", {self.abandon_rows} abandoned"
             if self.job_id:
                 text += f" (job {self.job_id})"
+            if self.ok and self.partial:
+                return f"partial load: KWDB said {self.status}, but {text}"
             return text if self.ok else f"import {self.status or 'failed'}: {text}"
         if self.shape == "import_users":
             return f"imported {self.rows} users and roles" if self.ok else f"import {self.status}"
         if self.shape == "export":
-            return "export succeeded" if self.ok else f"export answered {self.status!r}"
+            # time-series exports (table, database and queries over TS tables) answer only succeed/fail
+            return ("export succeeded (KWDB does not count the rows of a time-series export)" if self.ok
+                    else f"export answered {self.status!r}")
         if self.shape == "export_files":
-            return f"exported {self.rows} rows into {sum(f.file_num or 0 for f in self.files)} file(s)"
+            data = self.data_files
+            nfiles = sum(f.file_num or 0 for f in data)
+            metas = len(self.files) - len(data)
+            label = "data file(s)" if metas or self.tables else "file(s)"
+            text = f"exported {self.rows or 0:,} rows into {nfiles} {label}"
+            if self.tables:
+                text += f" from {len(self.tables)} table(s)"
+            if metas:
+                text += f" and {metas} meta.sql"
+            if not self.files:
+                text = "exported 0 rows: the query returned no rows, so KWDB wrote no file"
+            return text
         if self.message:
             return self.message
         return "done" if self.ok else "failed"
@@ -802,8 +852,9 @@ def parse_result(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Nativ
     if all(c in cols for c in _FILE_COLUMNS) and cols[0] in ("filename", "queryname"):
         files = tuple(ExportedFile(str(r.get(cols[0]) or ""), _int(r.get("rows")), _int(r.get("node_id")),
                                    _int(r.get("file_num"))) for r in records)
+        # the live node (V3.2.1) answers a meta.sql row with rows = 1 beside each TABLE row: not data rows
         return NativeResult("export_files", ok=True, status="succeed", files=files,
-                            rows=sum(f.rows or 0 for f in files), **base)
+                            rows=sum(f.rows or 0 for f in files if not f.is_meta), **base)
     if cols == ("prompt_information",):
         return NativeResult("import_cluster_setting", ok=True, message=_text(first.get("prompt_information")), **base)
     return NativeResult("other", ok=True, **base)
@@ -962,6 +1013,29 @@ _RULES: tuple[_Rule, ...] = (
     _r("file_not_found", r"no such file or directory|file does not exist|not found in",
        "the file is not where the statement says: nodelocal://<node>/<path> is relative to the extern dir "
        "of that node (by default /var/lib/kaiwudb/extern)"),
+    # recorded from the live node (V3.2.1): a directory given to a relational IMPORT
+    _r("directory_not_file", r'expected a file but "(?P<path>[^"]+)" is a directory',
+       "a relational IMPORT reads files, not a directory: name the .csv files (kwtui lists the directory "
+       "when it runs on the node's host); only a time-series IMPORT takes a directory"),
+    _r("ts_table_in_relational_db", r"can not create timeseries table in relational database",
+       "a time-series table is created while connected to a time-series database: connect to one (the "
+       "database in the DSN), or CREATE TS DATABASE first"),
+    _r("relational_table_in_ts_db", r"can not create relational table in timeseries database",
+       "a relational table cannot live in a time-series database: connect to a relational database"),
+    # recorded from the live node: a relational IMPORT stops at the first bad row and keeps nothing
+    _r("row_parse_error", r"(?P<path>\S+): error parsing row (?P<value>\d+)",
+       "KWDB's relational IMPORT stops at the first bad row and rolls back (no row was kept): fix row "
+       "{value} of {path}, or import with kwtui's streamed import (without --native), which sets bad lines "
+       "aside in a reject file and loads the rest"),
+    _r("job_cancelled", r"cannot update progress on cancel-requested job \(id (?P<value>\d+)\)",
+       "the job was cancelled from elsewhere: KWDB rolls the import back (SHOW JOBS: reverting, then canceled)"),
+    _r("job_paused", r"cannot update progress on pause-requested job \(id (?P<value>\d+)\)",
+       "the job was paused from elsewhere: `kwtui jobs native-resume {value}` goes on with it (in the "
+       "background), `kwtui jobs native-cancel {value}` rolls it back; until then the table is offline"),
+    _r("job_not_resumable", r"job with status (?P<value>[\w-]+) cannot be resumed",
+       "KWDB only resumes a paused job: wait until SHOW JOBS says paused (a pause takes a few seconds)"),
+    _r("ts_import_once", r"time series Import cannot be execute more than once",
+       "do not retry a time-series import job: count what landed, then IMPORT INTO only the missing rows"),
     _r("undefined_column", r'column "(?P<column>[^"]+)" does not exist',
        "the query names a column {column} that the table does not have"),
     _r("undefined_table", r'relation "(?P<table>[^"]+)" does not exist|table "(?P<table2>[^"]+)" does not exist',
@@ -969,7 +1043,8 @@ _RULES: tuple[_Rule, ...] = (
     _r("undefined_database", r'database "[^"]+" does not exist',
        "the database does not exist: check its name"),
     _r("already_exists", r'(?:relation|table|database|schema) "(?P<table>[^"]+)" already exists',
-       "{table} already exists: drop or rename it first, or use IMPORT INTO to load into it"),
+       "{table} already exists: drop or rename it first, or use IMPORT INTO to load into it (after a failed "
+       "IMPORT TABLE CREATE USING, KWDB keeps the name taken until its DROP TABLE job in SHOW JOBS ends)"),
     _r("bad_value", r'could not resolve "(?P<value>.*)" as (?P<type>.+?) type \(column (?P<column>[^)]+)\)',
        "a value does not fit column {column}: fix the data or the delimiter/enclosed/escaped options"),
     _r("syntax_error", r"syntax error|at or near",
@@ -1065,11 +1140,23 @@ async def run_native(service: ConnectionService, stmt: NativeStatement) -> Nativ
             except psycopg.Error as exc:
                 lost = bool(conn.closed or conn.broken)
                 raise native_error(exc, stmt, connection_lost=lost) from None
-            if cur.description is None:
-                return parse_result([], [])
-            columns = [d.name for d in cur.description]
-            rows = await cur.fetchall()
+            columns, rows = await _last_result(cur)
         finally:
             await cur.close()
     return parse_result(columns, rows)
+
+
+async def _last_result(cur: Any) -> tuple[list[str], list[Any]]:
+    """The answer among the result sets: a time-series EXPORT sends two (an empty ``result``, then
+    ``succeed``), so the last set that has rows wins, else the last set with columns."""
+    columns: list[str] = []
+    rows: list[Any] = []
+    while True:
+        if cur.description is not None:
+            cols = [d.name for d in cur.description]
+            got = await cur.fetchall()
+            if got or not rows:
+                columns, rows = cols, list(got)
+        if not cur.nextset():
+            return columns, rows
 

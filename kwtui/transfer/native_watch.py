@@ -17,9 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import sql
+
 from kwtui.connection import ConnectionService
 from kwtui.transfer.native import (
     JobInfo,
+    NativeError,
+    NativeErrorInfo,
     NativeResult,
     NativeStatement,
     parse_show_jobs,
@@ -27,6 +31,7 @@ from kwtui.transfer.native import (
     show_jobs,
 )
 
+_STATUS_SQL = sql.SQL("SELECT status FROM [SHOW JOBS] WHERE job_id = {}")
 _PATH_RE = re.compile(r"nodelocal://[^\"'\s)]+", re.IGNORECASE)
 
 
@@ -86,14 +91,25 @@ async def run_native_watched(service: ConnectionService, stmt: NativeStatement,
                 cur = await watcher.execute(show_jobs().sql)
                 rows = await cur.fetchall()
                 columns = [d.name for d in cur.description or []]
-                job = find_job(parse_show_jobs(columns, rows), stmt, started_at)
+                jobs = parse_show_jobs(columns, rows)
+                # the first job found is ours: a later import of the same files is another one's
+                mine = [j for j in jobs if j.job_id == job_id] if job_id is not None else []
+                job = mine[0] if mine else find_job(jobs, stmt, started_at)
             except Exception:  # a server without SHOW JOBS, or a hiccup: keep waiting for the result
                 job = None
             if job is not None:
                 job_id = job.job_id
                 if on_progress is not None:
                     on_progress(NativeProgress(job.job_id, job.status, job.fraction_completed, loop.time() - t0))
-        result = await task
+        try:
+            result = await task
+        except NativeError as exc:
+            status = await _job_status(watcher, job_id) if job_id is not None else None
+            if status in ("pause-requested", "paused"):
+                raise paused_error(job_id or "?", exc) from None
+            if status in ("cancel-requested", "reverting", "canceled"):
+                raise cancelled_error(job_id or "?", exc) from None
+            raise
     finally:
         if not task.done():
             task.cancel()
@@ -107,6 +123,43 @@ async def run_native_watched(service: ConnectionService, stmt: NativeStatement,
     return result, job_id
 
 
+def paused_error(job_id: str, exc: NativeError) -> NativeError:
+    """The IMPORT's connection fails when its job is paused from elsewhere; the job lives on.
+
+    Recorded on the live node (V3.2.1): after PAUSE JOB the statement fails with ``cannot update
+    progress on pause-requested job`` or ``node liveness error: restarting in background``, the
+    job goes pause-requested, then paused (some seconds later), and the table stays offline
+    until RESUME JOB (the job then finishes in the background) or CANCEL JOB (rolled back).
+    """
+    info = NativeErrorInfo(
+        kind="job_paused", message=f"KWDB job {job_id} was paused ({exc.server_message})",
+        advice=f"the import goes on with `kwtui jobs native-resume {job_id}` (it then runs in the background: "
+               f"watch `kwtui jobs native-list`) or is rolled back by `kwtui jobs native-cancel {job_id}`; "
+               "until then the table is offline")
+    return NativeError(info, statement=exc.statement, sqlstate=exc.sqlstate)
+
+
+def cancelled_error(job_id: str, exc: NativeError) -> NativeError:
+    """The IMPORT's connection fails (``cannot update progress on cancel-requested job``) when its
+    job is cancelled; KWDB then rolls the import back (reverting, then canceled: up to a minute)."""
+    info = NativeErrorInfo(
+        kind="job_cancelled", message=f"KWDB job {job_id} was cancelled ({exc.server_message})",
+        advice="KWDB rolls the import back (SHOW JOBS: reverting, then canceled); the table comes back as it was "
+               "before the import once the job says canceled")
+    return NativeError(info, statement=exc.statement, sqlstate=exc.sqlstate)
+
+
+async def _job_status(conn: Any, job_id: str | None) -> str | None:
+    if conn is None or job_id is None or not str(job_id).isdigit():
+        return None
+    try:
+        cur = await conn.execute(_STATUS_SQL.format(sql.Literal(int(job_id))))
+        row = await cur.fetchone()
+    except Exception:
+        return None
+    return str(row[0]) if row else None
+
+
 async def list_native_jobs(service: ConnectionService) -> list[JobInfo]:
     """KWDB's own jobs (SHOW JOBS), newest first. KWDB only: PostgreSQL has no SHOW JOBS."""
     from kwtui.errors import UsageError
@@ -118,8 +171,12 @@ async def list_native_jobs(service: ConnectionService) -> list[JobInfo]:
     return sorted(jobs, key=lambda j: str(j.created or ""), reverse=True)
 
 
-async def control_native_job(service: ConnectionService, action: str, job_id: int | str) -> str:
-    """PAUSE / RESUME / CANCEL JOB id on KWDB; returns the server's status line."""
+async def control_native_job(service: ConnectionService, action: str, job_id: int | str, *,
+                             wait: float = 60.0) -> str:
+    """PAUSE / RESUME / CANCEL JOB id on KWDB, then wait (up to ``wait`` s) for the job to get there.
+
+    Returns the job's status then (``paused``, ``running``, ``canceled``...). A resume of a job still ``pause-requested`` (KWDB refuses it:
+    ``job with status pause-requested cannot be resumed``) first waits for ``paused``."""
     from kwtui.errors import UsageError
     from kwtui.transfer.native import cancel_job, pause_job, resume_job
 
@@ -128,5 +185,35 @@ async def control_native_job(service: ConnectionService, action: str, job_id: in
         raise UsageError(f"unknown job action {action!r}")
     if service.info is None or service.info.kind != "kwdb":
         raise UsageError("KWDB job control needs a KWDB server (this connection is PostgreSQL)")
-    res = await service.query(builders[action](job_id).sql)
-    return res.status or action
+    stmt = builders[action](job_id)  # checks the id before anything is sent
+    number = int(str(job_id).strip())
+    before = await _status(service, number)
+    if before is None:
+        raise UsageError(f"KWDB has no job {number} (kwtui jobs native-list shows them)")
+    if action == "resume" and before == "pause-requested":
+        before = await _wait_status(service, number, ("paused",), wait)  # RESUME refuses pause-requested
+    res = await service.query(stmt.sql)
+    # a cancelled running import goes cancel-requested -> reverting (rolling back) -> canceled
+    want = {"pause": ("paused",), "cancel": ("reverting", "canceled"),
+            "resume": ("running", "succeeded", "failed")}[action]
+    after = await _wait_status(service, number, want + ("succeeded", "failed", "canceled"), wait)
+    return after or res.status or action
+
+
+async def _status(service: ConnectionService, number: int) -> str | None:
+    res = await service.query(_STATUS_SQL.format(sql.Literal(int(number))))
+    return str(res.rows[0][0]) if res.rows else None
+
+
+async def _wait_status(service: ConnectionService, number: int, want: tuple[str, ...], wait: float) -> str | None:
+    """Poll until the job's status is one of ``want`` or ``wait`` seconds passed; the last status.
+
+    KWDB moves a job through pause-requested / cancel-requested before paused / canceled, in its
+    job registry's next pass (seconds to half a minute on the live node)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + max(0.0, wait)
+    status = await _status(service, number)
+    while status not in want and loop.time() < end:
+        await asyncio.sleep(0.5)
+        status = await _status(service, number)
+    return status

@@ -428,5 +428,6 @@ def test_stage_local_files_then_native_import(rdb: str, kwdb: str, kwdb_node: Kw
     assert code == 0, err
     assert out.startswith(f'IMPORT TABLE CREATE USING "nodelocal://1/{remote}/meta.sql" CSV DATA '
                           f'("nodelocal://1/{remote}/n1.0.csv", "nodelocal://1/{remote}/n1.1.csv")')
-    assert _files(kwdb_node.extern / remote) == ["meta.sql", "n1.0.csv", "n1.1.csv"]
+    # the manifest goes up too (KWDB's IMPORT ignores it)
+    assert _files(kwdb_node.extern / remote) == ["kwtui.manifest.json", "meta.sql", "n1.0.csv", "n1.1.csv"]
     assert _r_rows(kwdb) == _r_rows(rdb)

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -24,20 +22,13 @@ from .test_import_csv import STRAY, STRAY_BAD_LINES, STRAY_GOOD, reject_lines
 NODE = Path(__file__).resolve().parents[3] / "shared" / "kwdb" / "server" / "kwdb-node"
 
 
-@pytest.fixture(scope="module")
-def kwdb() -> Iterator[tuple[str, Path]]:
-    """A KWDB node: its URI and its nodelocal://1 directory."""
-    if not NODE.exists():
-        pytest.skip(f"needs {NODE} (the shared KWDB node)")
-    store = Path(tempfile.mkdtemp(prefix="kwtui-adv-kwdb-"))
-    proc = subprocess.run([str(NODE), "start", str(store)], capture_output=True, text=True, timeout=180)
-    uri = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-    if proc.returncode != 0 or not uri.startswith("postgresql://"):
-        pytest.fail(f"kwdb-node start failed: {proc.stderr[-500:]}")
-    try:
-        yield uri, store / "extern"
-    finally:
-        subprocess.run([str(NODE), "stop", str(store)], capture_output=True, timeout=120)
+pytestmark = pytest.mark.kwdb
+
+
+@pytest.fixture
+def kwdb(kwdb_node: Any) -> tuple[str, Path]:
+    """The session's live KWDB node (tests/conftest.py): its URI and its nodelocal://1 directory."""
+    return kwdb_node.uri, kwdb_node.extern
 
 
 def test_kwtui_rejects_exactly_what_kwdb_import_refuses(kwdb: tuple[str, Path], tmp_path: Path) -> None:

@@ -11,8 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +24,13 @@ from .test_tables_lock import LOCK_HOLDER
 NODE = Path(__file__).resolve().parents[3] / "shared" / "kwdb" / "server" / "kwdb-node"
 
 
-@pytest.fixture(scope="module")
-def kwdb() -> Iterator[str]:
-    if os.environ.get("KWTUI_TEST_KWDB"):  # a node already running (postgresql://root@host:port/defaultdb?...)
-        yield os.environ["KWTUI_TEST_KWDB"]
-        return
-    if not NODE.exists():
-        pytest.skip(f"no KWDB here ({NODE} is absent)")
-    store = Path(tempfile.mkdtemp(prefix="kwtui-kwdb-")) / "store"
-    uri = subprocess.run([str(NODE), "start", str(store)], capture_output=True, text=True, timeout=120,
-                         check=True).stdout.strip().splitlines()[-1]
-    try:
-        yield uri
-    finally:
-        subprocess.run([str(NODE), "stop", str(store)], capture_output=True, timeout=120)
+@pytest.fixture
+def kwdb(kwdb_server: str) -> str:
+    """The session's live KWDB node (tests/conftest.py), as defaultdb's URI."""
+    return kwdb_server
+
+
+pytestmark = pytest.mark.kwdb
 
 
 def execute(uri: str, text: str) -> list[Any]:

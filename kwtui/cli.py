@@ -579,17 +579,21 @@ class ProgressPrinter:
 
 
 def _print_job_outcome(outcome: Any, as_json: bool) -> int:
+    # a job that did not complete says what it committed (above, per table) and how to go on
+    nxt = None if outcome.status == "completed" else f"kwtui jobs resume {outcome.job_id}"
     if as_json:
         print(json.dumps({"event": "result", "job": outcome.job_id, "status": outcome.status,
                           "ok": outcome.status == "completed", "rows": outcome.rows, "error": outcome.error,
-                          "tables": outcome.tables}))
+                          "tables": outcome.tables, "next": nxt}))
     else:
         for t in outcome.tables:
             state = f"FAILED: {t['error']}" if t["error"] else t["status"]
             print(f"{t['name']} -> {t['target']} ({t['path']}): {t['rows']:,} rows, "
                   f"{t['done_batches']}/{t['batches']} batches, {state}")
         print(f"job {outcome.job_id} {outcome.status}: {outcome.rows:,} rows"
-              + (f" ({outcome.error})" if outcome.error else ""))
+              + (" committed" if nxt else "") + (f" ({outcome.error})" if outcome.error else ""))
+        if nxt:
+            print(f"to go on once the cause is fixed: {nxt}")
     return 0 if outcome.status == "completed" else 1
 
 

@@ -158,8 +158,9 @@ def test_kill_9_during_via_import_leaves_all_or_nothing(db, kwdb: str) -> None: 
     deadline = time.monotonic() + 60  # KWDB's job fails (or ends) once its source is gone
     with psycopg.connect(kwdb, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            running = conn.execute("SELECT count(*) FROM [SHOW JOBS] WHERE job_type = 'IMPORT' "
-                                   "AND status IN ('running', 'pending', 'reverting')").fetchone()
+            running = conn.execute("SELECT count(*) FROM [SHOW JOBS] WHERE job_type = 'IMPORT' "  # this test's own
+                                   "AND status IN ('running', 'pending', 'reverting') "
+                                   "AND description LIKE '%' || current_database() || '.public.k%'").fetchone()
             if running == (0,):
                 break
             time.sleep(0.2)

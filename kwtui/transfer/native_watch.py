@@ -105,6 +105,13 @@ async def run_native_watched(service: ConnectionService, stmt: NativeStatement,
             result = await task
         except NativeError as exc:
             status = await _job_status(watcher, job_id) if job_id is not None else None
+            # the server's own words first: the job this watcher found may be another import of
+            # the same files (two started close together), whose state is not this one's
+            said = (exc.server_message or "").lower()
+            if "pause-requested" in said:
+                status = "pause-requested"
+            elif "cancel-requested" in said:
+                status = "cancel-requested"
             if status in ("pause-requested", "paused"):
                 raise paused_error(job_id or "?", exc) from None
             if status in ("cancel-requested", "reverting", "canceled"):

@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--query", help="a SELECT (native EXPORT ... FROM SELECT)")
     what.add_argument("--database", help="every table of a database (KWDB database tree)")
     ex.add_argument("--to", required=True, help="an empty directory (with --native: a nodelocal:// path)")
+    ex.add_argument("--fresh-dir", action="store_true",
+                    help="write into a fresh directory beside --to named with the time (TO-YYYYmmddTHHMMSS)")
     _add_csv_args(ex, export=True)
     ex.add_argument("--chunk-rows", type=int, help="rows per n1.<k>.csv file, 0..100000 (default 100000; 0: one file)")
     ex.add_argument("--column-name", action="store_true", help="write a header line of column names")
@@ -547,11 +549,25 @@ class ProgressPrinter:
             print(file=sys.stderr)
 
 
+def _job_diagnosis(outcome: Any) -> Any:
+    """The knowledge-base entry of a failed job: its first failed table's error, else the job's."""
+    from kwtui.troubleshoot import diagnose
+
+    errors = [t["error"] for t in outcome.tables if t.get("error")] + ([outcome.error] if outcome.error else [])
+    for error in errors:
+        d = diagnose(error, context={"job": outcome.job_id})
+        if d is not None:
+            return d
+    return None
+
+
 def _print_job_outcome(outcome: Any, as_json: bool) -> int:
+    d = _job_diagnosis(outcome) if outcome.status != "completed" else None
     if as_json:
         print(json.dumps({"event": "result", "job": outcome.job_id, "status": outcome.status,
                           "ok": outcome.status == "completed", "rows": outcome.rows, "error": outcome.error,
-                          "tables": outcome.tables}))
+                          "tables": outcome.tables,
+                          **(d.as_dict() if d is not None else {"cause": None, "fix": None, "action": None})}))
     else:
         for t in outcome.tables:
             state = f"FAILED: {t['error']}" if t["error"] else t["status"]
@@ -559,6 +575,8 @@ def _print_job_outcome(outcome: Any, as_json: bool) -> int:
                   f"{t['done_batches']}/{t['batches']} batches, {state}")
         print(f"job {outcome.job_id} {outcome.status}: {outcome.rows:,} rows"
               + (f" ({outcome.error})" if outcome.error else ""))
+        if d is not None:
+            print("\n".join(d.lines()))
     return 0 if outcome.status == "completed" else 1
 
 
@@ -619,6 +637,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if args.json:
             doc = job.as_dict()
             doc["log"] = [{"at": at, "level": lv, "message": m} for at, lv, m in journal.logs(job.id)]
+            if job.status != "completed":
+                from kwtui.troubleshoot import diagnose
+
+                errors = [t.error for t in job.tables if t.error] + ([job.error] if job.error else [])
+                found = next((d for d in (diagnose(e, context={"job": job.id}) for e in errors) if d), None)
+                doc.update(found.as_dict() if found is not None else {"cause": None, "fix": None, "action": None})
             print(json.dumps(doc, indent=2))
         else:
             print(f"job {job.id}: {job.kind} {job.status}, {job.rows:,} rows, attempts {job.attempts}"
@@ -717,6 +741,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.print_sql and not args.native:
         raise UsageError("--print-sql goes with --native")
     dialect = _dialect(args, export=True)  # checks the options before anything is touched
+    if args.fresh_dir:  # the knowledge base's fix for "export path ... is not empty"
+        from kwtui.troubleshoot import fresh_dir
+
+        args.to = fresh_dir(args.to)
+        print(f"kwtui: exporting into {args.to}", file=sys.stderr)
     if args.native:
         from kwtui.transfer import native
 
@@ -1256,6 +1285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         print(f"kwtui: {'usage error: ' if exc.exit_code == 2 else ''}{exc.one_line()}", file=sys.stderr)
+        if exc.exit_code != 2:
+            _explain(exc, args)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kwtui: interrupted", file=sys.stderr)
@@ -1266,7 +1297,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"kwtui: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
                   file=sys.stderr)
+        _explain(exc, args)
         return 1
+
+
+def _explain(exc: BaseException, args: argparse.Namespace) -> None:
+    """The knowledge base's cause and fix under a failed command's error (kwtui.troubleshoot);
+    with --json also one JSON object on stdout: error, cause, fix, action."""
+    from kwtui.troubleshoot import diagnose
+
+    d = diagnose(exc, context={"verb": args.command})
+    if getattr(args, "json", False):
+        message = exc.one_line() if isinstance(exc, KwtuiError) else str(exc)
+        doc: dict[str, Any] = {"event": "error", "ok": False, "error": message,
+                               "sqlstate": getattr(exc, "sqlstate", None), "kb": None, "cause": None, "fix": None,
+                               "action": None}
+        if d is not None:
+            doc.update(d.as_dict())
+        print(json.dumps(doc, ensure_ascii=False))
+    if d is not None:
+        print("\n".join(d.lines()), file=sys.stderr)
 
 
 if __name__ == "__main__":

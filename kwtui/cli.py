@@ -261,6 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--target", "-t", metavar="T",
                     help="the target (profile or URI) for a plan made without one; it is saved into the plan")
 
+    dr = sub.add_parser("doctor", help="preflight checks before a migration (read-only): each with a verdict "
+                        "(ok / warning / blocker), the evidence and the fix; exit 1 on a blocker")
+    dr.add_argument("plan", nargs="?", help="a saved plan (kwtui plan --save): its source, target and tables")
+    dr.add_argument("--source", "-s", help="profile name or connection URI of the source")
+    dr.add_argument("--target", "-t", help="profile name or connection URI of the target")
+    dr.add_argument("--table", action="append", metavar="T", help="schema.table to check (repeat; default: all)")
+    dr.add_argument("--ts", action="append", metavar="T:COL", default=[],
+                    help="a time-series candidate and its primary tag(s): schema.table:device[,tag2]")
+    dr.add_argument("--cdc", action="store_true", help="change capture is planned (the source keeps taking writes)")
+    dr.add_argument("--export-dir", help="where export files will go (free disk is checked; default: here)")
+    dr.add_argument("--files", help="CSV file or folder to be imported: its charset is checked")
+    dr.add_argument("--charset", default="UTF-8", help="the files' charset (default UTF-8)")
+    dr.add_argument("--extern-dir", help="the KWDB node's extern directory, where it is mounted on this machine")
+    dr.add_argument("--long-tx", type=float, default=300.0, metavar="SECONDS",
+                    help="a source transaction open longer than this is reported (default 300)")
+    dr.add_argument("--json", action="store_true", help="print the checks as one JSON document")
+
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
     q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
@@ -551,13 +568,15 @@ class ProgressPrinter:
 
 def _job_diagnosis(outcome: Any) -> Any:
     """The knowledge-base entry of a failed job: its first failed table's error, else the job's."""
-    from kwtui.troubleshoot import diagnose
+    from kwtui.jobs import Journal
+    from kwtui.troubleshoot import diagnose, rerun_diagnosis
 
-    errors = [t["error"] for t in outcome.tables if t.get("error")] + ([outcome.error] if outcome.error else [])
-    for error in errors:
+    errors = [(t["error"], t.get("target")) for t in outcome.tables if t.get("error")] + (
+        [(outcome.error, None)] if outcome.error else [])
+    for error, target in errors:
         d = diagnose(error, context={"job": outcome.job_id})
         if d is not None:
-            return d
+            return rerun_diagnosis(d, Journal(), outcome.job_id, [target] if target else [])
     return None
 
 
@@ -1220,6 +1239,35 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from kwtui import doctor
+
+    if not (args.plan or args.source or args.target):
+        raise UsageError("kwtui doctor needs --source, --target or a plan file")
+    if args.long_tx < 0:
+        raise UsageError("--long-tx must be 0 or more seconds")
+    opts = doctor.DoctorOptions(tables=list(args.table or []), ts=[doctor.parse_ts_spec(s) for s in args.ts],
+                                cdc=args.cdc, export_dir=args.export_dir, files=args.files, charset=args.charset,
+                                extern_dir=args.extern_dir, long_tx_seconds=args.long_tx)
+    plan = None
+    source = target_from_arg(args.source) if args.source else None
+    target = target_from_arg(args.target) if args.target else None
+    if args.plan:
+        from kwtui.migration import MigrationPlan
+
+        plan = MigrationPlan.load(args.plan)
+        psrc, pdst = doctor.plan_sides(plan)
+        source, target = source or psrc, target or pdst
+        doctor.options_from_plan(plan, opts)
+    report = asyncio.run(doctor.run_doctor(source, target, opts, plan=plan,
+                                           password_prompt=_terminal_password_prompt))
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(doctor.render_text(report)))
+    return report.exit_code
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
 
@@ -1280,13 +1328,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sync(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
         return cmd_tui(args)
     except KwtuiError as exc:
         if debug:
             traceback.print_exc()
         print(f"kwtui: {'usage error: ' if exc.exit_code == 2 else ''}{exc.one_line()}", file=sys.stderr)
-        if exc.exit_code != 2:
-            _explain(exc, args)
+        _explain(exc, args, usage=exc.exit_code == 2)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kwtui: interrupted", file=sys.stderr)
@@ -1301,12 +1350,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _explain(exc: BaseException, args: argparse.Namespace) -> None:
+def _explain(exc: BaseException, args: argparse.Namespace, *, usage: bool = False) -> None:
     """The knowledge base's cause and fix under a failed command's error (kwtui.troubleshoot);
-    with --json also one JSON object on stdout: error, cause, fix, action."""
+    with --json also one JSON object on stdout: error, cause, fix, action. A usage error is
+    explained only where a flag fixes it (e.g. --fresh-dir)."""
     from kwtui.troubleshoot import diagnose
 
     d = diagnose(exc, context={"verb": args.command})
+    if usage and (d is None or d.action is None or not d.action.flag):
+        return
     if getattr(args, "json", False):
         message = exc.one_line() if isinstance(exc, KwtuiError) else str(exc)
         doc: dict[str, Any] = {"event": "error", "ok": False, "error": message,

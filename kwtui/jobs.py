@@ -282,7 +282,7 @@ class Journal:
             db.execute("UPDATE job_tables SET status=?, error=?, finished=? WHERE job_id=? AND name=?",
                        (status, error, time.time(), job_id, name))
         if status == FAILED:
-            self._log_advice(job_id, error)
+            self._log_advice(job_id, error, name)
 
     def finish(self, job_id: int, status: str, error: str | None = None) -> None:
         if status not in STATUSES:
@@ -298,12 +298,13 @@ class Journal:
         if status == FAILED:
             self._log_advice(job_id, error)
 
-    def _log_advice(self, job_id: int, error: str | None) -> None:
+    def _log_advice(self, job_id: int, error: str | None, table: str | None = None) -> None:
         """The failure knowledge base's cause and fix for a failed job or table, as log lines
         (level "advice"), once per job and text (kwtui.troubleshoot)."""
         from kwtui.troubleshoot import job_error_lines
 
-        lines = job_error_lines(error, job_id)
+        targets = [t.target for t in self.get(job_id).tables if t.name == table] if table else []
+        lines = job_error_lines(error, job_id, self, targets)
         if not lines:
             return
         with self._connect() as db:

@@ -261,7 +261,8 @@ ENTRIES: tuple[Entry, ...] = (
        "the bytes are not valid in the server's or the client's encoding (files or source in another charset "
        "than the target's)",
        "give the files' real charset (--charset), or convert the source to UTF-8; check with kwtui doctor",
-       r"invalid byte sequence for encoding|has no equivalent in encoding|character with byte sequence",
+       r"invalid byte sequence for encoding|has no equivalent in encoding|character with byte sequence|"
+       r"codec can't (?:encode|decode)",
        ("22021", "22P05")),
     _e("pg.value-too-long", "any",
        "a value is longer than the target column allows",
@@ -448,10 +449,22 @@ def diagnose(error: BaseException | str, *, sqlstate: str | None = None,
     """
     text, state = _error_parts(error)
     state = sqlstate or state
-    for e in ENTRIES:
+    # this machine's errors first for an OSError; then every entry by its text, then by SQLSTATE alone
+    order = ENTRIES
+    if isinstance(error, OSError):
+        order = tuple(e for e in ENTRIES if e.server == "os") + tuple(e for e in ENTRIES if e.server != "os")
+    candidates: list[tuple[Entry, re.Match[str] | bool]] = []
+    for e in order:
         m = e.matches(text, state)
-        if not m:
-            continue
+        if m:
+            candidates.append((e, m))
+            break
+    if not candidates and state:
+        for e in order:
+            if e.sqlstates and any(state == s for s in e.sqlstates):
+                candidates.append((e, True))
+                break
+    for e, m in candidates:
         groups = {k: v for k, v in (m.groupdict() if isinstance(m, re.Match) else {}).items() if v}
         fill = _Fill({k: str(v) for k, v in (context or {}).items() if v is not None})
         fill.update(groups)
@@ -489,12 +502,47 @@ def fresh_dir(path: str, now: dt.datetime | None = None) -> str:
     return candidate
 
 
-def job_error_lines(error: str | None, job: int | None = None) -> list[str]:
+def rerun_diagnosis(d: Diagnosis, journal: Any, job_id: int, targets: list[str]) -> Diagnosis:
+    """A duplicate key in a job: was the table loaded by an earlier job? Then say which, and
+    resume that one when it stopped half way (a new job would load the same rows again)."""
+    if d.id != "pg.duplicate-key":
+        return d
+    earlier = None
+    try:
+        server = journal.get(job_id).target
+    except Exception:  # noqa: BLE001 - no such job: compare the tables alone
+        server = None
+    for job in journal.jobs(200):
+        if job.id < job_id and job.kind == "transfer" and any(t.target in targets for t in job.tables) \
+                and (server is None or job.target == server) \
+                and not any(t.error and "duplicate key" in t.error for t in job.tables):  # a re-run itself
+            earlier = job
+            break
+    table = targets[0] if targets else "the table"
+    if earlier is None:
+        return Diagnosis(d.entry, d.message, d.cause, "empty the target table first (the rows there came from "
+                         "elsewhere), or choose how to handle a table that holds rows", None, d.sqlstate, d.groups)
+    if earlier.status == "completed":
+        return Diagnosis(d.entry, d.message, d.cause, f"job {earlier.id} loaded {table} already: check it with "
+                         "kwtui validate instead of loading it again, or empty the target table before a new run",
+                         None, d.sqlstate, d.groups)
+    command = f"kwtui jobs resume {earlier.id}"
+    action = Action(RESUME_JOB.id, RESUME_JOB.label, None, command, RESUME_JOB.key)
+    return Diagnosis(d.entry, d.message, d.cause, f"resume job {earlier.id} instead of starting a new one "
+                     f"({command}): it stopped {earlier.status} and its committed batches are there",
+                     action, d.sqlstate, d.groups)
+
+
+def job_error_lines(error: str | None, job: int | None = None, journal: Any = None,
+                    targets: list[str] | None = None) -> list[str]:
     """Cause and fix lines for a job's recorded error (for the journal and ``jobs show``)."""
     if not error:
         return []
     d = diagnose(error, context={"job": job} if job is not None else None)
+    if d is not None and journal is not None and job is not None:
+        d = rerun_diagnosis(d, journal, job, targets or [])
     return [] if d is None else [f"cause: {d.cause}", f"fix: {d.fix}"]
 
 
-__all__ = ["Action", "Entry", "Diagnosis", "ENTRIES", "entry", "diagnose", "fresh_dir", "job_error_lines"]
+__all__ = ["Action", "Entry", "Diagnosis", "ENTRIES", "entry", "diagnose", "fresh_dir", "job_error_lines",
+           "rerun_diagnosis"]

@@ -898,9 +898,16 @@ def cmd_import(args: argparse.Namespace) -> int:
                 return (await _watched(svc, stmt, args.json))[0]
 
         result = asyncio.run(run_native())
+        partial = None
+        if result.has_reject_file:  # "succeeded" with rejected rows: a partial load (kwtui.troubleshoot)
+            from kwtui.troubleshoot import diagnose
+
+            partial = diagnose(result.note or f"reject_rows {result.reject_rows}")
         print(json.dumps({"ok": result.ok, "statement": stmt.sql, "rows": result.rows,
-                          "reject_rows": result.reject_rows, "note": result.note})
-              if args.json else f"{stmt.sql}\n{result.summary()}")
+                          "reject_rows": result.reject_rows, "note": result.note,
+                          **(partial.as_dict() if partial is not None else {})})
+              if args.json else f"{stmt.sql}\n{result.summary()}"
+              + ("\n" + "\n".join(partial.lines()) if partial is not None else ""))
         return 0 if result.ok else 1
     if args.thread_concurrency is not None:
         raise UsageError("--thread-concurrency goes with --native (KWDB's own IMPORT)")

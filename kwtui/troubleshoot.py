@@ -118,6 +118,16 @@ ENTRIES: tuple[Entry, ...] = (
        "directory, or a database export not in <db>/public/<table>/",
        "check the node id and the node's physical extern directory, and keep KWDB's export layout",
        r"(?P<path>\S+) is not a dir or has no csv files"),
+    _e("kwdb.file-missing", "kwdb",
+       "the file is not where the statement says: nodelocal://<node>/<path> is relative to that node's extern "
+       "directory",
+       "put the files under <store>/extern on that node (kwtui import --native --stage uploads them) or fix the path",
+       r"open (?P<path>\S+): no such file or directory"),
+    _e("kwdb.field-count", "any",
+       "a line has another number of fields than the table or the column list (a wrong delimiter, a header line, "
+       "or a wrong column list)",
+       "give the right delimiter and column list, skip the header; the failing row is named in the message",
+       r"expected \d+ fields, got \d+"),
     _e("kwdb.expected-file", "kwdb",
        "a relational IMPORT INTO reads files, not a directory",
        "name the .csv file(s) in CSV DATA (\"nodelocal://1/dir/n1.0.csv\"), or use IMPORT TABLE CREATE USING",

@@ -306,8 +306,9 @@ class Doctor:
             for te in self.plan.tables:
                 if not te.ts or not te.include or te.table in out:
                     continue
-                with contextlib.suppress(StopIteration):
-                    roles = planmod.ts_roles(a.table(te.table), a.suggestion(te.table))
+                with contextlib.suppress(StopIteration):  # the roles the plan chose (its own assessment)
+                    pa = self.plan.assessment
+                    roles = planmod.ts_roles(pa.table(te.table), pa.suggestion(te.table))
                     if not isinstance(roles, str):
                         out[te.table] = TsCandidate(te.table, roles[0], list(roles[2]), "the plan makes it TS")
         if self.opts.guess_ts:

@@ -172,3 +172,31 @@ def test_doctor_on_a_kwdb_target(capsys: pytest.CaptureFixture[str], kwdb: str, 
     assert checks["kwdb.extern"]["evidence"].startswith("/") and "/extern" in checks["kwdb.extern"]["evidence"]
     assert "least free on a KWDB store" in checks["disk.target"]["evidence"]
     assert "Max open files" in checks["fd.kwdb"]["evidence"]
+
+
+def test_doctor_with_a_plan_file(capsys: pytest.CaptureFixture[str], two_dbs: tuple[str, str],
+                                 tmp_path: Path) -> None:
+    """The plan names the tables, the TS tables and their primary tags, and change capture;
+    rows that arrived after planning (NULL meters) are found."""
+    src, dst = two_dbs
+    with psycopg.connect(src, autocommit=True) as c:
+        c.execute("CREATE TABLE meter_readings (id bigserial PRIMARY KEY, ts timestamptz NOT NULL, meter_id int, "
+                  "kwh float8)")
+        c.execute("INSERT INTO meter_readings (ts, meter_id, kwh) SELECT now() - g * interval '1 s', g % 10, g "
+                  "FROM generate_series(1, 500) g")
+        c.execute("CREATE TABLE notes (body text)")
+    plan = tmp_path / "m.plan.toml"
+    code, _out, err = run(capsys, "plan", "--source", src, "--target-kind", "kwdb-ts", "--ts-suggest",
+                          "--table", "public.meter_readings", "--save", str(plan))
+    assert code == 0, err
+    with psycopg.connect(src, autocommit=True) as c:
+        c.execute("INSERT INTO meter_readings (ts, meter_id, kwh) VALUES (now(), NULL, 1), (now(), NULL, 2)")
+    code, out, err = run(capsys, "doctor", str(plan), "--target", dst, "--json")
+    doc = json.loads(out)
+    checks = by_id(doc)
+    assert code == 1, out + err
+    ts = checks["ts.public.meter_readings"]
+    assert ts["verdict"] == BLOCKER and "the plan makes it TS" in ts["evidence"]
+    assert "2 row(s) with a NULL primary tag meter_id (e.g. id=501; id=502)" in ts["evidence"]
+    assert "tables.no-pk" in checks and checks["tables.no-pk"]["verdict"] == OK  # notes is not in the plan
+    assert "privileges.replication" in checks  # the plan keeps the source taking writes: change capture

@@ -173,3 +173,21 @@ def test_every_recorded_qa_error_has_an_entry() -> None:
         assert expected is None or d.id == expected, (text, d.id)
     assert {next(kb for s, kb in QA_EXPECTED.items() if t.startswith(s)) for t in texts
             if any(t.startswith(s) for s in QA_EXPECTED)} == set(QA_EXPECTED.values())
+
+
+def test_ts_import_with_rejected_rows_is_a_partial_load(capsys: pytest.CaptureFixture[str], kwdb_server: str,
+                                                        kwdb_ts: str, tmp_path: Path) -> None:
+    with psycopg.connect(kwdb_server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE TABLE {}.m (ts timestamptz NOT NULL, v int) TAGS (dev int NOT NULL) "
+                             "PRIMARY TAGS (dev)").format(sql.Identifier(kwdb_ts)))
+    data = tmp_path / "m"
+    data.mkdir()
+    (data / "n1.0.csv").write_text("2026-01-01 00:00:00+00,1,7\n2026-01-01 00:00:01+00,not-a-number,7\n"
+                                   "2026-01-01 00:00:02+00,3,7\n", encoding="utf-8")
+    uri = kwdb_server.replace("/defaultdb?", f"/{kwdb_ts}?")
+    code, out, err = run(capsys, "import", "--dsn", uri, "--from", str(data), "--into", "m", "--native",
+                         "--stage", "kb-" + uuid.uuid4().hex[:8])
+    if "reject" not in out + err:
+        pytest.skip(f"this KWDB build did not reject the row: {out} {err}")
+    assert "  cause: the time-series IMPORT says succeeded but rejected rows" in out
+    assert "reject.n<node>.<idx>.txt" in out

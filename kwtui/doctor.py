@@ -245,8 +245,9 @@ class Doctor:
 
     def connected(self, side: str, svc: Any) -> None:
         info = svc.info
+        label = info.label.split(" (")[0]  # KWDB's version() carries its build line
         self.add(Check(f"connect.{side}", f"{side} reachable", OK,
-                       f"{info.label} ({info.deployment.lower().replace('_', ' ')}) at {svc.target.describe()} "
+                       f"{label} ({info.deployment.lower().replace('_', ' ')}) at {svc.target.describe()} "
                        f"as {info.user or '?'}, database {info.database or '?'}", side=side))
         if info.kind == "postgres" and info.deployment == "standby" and side == "target":
             self.add(Check("target.standby", "target writable", BLOCKER, "the target is a standby (read-only)",

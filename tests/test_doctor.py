@@ -200,3 +200,19 @@ def test_doctor_with_a_plan_file(capsys: pytest.CaptureFixture[str], two_dbs: tu
     assert "2 row(s) with a NULL primary tag meter_id (e.g. id=501; id=502)" in ts["evidence"]
     assert "tables.no-pk" in checks and checks["tables.no-pk"]["verdict"] == OK  # notes is not in the plan
     assert "privileges.replication" in checks  # the plan keeps the source taking writes: change capture
+
+
+def test_files_in_another_charset_are_a_blocker(capsys: pytest.CaptureFixture[str], db: object,
+                                                tmp_path: Path) -> None:
+    from .conftest import TestDb
+
+    assert isinstance(db, TestDb)
+    (tmp_path / "ok.csv").write_text("1,电表\n", encoding="utf-8")
+    (tmp_path / "gbk.csv").write_bytes("2,电表\n".encode("gbk"))
+    code, out, _ = run(capsys, "doctor", "--source", db.uri, "--files", str(tmp_path), "--json")
+    enc = by_id(json.loads(out))["encoding"]
+    assert code == 1 and enc["verdict"] == BLOCKER and enc["details"][0].startswith(str(tmp_path / "gbk.csv"))
+    assert "--charset GBK" in enc["fix"]
+    code, out, _ = run(capsys, "doctor", "--source", db.uri, "--files", str(tmp_path / "gbk.csv"), "--charset",
+                       "GBK", "--json")
+    assert code == 0 and by_id(json.loads(out))["encoding"]["verdict"] == OK

@@ -216,3 +216,22 @@ def test_files_in_another_charset_are_a_blocker(capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, "doctor", "--source", db.uri, "--files", str(tmp_path / "gbk.csv"), "--charset",
                        "GBK", "--json")
     assert code == 0 and by_id(json.loads(out))["encoding"]["verdict"] == OK
+
+
+def test_ts_candidate_over_kwdb_limits(capsys: pytest.CaptureFixture[str], db: object) -> None:
+    from .conftest import TestDb
+
+    assert isinstance(db, TestDb)
+    db.execute("CREATE TABLE sensor_log (id int PRIMARY KEY, at timestamptz NOT NULL, sensor_name text, "
+               "payload bytea)")
+    db.execute("INSERT INTO sensor_log SELECT g, now(), repeat('s', 200), '\\x00' FROM generate_series(1, 3) g")
+    db.execute("CREATE TABLE probe (id int PRIMARY KEY, at timestamptz NOT NULL, station real)")
+    code, out, _ = run(capsys, "doctor", "--source", db.uri, "--json", "--ts", "public.probe:station")
+    checks = by_id(json.loads(out))
+    wide = checks["ts.public.sensor_log"]
+    assert code == 1 and wide["verdict"] == BLOCKER
+    assert "primary tag sensor_name holds values of 200 bytes (KWDB takes at most 128)" in wide["evidence"]
+    assert "payload bytea -> VARBYTES" in checks["ts-types.public.sensor_log"]["evidence"]
+    flt = checks["ts.public.probe"]
+    assert flt["verdict"] == BLOCKER and "primary tag station is real" in flt["evidence"]
+    assert "given with --ts" in flt["evidence"] and "integer or text primary tag" in flt["fix"]

@@ -278,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a source transaction open longer than this is reported (default 300)")
     dr.add_argument("--json", action="store_true", help="print the checks as one JSON document")
 
+    pm = sub.add_parser("post-migrate", help="after the load: statistics, the plan's indexes and keys on the target, "
+                        "sequences, the new connection string, a rollback plan and monitoring queries (PLAN.post.md)")
+    pm.add_argument("plan", help="the saved plan (kwtui plan --save)")
+    pm.add_argument("--no-analyze", action="store_true", help="do not refresh the planner statistics")
+    pm.add_argument("--json", action="store_true", help="print the tasks as one JSON document")
+
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
     q.add_argument("--json", action="store_true", help='print {"columns": [...], "rows": [[...]], "notice": ...}')
@@ -1275,6 +1281,37 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_post_migrate(args: argparse.Namespace) -> int:
+    from kwtui.aftercare import post_path, run_aftercare
+    from kwtui.migration import MigrationPlan, open_services
+
+    plan = MigrationPlan.load(args.plan)
+
+    async def run() -> Any:
+        src, dst = await open_services(plan, password_prompt=_terminal_password_prompt)
+        try:
+            return await run_aftercare(plan, src, dst, analyze=not args.no_analyze)
+        finally:
+            for svc in (src, dst):
+                if svc is not None:
+                    with contextlib.suppress(Exception):
+                        await svc.close()
+
+    report = asyncio.run(run())
+    out = post_path(args.plan)
+    out.write_text(report.markdown(plan.name or plan.id), encoding="utf-8")
+    if args.json:
+        print(json.dumps({**report.as_dict(), "written": str(out)}, ensure_ascii=False, indent=2))
+    else:
+        for t in report.tasks:
+            print(f"[{t.verdict:>7}] {t.title}: {t.evidence}")
+            for stmt in t.statements if t.verdict not in ("ok", "done") else []:
+                print(f"          {stmt}")
+        print(f"new connection string: {report.connection}")
+        print(f"rollback plan and monitoring queries: {out}")
+    return 0 if report.ok else 1
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
 
@@ -1337,6 +1374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "doctor":
             return cmd_doctor(args)
+        if args.command == "post-migrate":
+            return cmd_post_migrate(args)
         return cmd_tui(args)
     except KwtuiError as exc:
         if debug:

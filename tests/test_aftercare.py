@@ -53,3 +53,28 @@ def test_post_migrate_finds_what_is_missing_and_the_statements_fix_it(
     assert "next 101, highest id 100" in tasks["sequence.public.child.id"]["evidence"]
     with psycopg.connect(dst, autocommit=True) as c:  # and a new row gets the next id
         assert c.execute("INSERT INTO child (parent_id) VALUES (1) RETURNING id").fetchone() == (101,)
+
+
+@pytest.mark.kwdb
+def test_post_migrate_on_a_kwdb_target(capsys: pytest.CaptureFixture[str], db: object, kwdb: str,
+                                       tmp_path: Path) -> None:
+    from .conftest import TestDb
+
+    assert isinstance(db, TestDb)
+    db.execute("CREATE TABLE item (id int PRIMARY KEY, sku text, qty int)")
+    db.execute("CREATE INDEX item_sku_ix ON item (sku)")
+    db.execute("INSERT INTO item SELECT g, 's' || g, g FROM generate_series(1, 50) g")
+    plan = tmp_path / "k.plan.toml"
+    assert run(capsys, "plan", "--source", db.uri, "--target", kwdb, "--save", str(plan))[0] == 0
+    assert run(capsys, "transfer", "--source", db.uri, "--target", kwdb, "--all")[0] == 0
+    code, out, err = run(capsys, "post-migrate", str(plan), "--json")
+    tasks = {t["id"]: t for t in json.loads(out)["tasks"]}
+    assert tasks["statistics"]["verdict"] == "done" and "CREATE STATISTICS on 1 table(s)" in \
+        tasks["statistics"]["evidence"]
+    item = tasks["objects.public.item"]
+    assert code == 1 and "index item_sku_ix (sku)" in item["evidence"]
+    with psycopg.connect(kwdb, autocommit=True) as c:
+        for stmt in item["statements"]:
+            c.execute(stmt)
+    code, out, err = run(capsys, "post-migrate", str(plan), "--json")
+    assert code == 0, out

@@ -467,6 +467,15 @@ class Doctor:
                        "rows with the same timestamp and primary tags overwrite each other silently: make the keys "
                        "unique in the source, or SET CLUSTER SETTING ts.dedup.rule = 'reject' to see them"
                        if rule == "override" and ts_planned else "", side="target"))
+        if ts_planned:
+            engines = {str(r[0]): str(r[1]) for r in await _q(self.dst, "SHOW DATABASES")}
+            engine = engines.get(self.dst.info.database, "?")
+            is_ts = "TIME" in engine.upper()
+            self.add(Check("kwdb.ts-database", "a TS database for the TS tables", OK if is_ts else WARNING,
+                           f"database {self.dst.info.database} is {engine.lower()}",
+                           "" if is_ts else "KWDB creates time-series tables only in a TS database: CREATE TS "
+                           "DATABASE <name> and point the target at it ('can not create timeseries table in "
+                           "relational database')", side="target"))
         await self._extern_and_store()
 
     async def _extern_and_store(self) -> None:

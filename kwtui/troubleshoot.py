@@ -95,8 +95,8 @@ RESUME_JOB = Action("resume-job", "Resume the job", command="kwtui jobs resume {
 THREAD_ONE = Action("thread-concurrency-1", "Re-import with one thread", flag="--thread-concurrency 1", key="t")
 REJECTS = Action("open-rejects", "Open the reject file", command="kwtui jobs show {job}", key="v")
 CREATE_TS_DB = Action("create-ts-database", "Create a TS database", command="CREATE TS DATABASE {database}")
-NULL_PTAG = Action("null-primary-tag", "Show the rows and a backfill", command="kwtui doctor --source {source} "
-                   "--plan PLAN", key="n")
+NULL_PTAG = Action("null-primary-tag", "Show the rows and a backfill",
+                   command="kwtui doctor --source {source} --ts {table}:{column}", key="n")
 
 _JOB_HINT = "kwtui jobs resume {job}"
 
@@ -390,7 +390,7 @@ ENTRIES: tuple[Entry, ...] = (
        "the server closed the connection (it restarted, was shut down, or an administrator ended the session)",
        "check the server is up (and its log for a crash), then resume; kwtui retries batches after a drop",
        r"server closed the connection|terminating connection|connection (?:is )?closed|consuming input failed|"
-       r"the connection was lost|connection lost|connection reset", ("08", "57P01", "57P02", "57P03"), RESUME_JOB),
+       r"the connection was lost|connection lost|connection reset|connection dropped", ("08", "57P01", "57P02", "57P03"), RESUME_JOB),
     _e("conn.refused", "any",
        "nothing answers at that host and port (server down, wrong port, or a firewall)",
        "start the server or fix host/port; KWDB listens on 26257 by default, PostgreSQL on 5432",
@@ -448,7 +448,8 @@ def _error_parts(error: BaseException | str) -> tuple[str, str | None]:
 
 class _Fill(dict[str, str]):
     def __missing__(self, key: str) -> str:
-        return {"job": "ID", "verb": "import|export", "database": "<db>", "source": "SRC"}.get(key, f"<{key}>")
+        return {"job": "ID", "verb": "import|export", "database": "<db>", "source": "SRC", "table": "SCHEMA.TABLE",
+                "column": "COLUMN"}.get(key, f"<{key}>")
 
 
 def diagnose(error: BaseException | str, *, sqlstate: str | None = None,

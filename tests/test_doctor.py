@@ -172,6 +172,14 @@ def test_doctor_on_a_kwdb_target(capsys: pytest.CaptureFixture[str], kwdb: str, 
     assert checks["kwdb.extern"]["evidence"].startswith("/") and "/extern" in checks["kwdb.extern"]["evidence"]
     assert "least free on a KWDB store" in checks["disk.target"]["evidence"]
     assert "Max open files" in checks["fd.kwdb"]["evidence"]
+    assert "kwdb.ts-database" not in checks  # no TS table planned
+    # a plan to TS tables (its target kind) into a relational database
+    report = asyncio.run(run_doctor(None, ConnectTarget.from_dsn(kwdb), DoctorOptions(target_kind="kwdb-ts")))
+    ts_db = report.get("kwdb.ts-database")
+    assert ts_db is not None and ts_db.verdict == WARNING and "is relational" in ts_db.evidence
+    assert "CREATE TS DATABASE" in ts_db.fix
+    dedup = report.get("kwdb.dedup")
+    assert dedup is not None and dedup.verdict == WARNING and "overwrite each other silently" in dedup.fix
 
 
 def test_doctor_with_a_plan_file(capsys: pytest.CaptureFixture[str], two_dbs: tuple[str, str],

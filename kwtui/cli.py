@@ -260,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--json", action="store_true", help="print the phases as JSON")
     rn.add_argument("--target", "-t", metavar="T",
                     help="the target (profile or URI) for a plan made without one; it is saved into the plan")
+    rn.add_argument("--rehearse", action="store_true",
+                    help="rehearse: a sample of each table (foreign keys kept consistent) into a scratch schema on "
+                         "the target, checked and timed into an ETA, then dropped; the phases are not touched")
+    rn.add_argument("--sample", type=float, default=10.0, metavar="PCT", help="with --rehearse: percent (default 10)")
+    rn.add_argument("--scratch", metavar="SCHEMA", help="with --rehearse: the scratch schema (must not exist)")
+    rn.add_argument("--keep-scratch", action="store_true", help="with --rehearse: keep the scratch schema")
 
     dr = sub.add_parser("doctor", help="preflight checks before a migration (read-only): each with a verdict "
                         "(ok / warning / blocker), the evidence and the fix; exit 1 on a blocker")
@@ -1153,6 +1159,8 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.rehearse:
+        return _cmd_rehearse(args)
     from contextlib import AsyncExitStack
     from dataclasses import asdict
     from pathlib import Path
@@ -1279,6 +1287,43 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         print("\n".join(doctor.render_text(report)))
     return report.exit_code
+
+
+def _cmd_rehearse(args: argparse.Namespace) -> int:
+    from kwtui.migration import MigrationPlan, open_services
+    from kwtui.rehearse import eta_text, rehearse
+
+    if args.phase or args.through or args.yes:
+        raise UsageError("--rehearse runs no phase: drop --phase/--through/--yes")
+    plan = MigrationPlan.load(args.planfile)
+    if args.target:
+        from kwtui.migration import safe_reference
+
+        plan.requirements.target = safe_reference(args.target)
+
+    async def run() -> Any:
+        src, dst = await open_services(plan, password_prompt=_terminal_password_prompt)
+        try:
+            return await rehearse(plan, src, dst, percent=args.sample, scratch=args.scratch, keep=args.keep_scratch,
+                                  say=None if args.json else lambda m: print(f"kwtui: {m}", file=sys.stderr))
+        finally:
+            for svc in (src, dst):
+                if svc is not None:
+                    with contextlib.suppress(Exception):
+                        await svc.close()
+
+    r = asyncio.run(run())
+    if args.json:
+        print(json.dumps(r.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        for t in r.tables:
+            state = "ok" if t.ok else f"FAILED: {t.error}" if t.error else f"{t.orphans} orphan(s)" \
+                if t.orphans else f"{t.loaded_rows}/{t.sample_rows} rows landed"
+            print(f"{t.table}: {t.sample_rows:,} of {t.full_rows:,} rows in {t.seconds:.2f} s, {state}"
+                  + "".join(f"; {n}" for n in t.notes))
+        print(f"rehearsal {'ok' if r.ok else 'FAILED'}: {r.rows_per_s:,.0f} rows/s; ETA of the real run about "
+              f"{eta_text(r.eta_s)}; scratch schema {r.scratch} {'dropped' if r.dropped else 'kept'}")
+    return 0 if r.ok else 1
 
 
 def cmd_post_migrate(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from kwtui.connection import ConnectTarget
 from kwtui.doctor import BLOCKER, OK, WARNING, DoctorOptions, run_doctor
 
 from .test_cli import run
-from .test_troubleshoot import full_disk  # noqa: F401 - a fixture
+from .test_troubleshoot import mounted_full_disk
 
 if TYPE_CHECKING:
     from .conftest import PgServer
@@ -60,10 +60,25 @@ def by_id(doc: dict) -> dict[str, dict]:
     return {c["id"]: c for c in doc["checks"]}
 
 
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path | None]:
+    """A real full disk where this machine allows a mount, else None (the disk is then simulated)."""
+    with mounted_full_disk(tmp_path) as mnt:
+        yield mnt
+
+
 def test_doctor_finds_each_problem_with_its_fix(capsys: pytest.CaptureFixture[str], scene: dict[str, str],
-                                                full_disk: Path) -> None:  # noqa: F811
-    code, out, err = run(capsys, "doctor", "--source", scene["source"], "--target", scene["target"],
-                         "--long-tx", "0", "--export-dir", str(full_disk / "exports"), "--json")
+                                                full_disk: Path | None, tmp_path: Path) -> None:
+    if full_disk is None:  # no mount here: the same run through the API, on a simulated full disk
+        report = asyncio.run(run_doctor(ConnectTarget.from_dsn(scene["source"]),
+                                        ConnectTarget.from_dsn(scene["target"]),
+                                        DoctorOptions(long_tx_seconds=0, export_dir=str(tmp_path / "exports"),
+                                                      disk_usage=lambda _p: (1 << 30, 1 << 30, 0))))
+        full_disk = tmp_path
+        code, out, err = report.exit_code, json.dumps(report.as_dict()), ""
+    else:
+        code, out, err = run(capsys, "doctor", "--source", scene["source"], "--target", scene["target"],
+                             "--long-tx", "0", "--export-dir", str(full_disk / "exports"), "--json")
     assert code == 1, err  # blockers
     doc = json.loads(out)
     checks = by_id(doc)

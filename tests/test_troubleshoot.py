@@ -280,14 +280,18 @@ def test_fresh_dir_names() -> None:
 # -- this machine: a full disk ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real, full file system (a 64 kB tmpfs, filled), where this machine allows a mount."""
+@contextlib.contextmanager
+def mounted_full_disk(tmp_path: Path) -> Iterator[Path | None]:
+    """A real, full file system (a 64 kB tmpfs, filled), or None where this machine allows no mount."""
     mnt = tmp_path / "full"
     mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
+    except OSError:
+        done = None
+    if done is None or done.returncode != 0:
+        yield None
+        return
     try:
         with contextlib.suppress(OSError), (mnt / "filler").open("wb") as f:
             while True:
@@ -296,6 +300,14 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         yield mnt
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    with mounted_full_disk(tmp_path) as mnt:
+        if mnt is None:
+            pytest.skip("cannot mount a small tmpfs here")
+        yield mnt
 
 
 def test_export_onto_a_full_disk(capsys: pytest.CaptureFixture[str], db: TestDb, full_disk: Path) -> None:

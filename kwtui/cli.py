@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--query", help="a SELECT (native EXPORT ... FROM SELECT)")
     what.add_argument("--database", help="every table of a database (KWDB database tree)")
     ex.add_argument("--to", required=True, help="an empty directory (with --native: a nodelocal:// path)")
+    ex.add_argument("--fresh-dir", action="store_true",
+                    help="write into a fresh directory beside --to named with the time (TO-YYYYmmddTHHMMSS)")
     _add_csv_args(ex, export=True)
     ex.add_argument("--chunk-rows", type=int, help="rows per n1.<k>.csv file, 0..100000 (default 100000; 0: one file)")
     ex.add_argument("--column-name", action="store_true", help="write a header line of column names")
@@ -285,6 +287,35 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--json", action="store_true", help="print the phases as JSON")
     rn.add_argument("--target", "-t", metavar="T",
                     help="the target (profile or URI) for a plan made without one; it is saved into the plan")
+    rn.add_argument("--rehearse", action="store_true",
+                    help="rehearse: a sample of each table (foreign keys kept consistent) into a scratch schema on "
+                         "the target, checked and timed into an ETA, then dropped; the phases are not touched")
+    rn.add_argument("--sample", type=float, default=10.0, metavar="PCT", help="with --rehearse: percent (default 10)")
+    rn.add_argument("--scratch", metavar="SCHEMA", help="with --rehearse: the scratch schema (must not exist)")
+    rn.add_argument("--keep-scratch", action="store_true", help="with --rehearse: keep the scratch schema")
+
+    dr = sub.add_parser("doctor", help="preflight checks before a migration (read-only): each with a verdict "
+                        "(ok / warning / blocker), the evidence and the fix; exit 1 on a blocker")
+    dr.add_argument("plan", nargs="?", help="a saved plan (kwtui plan --save): its source, target and tables")
+    dr.add_argument("--source", "-s", help="profile name or connection URI of the source")
+    dr.add_argument("--target", "-t", help="profile name or connection URI of the target")
+    dr.add_argument("--table", action="append", metavar="T", help="schema.table to check (repeat; default: all)")
+    dr.add_argument("--ts", action="append", metavar="T:COL", default=[],
+                    help="a time-series candidate and its primary tag(s): schema.table:device[,tag2]")
+    dr.add_argument("--cdc", action="store_true", help="change capture is planned (the source keeps taking writes)")
+    dr.add_argument("--export-dir", help="where export files will go (free disk is checked; default: here)")
+    dr.add_argument("--files", help="CSV file or folder to be imported: its charset is checked")
+    dr.add_argument("--charset", default="UTF-8", help="the files' charset (default UTF-8)")
+    dr.add_argument("--extern-dir", help="the KWDB node's extern directory, where it is mounted on this machine")
+    dr.add_argument("--long-tx", type=float, default=300.0, metavar="SECONDS",
+                    help="a source transaction open longer than this is reported (default 300)")
+    dr.add_argument("--json", action="store_true", help="print the checks as one JSON document")
+
+    pm = sub.add_parser("post-migrate", help="after the load: statistics, the plan's indexes and keys on the target, "
+                        "sequences, the new connection string, a rollback plan and monitoring queries (PLAN.post.md)")
+    pm.add_argument("plan", help="the saved plan (kwtui plan --save)")
+    pm.add_argument("--no-analyze", action="store_true", help="do not refresh the planner statistics")
+    pm.add_argument("--json", action="store_true", help="print the tasks as one JSON document")
 
     q = sub.add_parser("query", help="run SQL: reads by default; writes need --write (and --yes or a confirmation)")
     _add_target_args(q, sub=True)
@@ -578,13 +609,29 @@ class ProgressPrinter:
             print(file=sys.stderr)
 
 
+def _job_diagnosis(outcome: Any) -> Any:
+    """The knowledge-base entry of a failed job: its first failed table's error, else the job's."""
+    from kwtui.jobs import Journal
+    from kwtui.troubleshoot import diagnose, rerun_diagnosis
+
+    errors = [(t["error"], t.get("target")) for t in outcome.tables if t.get("error")] + (
+        [(outcome.error, None)] if outcome.error else [])
+    for error, target in errors:
+        d = diagnose(error, context={"job": outcome.job_id})
+        if d is not None:
+            return rerun_diagnosis(d, Journal(), outcome.job_id, [target] if target else [])
+    return None
+
+
 def _print_job_outcome(outcome: Any, as_json: bool) -> int:
-    # a job that did not complete says what it committed (above, per table) and how to go on
+    # a job that did not complete says what it committed (above, per table), why, and how to go on
     nxt = None if outcome.status == "completed" else f"kwtui jobs resume {outcome.job_id}"
+    d = _job_diagnosis(outcome) if outcome.status != "completed" else None
     if as_json:
         print(json.dumps({"event": "result", "job": outcome.job_id, "status": outcome.status,
                           "ok": outcome.status == "completed", "rows": outcome.rows, "error": outcome.error,
-                          "tables": outcome.tables, "next": nxt}))
+                          "tables": outcome.tables, "next": nxt,
+                          **(d.as_dict() if d is not None else {"cause": None, "fix": None, "action": None})}))
     else:
         for t in outcome.tables:
             state = f"FAILED: {t['error']}" if t["error"] else t["status"]
@@ -592,6 +639,8 @@ def _print_job_outcome(outcome: Any, as_json: bool) -> int:
                   f"{t['done_batches']}/{t['batches']} batches, {state}")
         print(f"job {outcome.job_id} {outcome.status}: {outcome.rows:,} rows"
               + (" committed" if nxt else "") + (f" ({outcome.error})" if outcome.error else ""))
+        if d is not None:
+            print("\n".join(d.lines()))
         if nxt:
             print(f"to go on once the cause is fixed: {nxt}")
     return 0 if outcome.status == "completed" else 1
@@ -723,6 +772,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if args.json:
             doc = job.as_dict()
             doc["log"] = [{"at": at, "level": lv, "message": m} for at, lv, m in journal.logs(job.id)]
+            if job.status != "completed":
+                from kwtui.troubleshoot import diagnose
+
+                errors = [t.error for t in job.tables if t.error] + ([job.error] if job.error else [])
+                found = next((d for d in (diagnose(e, context={"job": job.id}) for e in errors) if d), None)
+                doc.update(found.as_dict() if found is not None else {"cause": None, "fix": None, "action": None})
             print(json.dumps(doc, indent=2))
         else:
             print(f"job {job.id}: {job.kind} {job.status}, {job.rows:,} rows, attempts {job.attempts}"
@@ -869,6 +924,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format != "csv" and not args.native:
         raise UsageError("--format sql goes with --native (KWDB's own EXPORT)")
     dialect = _dialect(args, export=True)  # checks the options before anything is touched
+    if args.fresh_dir:  # the knowledge base's fix for "export path ... is not empty"
+        from kwtui.troubleshoot import fresh_dir
+
+        args.to = fresh_dir(args.to)
+        print(f"kwtui: exporting into {args.to}", file=sys.stderr)
     if args.native:
         from kwtui.transfer import native
 
@@ -1042,17 +1102,25 @@ def cmd_import(args: argparse.Namespace) -> int:
 
         stmt, result, found = asyncio.run(run_native())
         rejects = (", ".join(found) or nf.reject_file_hint(_statement_paths(stmt))) if result.partial else None
+        partial = None
+        if result.partial:  # "succeeded" with rejected rows: a partial load (kwtui.troubleshoot)
+            from kwtui.troubleshoot import diagnose
+
+            partial = diagnose(result.note or f"reject_rows {result.reject_rows}")
         if args.json:
             print(json.dumps({"ok": result.complete, "statement": stmt.sql, "status": result.status,
                               "job_id": result.job_id, "rows": result.rows, "reject_rows": result.reject_rows,
                               "abandon_rows": result.abandon_rows, "partial": result.partial,
-                              "reject_file": rejects, "note": result.note}))
+                              "reject_file": rejects, "note": result.note,
+                              **(partial.as_dict() if partial is not None else {})}))
         else:
             print(f"{stmt.sql}\n{result.summary()}")
         if result.partial:
             print(f"error: partial load: KWDB answered {result.status!r} but rejected {result.reject_rows:,} row(s); "
                   f"they are in {rejects} on the server (what was imported stays: a time-series IMPORT has no "
                   "rollback; fix those rows and IMPORT INTO only them)", file=sys.stderr)
+            if partial is not None:
+                print("\n".join(partial.lines()), file=sys.stderr)
         return 0 if result.complete else 1
     if args.thread_concurrency is not None:
         raise UsageError("--thread-concurrency goes with --native (KWDB's own IMPORT)")
@@ -1337,6 +1405,8 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.rehearse:
+        return _cmd_rehearse(args)
     from contextlib import AsyncExitStack
     from dataclasses import asdict
     from pathlib import Path
@@ -1436,6 +1506,103 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from kwtui import doctor
+
+    if not (args.plan or args.source or args.target):
+        raise UsageError("kwtui doctor needs --source, --target or a plan file")
+    if args.long_tx < 0:
+        raise UsageError("--long-tx must be 0 or more seconds")
+    opts = doctor.DoctorOptions(tables=list(args.table or []), ts=[doctor.parse_ts_spec(s) for s in args.ts],
+                                cdc=args.cdc, export_dir=args.export_dir, files=args.files, charset=args.charset,
+                                extern_dir=args.extern_dir, long_tx_seconds=args.long_tx)
+    plan = None
+    source = target_from_arg(args.source) if args.source else None
+    target = target_from_arg(args.target) if args.target else None
+    if args.plan:
+        from kwtui.migration import MigrationPlan
+
+        plan = MigrationPlan.load(args.plan)
+        psrc, pdst = doctor.plan_sides(plan)
+        source, target = source or psrc, target or pdst
+        doctor.options_from_plan(plan, opts)
+    report = asyncio.run(doctor.run_doctor(source, target, opts, plan=plan,
+                                           password_prompt=_terminal_password_prompt))
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(doctor.render_text(report)))
+    return report.exit_code
+
+
+def _cmd_rehearse(args: argparse.Namespace) -> int:
+    from kwtui.migration import MigrationPlan, open_services
+    from kwtui.rehearse import eta_text, rehearse
+
+    if args.phase or args.through or args.yes:
+        raise UsageError("--rehearse runs no phase: drop --phase/--through/--yes")
+    plan = MigrationPlan.load(args.planfile)
+    if args.target:
+        from kwtui.migration import safe_reference
+
+        plan.requirements.target = safe_reference(args.target)
+
+    async def run() -> Any:
+        src, dst = await open_services(plan, password_prompt=_terminal_password_prompt)
+        try:
+            return await rehearse(plan, src, dst, percent=args.sample, scratch=args.scratch, keep=args.keep_scratch,
+                                  say=None if args.json else lambda m: print(f"kwtui: {m}", file=sys.stderr))
+        finally:
+            for svc in (src, dst):
+                if svc is not None:
+                    with contextlib.suppress(Exception):
+                        await svc.close()
+
+    r = asyncio.run(run())
+    if args.json:
+        print(json.dumps(r.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        for t in r.tables:
+            state = "ok" if t.ok else f"FAILED: {t.error}" if t.error else f"{t.orphans} orphan(s)" \
+                if t.orphans else f"{t.loaded_rows}/{t.sample_rows} rows landed"
+            print(f"{t.table}: {t.sample_rows:,} of {t.full_rows:,} rows in {t.seconds:.2f} s, {state}"
+                  + "".join(f"; {n}" for n in t.notes))
+        print(f"rehearsal {'ok' if r.ok else 'FAILED'}: {r.rows_per_s:,.0f} rows/s; ETA of the real run about "
+              f"{eta_text(r.eta_s)}; scratch schema {r.scratch} {'dropped' if r.dropped else 'kept'}")
+    return 0 if r.ok else 1
+
+
+def cmd_post_migrate(args: argparse.Namespace) -> int:
+    from kwtui.aftercare import post_path, run_aftercare
+    from kwtui.migration import MigrationPlan, open_services
+
+    plan = MigrationPlan.load(args.plan)
+
+    async def run() -> Any:
+        src, dst = await open_services(plan, password_prompt=_terminal_password_prompt)
+        try:
+            return await run_aftercare(plan, src, dst, analyze=not args.no_analyze)
+        finally:
+            for svc in (src, dst):
+                if svc is not None:
+                    with contextlib.suppress(Exception):
+                        await svc.close()
+
+    report = asyncio.run(run())
+    out = post_path(args.plan)
+    out.write_text(report.markdown(plan.name or plan.id), encoding="utf-8")
+    if args.json:
+        print(json.dumps({**report.as_dict(), "written": str(out)}, ensure_ascii=False, indent=2))
+    else:
+        for t in report.tasks:
+            print(f"[{t.verdict:>7}] {t.title}: {t.evidence}")
+            for stmt in t.statements if t.verdict not in ("ok", "done") else []:
+                print(f"          {stmt}")
+        print(f"new connection string: {report.connection}")
+        print(f"rollback plan and monitoring queries: {out}")
+    return 0 if report.ok else 1
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
     from kwtui.connection import ConnectTarget
 
@@ -1522,11 +1689,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_sync(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
+        if args.command == "post-migrate":
+            return cmd_post_migrate(args)
         return cmd_tui(args)
     except KwtuiError as exc:
         if debug:
             traceback.print_exc()
         print(f"kwtui: {'usage error: ' if exc.exit_code == 2 else ''}{exc.one_line()}", file=sys.stderr)
+        _explain(exc, args, usage=exc.exit_code == 2)
         return exc.exit_code
     except KeyboardInterrupt:
         print("kwtui: interrupted", file=sys.stderr)
@@ -1537,7 +1709,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"kwtui: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
                   file=sys.stderr)
+        _explain(exc, args)
         return 1
+
+
+def _explain(exc: BaseException, args: argparse.Namespace, *, usage: bool = False) -> None:
+    """The knowledge base's cause and fix under a failed command's error (kwtui.troubleshoot);
+    with --json also one JSON object on stdout: error, cause, fix, action. A usage error is
+    explained only where a flag fixes it (e.g. --fresh-dir)."""
+    from kwtui.troubleshoot import diagnose
+
+    d = diagnose(exc, context={"verb": args.command})
+    if usage and (d is None or d.action is None or not d.action.flag):
+        return
+    if getattr(args, "json", False):
+        message = exc.one_line() if isinstance(exc, KwtuiError) else str(exc)
+        doc: dict[str, Any] = {"event": "error", "ok": False, "error": message,
+                               "sqlstate": getattr(exc, "sqlstate", None), "kb": None, "cause": None, "fix": None,
+                               "action": None}
+        if d is not None:
+            doc.update(d.as_dict())
+        print(json.dumps(doc, ensure_ascii=False))
+    if d is not None:
+        print("\n".join(d.lines()), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -297,6 +297,8 @@ class Journal:
         with self._tx() as db:
             db.execute("UPDATE job_tables SET status=?, error=?, finished=? WHERE job_id=? AND name=?",
                        (status, error, time.time(), job_id, name))
+        if status == FAILED:
+            self._log_advice(job_id, error, name)
 
     def finish(self, job_id: int, status: str, error: str | None = None) -> None:
         if status not in STATUSES:
@@ -309,6 +311,24 @@ class Journal:
                        (status, error, time.time() if status in FINISHED else None, time.time(),
                         totals["r"], totals["b"], totals["j"], totals["n"], job_id))
         self.log(job_id, "error" if status == FAILED else "info", f"job {status}" + (f": {error}" if error else ""))
+        if status == FAILED:
+            self._log_advice(job_id, error)
+
+    def _log_advice(self, job_id: int, error: str | None, table: str | None = None) -> None:
+        """The failure knowledge base's cause and fix for a failed job or table, as log lines
+        (level "advice"), once per job and text (kwtui.troubleshoot)."""
+        from kwtui.troubleshoot import job_error_lines
+
+        targets = [t.target for t in self.get(job_id).tables if t.name == table] if table else []
+        lines = job_error_lines(error, job_id, self, targets)
+        if not lines:
+            return
+        with self._connect() as db:
+            seen = db.execute("SELECT count(*) FROM job_log WHERE job_id=? AND level='advice' AND message=?",
+                              (job_id, lines[0])).fetchone()[0]
+        if not seen:
+            for line in lines:
+                self.log(job_id, "advice", line)
 
     def request(self, job_id: int, what: str) -> None:
         """Ask the running process to "cancel" or "pause" (it checks between batches)."""

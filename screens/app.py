@@ -214,6 +214,15 @@ class KwtuiApp(App[int]):
             return
         self.push_screen(ValidationScreen(self.store, self.journal))
 
+    # -- doctor (preflight checks) ------------------------------------------------------------
+
+    def action_open_doctor(self) -> None:
+        from kwtui.screens.doctor import DoctorScreen
+
+        if isinstance(self.screen, DoctorScreen):
+            return
+        self.push_screen(DoctorScreen())
+
     def resume_job(self, job_id: int) -> None:
         """Resume a journaled job in this process; the jobs screen follows it through the journal."""
         self._resume_worker(job_id)
@@ -373,6 +382,8 @@ class KwtuiApp(App[int]):
                             self.action_open_plan)
         yield SystemCommand("Help", "List every key binding of this screen", self.action_help)
         yield SystemCommand("Jobs", "Every journaled transfer: progress, cancel, pause, resume", self.action_open_jobs)
+        yield SystemCommand("Doctor…", "Preflight checks before a migration: privileges, keys, TS candidates, "
+                            "settings, disks (read-only)", self.action_open_doctor)
         yield SystemCommand("Validate…", "Prove that tables match: row counts, aggregates, checksums to the row",
                             self.action_open_validation)
         if self.service is not None:

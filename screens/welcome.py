@@ -22,6 +22,7 @@ CHOICES = (
     ("migration", "n", "Start a new migration", "the guided plan: source, target, strategy"),
     ("jobs", "j", "Jobs", "every transfer: progress, cancel, pause, resume"),
     ("validate", "v", "Validate", "prove two tables match, down to the differing rows"),
+    ("doctor", "o", "Doctor", "preflight checks: privileges, keys, TS candidates, disks"),
 )
 
 
@@ -34,6 +35,7 @@ class WelcomeScreen(Screen[None]):
         Binding("n", "choose('migration')", "New migration"),
         Binding("j", "app.open_jobs", "Jobs"),
         Binding("v", "app.open_validation", "Validate"),
+        Binding("o", "app.open_doctor", "Doctor"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -71,6 +73,8 @@ class WelcomeScreen(Screen[None]):
             app.action_open_jobs()  # type: ignore[attr-defined]
         elif choice == "validate":
             app.action_open_validation()  # type: ignore[attr-defined]
+        elif choice == "doctor":
+            app.action_open_doctor()  # type: ignore[attr-defined]
 
     def set_status(self, text: str) -> None:
         self.query_one("#welcome-status", Static).update(text)

@@ -43,7 +43,11 @@ def run_subprocess(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def assert_one_line_error(err: str) -> str:
+    """One line of error; under it, at most the knowledge base's cause and fix (kwtui.troubleshoot)."""
     lines = err.splitlines()
+    if len(lines) == 3:
+        assert lines[1].startswith("  cause: ") and lines[2].startswith("  fix:   "), err
+        lines = lines[:1]
     assert len(lines) == 1, err
     assert lines[0].startswith("kwtui: ")
     assert "Traceback" not in err

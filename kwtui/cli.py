@@ -1114,13 +1114,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                               "reject_file": rejects, "note": result.note,
                               **(partial.as_dict() if partial is not None else {})}))
         else:
-            print(f"{stmt.sql}\n{result.summary()}")
+            print(f"{stmt.sql}\n{result.summary()}" + ("\n" + "\n".join(partial.lines()) if partial is not None else ""))
         if result.partial:
             print(f"error: partial load: KWDB answered {result.status!r} but rejected {result.reject_rows:,} row(s); "
                   f"they are in {rejects} on the server (what was imported stays: a time-series IMPORT has no "
                   "rollback; fix those rows and IMPORT INTO only them)", file=sys.stderr)
-            if partial is not None:
-                print("\n".join(partial.lines()), file=sys.stderr)
         return 0 if result.complete else 1
     if args.thread_concurrency is not None:
         raise UsageError("--thread-concurrency goes with --native (KWDB's own IMPORT)")

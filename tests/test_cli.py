@@ -42,6 +42,11 @@ def run_subprocess(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def error_lines(err: str) -> list[str]:
+    """The error's own lines, without the knowledge base's cause and fix under it (kwtui.troubleshoot)."""
+    return [ln for ln in err.strip().splitlines() if not ln.startswith(("  cause: ", "  fix:   "))]
+
+
 def assert_one_line_error(err: str) -> str:
     """One line of error; under it, at most the knowledge base's cause and fix (kwtui.troubleshoot)."""
     lines = err.splitlines()

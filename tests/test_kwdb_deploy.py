@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from .conftest import KWDB_NODE, _kwdb_env
-from .test_cli import run
+from .test_cli import error_lines, run
 
 pytestmark = pytest.mark.kwdb
 
@@ -138,7 +138,7 @@ def test_a_certificate_directory_connects_to_a_secure_node(secure_node: tuple[in
     # without the certificates the node asks for a password: one clear line, no traceback
     code, _, err = run(capsys, "query", "--dsn", f"postgresql://root@127.0.0.1:{port}/defaultdb?sslmode=disable",
                        "select 1")
-    assert code == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "Traceback" not in err and len(error_lines(err)) == 1
 
 
 def test_a_three_node_cluster_is_detected_by_its_replication(cluster: int, profiles_path: Path,

@@ -24,7 +24,7 @@ import pytest
 from psycopg import sql
 
 from .conftest import KwdbNode
-from .test_cli import run
+from .test_cli import error_lines, run
 
 pytestmark = pytest.mark.kwdb
 
@@ -110,7 +110,7 @@ def _pause_resume_cancel(capsys: pytest.CaptureFixture[str], kwdb: str, url: str
     assert pa.returncode == 1
     # "KWDB job <id> was paused ..." when its watcher had seen the job, else the server's text
     assert "paused" in a_err and f"kwtui jobs native-resume {ja}" in a_err
-    assert len(a_err.strip().splitlines()) == 1 and "Traceback" not in a_err
+    assert len(error_lines(a_err)) == 1 and "Traceback" not in a_err
     _, b_err = pb.communicate(timeout=240)
     # "KWDB job <id> was cancelled ..." when its watcher had seen the job, else the server's text
     assert pb.returncode == 1 and "cancel" in b_err and "rolls the import back" in b_err and "Traceback" not in b_err

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from .conftest import KwdbNode
-from .test_cli import run
+from .test_cli import error_lines, run
 
 pytestmark = pytest.mark.kwdb
 
@@ -130,7 +130,7 @@ def test_export_relational_table_counts_data_rows_and_files(rdb: str, kwdb_node:
     assert doc["ok"] is True and doc["rows"] == 6
     # the same directory again: KWDB refuses a non-empty one, one line with the advice
     code, _, err = run(capsys, "export", "--dsn", rdb, "--native", "--table", "r", "--to", f"nodelocal://1/{out_dir}")
-    assert code == 1 and "is not empty" in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert code == 1 and "is not empty" in err and "Traceback" not in err and len(error_lines(err)) == 1
 
 
 def test_export_ts_table_database_and_query_succeed(tsdb: str, kwdb_node: KwdbNode,
@@ -228,7 +228,7 @@ def test_export_sql_format(rdb: str, tsdb: str, kwdb_node: KwdbNode, capsys: pyt
         f"INSERT INTO {name}.public.nb(id,s) VALUES (3,E'it\\'s');"]
     code, _, err = run(capsys, "export", "--dsn", rdb, "--native", "--table", "r", "--format", "sql",
                        "--to", f"nodelocal://1/{base}_b")
-    assert code == 1 and "BYTES" in err and len(err.splitlines()) == 1
+    assert code == 1 and "BYTES" in err and len(error_lines(err)) == 1
     code, _, err = run(capsys, "export", "--dsn", rdb, "--native", "--query", "select * from nb", "--format", "sql",
                        "--to", f"nodelocal://1/{base}_q")
     assert code == 1 and "single table" in err
@@ -299,7 +299,7 @@ def test_import_create_relational_ts_and_wrong_database(rdb: str, tsdb: str, kwd
         _exec(kwdb_node.uri, f"DROP DATABASE IF EXISTS {ts2} CASCADE")
     # a TS table into a relational database: the node refuses, kwtui says where to connect
     code, _, err = run(capsys, "import", "--dsn", kwdb, "--native", "--create", "--from", f"nodelocal://1/{base}_m")
-    assert code == 1 and "time-series database" in err and len(err.splitlines()) == 1
+    assert code == 1 and "time-series database" in err and len(error_lines(err)) == 1
 
 
 def test_import_database_relational_and_ts(rdb: str, tsdb: str, kwdb_node: KwdbNode,
@@ -348,7 +348,7 @@ def test_relational_bad_row_fails_the_whole_import(rdb: str, kwdb_node: KwdbNode
     (kwdb_node.extern / base).mkdir(parents=True)
     (kwdb_node.extern / base / "n1.0.csv").write_text("10,a\nx,b\n12,c\n")
     code, _, err = run(capsys, "import", "--dsn", rdb, "--native", "--into", "nb", "--from", f"nodelocal://1/{base}")
-    assert code == 1 and "error parsing row 2" in err and "streamed import" in err and len(err.splitlines()) == 1
+    assert code == 1 and "error parsing row 2" in err and "streamed import" in err and len(error_lines(err)) == 1
     assert _exec(rdb, "SELECT count(*) FROM nb") == [(3,)]
 
 

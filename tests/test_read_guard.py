@@ -37,7 +37,7 @@ from kwtui.guard import ReadRefused
 from kwtui.query import QueryRunner
 
 from .readmode_corpus import ATTACKS, READS, Attempt
-from .test_cli import run
+from .test_cli import error_lines, run
 
 SETUP = """
 CREATE EXTENSION dblink;
@@ -259,7 +259,7 @@ def test_every_attack_changes_nothing_through_export_query(corpus: Corpus, tmp_p
                 outcome = "catalog" if "refused in read mode" in err else "server"
             except UsageError:
                 outcome = "parse"
-            assert len(err.strip().splitlines()) == 1, err  # one line naming the reason
+            assert len(error_lines(err)) == 1, err  # one line naming the reason
         else:
             outcome = "server error"
         outcomes.setdefault(attempt.cls, Counter())[outcome] += 1

@@ -24,6 +24,8 @@ import pytest
 
 from kwtui.cli import main
 
+from ..test_cli import error_lines
+
 MANIFEST = "kwtui.manifest.json"  # the export's manifest (kwtui.transfer.manifest.MANIFEST)
 
 SEED = int(os.environ.get("KWTUI_ATTACK_SEED", "16"))
@@ -58,7 +60,7 @@ def assert_refused_then_loaded_with_flag(capsys: pytest.CaptureFixture[str], dst
     code, out, err = run(capsys, "import", "--dsn", dst, "--from", str(out_dir), "--create")
     assert code == 1, (out, err)
     assert "incomplete export" in err and "--allow-incomplete" in err, err
-    assert len(err.strip().splitlines()) == 1
+    assert len(error_lines(err)) == 1
     assert execute(dst, "SELECT count(*) FROM pg_tables WHERE tablename = 'orders'")[0][0] == 0  # nothing made
     code, out, err = run(capsys, "import", "--dsn", dst, "--from", str(out_dir), "--create", "--allow-incomplete",
                          "--workers", "1")

@@ -16,6 +16,8 @@ import pytest
 
 from kwtui.cli import main
 
+from ..test_cli import error_lines
+
 MANIFEST = "kwtui.manifest.json"  # the export's manifest (kwtui.transfer.manifest.MANIFEST)
 
 
@@ -85,7 +87,7 @@ def test_chunk_altered_after_export_is_refused(capsys: pytest.CaptureFixture[str
     assert chunk.read_bytes() != data
     code, out, err = run(capsys, "import", "--dsn", dst, "--from", str(out_dir), "--create")
     assert code == 1, (out, err)
-    assert "n1.1.csv" in err and "checksum differs" in err and len(err.strip().splitlines()) == 1, err
+    assert "n1.1.csv" in err and "checksum differs" in err and len(error_lines(err)) == 1, err
     assert execute(dst, "SELECT count(*) FROM pg_tables WHERE tablename = 'orders'")[0][0] == 0
     # not even --allow-incomplete loads a changed chunk
     code, out, err = run(capsys, "import", "--dsn", dst, "--from", str(out_dir), "--create", "--allow-incomplete")

@@ -11,7 +11,7 @@ import pytest
 
 from kwtui.jobs import Journal
 
-from ..test_cli import run
+from ..test_cli import error_lines, run
 from .test_import_csv import assert_balanced, import_json
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def test_unwritable_reject_file_is_refused_before_any_row_moves(capsys: pytest.C
                        "--reject-file", str(blocker / "reject.txt"), "--batch-bytes", "20000")
     assert code == 1, err
     assert "cannot write the reject file" in err and "nothing was loaded" in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err and len(error_lines(err)) == 1
     assert db.execute("SELECT count(*) FROM t") == [(0,)]
     assert len(Journal().jobs(10_000)) == jobs_before  # no job either: nothing to resume
 

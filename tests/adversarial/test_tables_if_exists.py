@@ -14,6 +14,8 @@ import pytest
 
 from kwtui.cli import main
 
+from ..test_cli import error_lines
+
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
@@ -48,7 +50,7 @@ def test_second_transfer_of_a_keyless_table_is_refused(capsys: pytest.CaptureFix
     code, out, err = run(capsys, "transfer", "-s", src, "-t", dst, "--table", "public.events")
     assert code == 1, (out, err)
     assert "public.events" in err and "1,000 rows" in err and "--if-exists" in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert len(error_lines(err)) == 1 and "Traceback" not in err
     assert count(dst, "events") == 1000
 
 

@@ -19,6 +19,8 @@ import pytest
 
 from kwtui.cli import main
 
+from ..test_cli import error_lines
+
 
 def execute(uri: str, text: str, params: Any = None) -> list[Any]:
     with psycopg.connect(uri, autocommit=True) as conn:
@@ -53,7 +55,7 @@ def test_two_transfers_into_one_table_one_is_refused(capsys: pytest.CaptureFixtu
                                       "--if-exists", "append")
             assert code == 1, (out, err)
             assert "public.big" in err and f"being written by {job}" in err, err
-            assert len(err.strip().splitlines()) == 1
+            assert len(error_lines(err)) == 1
         finally:
             os.kill(first.pid, signal.SIGCONT)
         out1, err1 = first.communicate(timeout=120)

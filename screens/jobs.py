@@ -45,6 +45,14 @@ def bar(done: int, total: int, width: int = 24) -> str:
     return f"[green]{'━' * full}[/][dim]{'━' * (width - full)}[/] {frac * 100:5.1f}%"
 
 
+def table_state(job: Job, table: Any) -> str:
+    """A table's state as the job's controls left it: a table still marked running in a job that
+    was paused, cancelled or whose process is gone shows the job's state, not "running"."""
+    if table.status == RUNNING and job.status != RUNNING:
+        return job.status
+    return str(table.status)
+
+
 def clock(at: float) -> str:
     """A log line's time of day (tests replace it for stable snapshots)."""
     return time.strftime("%H:%M:%S", time.localtime(at))
@@ -128,7 +136,6 @@ class JobsScreen(Screen[None]):
     #job-overall { margin: 0 0 0 0; }
     #job-spark { height: 2; margin: 0 0 1 0; }
     #job-tables { height: auto; }
-    .job-table-row { height: auto; }
     """
     BINDINGS = [
         Binding("c", "cancel_job", "Cancel"),
@@ -160,7 +167,7 @@ class JobsScreen(Screen[None]):
                     yield Static("", id="job-summary")
                     yield Static("", id="job-overall")
                     yield Throughput([], id="job-spark")
-                    yield Vertical(id="job-tables")
+                    yield Static("", id="job-tables")
                 log = RichLog(id="job-log", wrap=True, markup=True)
                 log.border_title = "Log"
                 yield log
@@ -244,7 +251,7 @@ class JobsScreen(Screen[None]):
     def show_detail(self, logs: list[tuple[float, str, str]]) -> None:
         job = self.current()
         summary = self.query_one("#job-summary", Static)
-        box = self.query_one("#job-tables", Vertical)
+        box = self.query_one("#job-tables", Static)
         if job is None:
             summary.update("No jobs yet. `kwtui transfer` starts one; it is journaled before any data moves.")
             return
@@ -281,29 +288,15 @@ class JobsScreen(Screen[None]):
             style = {"error": "red", "warning": "yellow"}.get(level, "dim")
             log.write(f"[{style}]{clock(at)}[/] {escape(message)}")
 
-    def _table_bars(self, box: Vertical, job: Job) -> None:
-        wanted = [f"t{i}" for i in range(len(job.tables))]
-        have = [w.id for w in box.query(".job-table-row")]
-        if have != [f"row-{w}" for w in wanted]:
-            box.remove_children()
-            for i, _t in enumerate(job.tables):
-                row = Vertical(Label("", id=f"label-t{i}"), Static("", id=f"bar-t{i}"),
-                               id=f"row-t{i}", classes="job-table-row")
-                box.mount(row)
-            self.call_after_refresh(self._fill_bars, job)
-        else:
-            self._fill_bars(job)
-
-    def _fill_bars(self, job: Job) -> None:
-        for i, t in enumerate(job.tables):
-            try:
-                label = self.query_one(f"#label-t{i}", Label)
-                line = self.query_one(f"#bar-t{i}", Static)
-            except Exception:
-                return
+    def _table_bars(self, box: Static, job: Job) -> None:
+        """One line of name, state and rows, then a bar, per table: a single widget updated in
+        place (mounting rows with ids per table raced the removal of the previous job's rows)."""
+        lines = []
+        for t in job.tables:
             err = f" [red]{escape(t.error)}[/]" if t.error else ""
-            label.update(f"{escape(t.name)} · {t.status} · {t.rows:,} rows{err}")
-            line.update(bar(len(t.done_batches), len(t.batches)) + f" {len(t.done_batches)}/{len(t.batches)}")
+            lines.append(f"{escape(t.name)} · {table_state(job, t)} · {t.rows:,} rows{err}")
+            lines.append(bar(len(t.done_batches), len(t.batches)) + f" {len(t.done_batches)}/{len(t.batches)}")
+        box.update("\n".join(lines))
 
     # -- actions -----------------------------------------------------------------------------
 

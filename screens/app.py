@@ -25,6 +25,7 @@ from kwtui.screens.import_wizard import ImportWizard
 from kwtui.screens.messages import Connected, ConnectFailed, DemoStarted
 from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
 from kwtui.screens.welcome import WelcomeScreen
+from kwtui.screens.workers import WorkerFailed
 from kwtui.styles import APP_CSS
 
 
@@ -82,8 +83,14 @@ class KwtuiApp(App[int]):
 
     # -- errors and prompts -----------------------------------------------------------------
 
-    def show_error(self, title: str, error: KwtuiError | str, detail: str | None = None) -> None:
-        self.push_screen(ErrorModal(title, error, detail))
+    def show_error(self, title: str, error: KwtuiError | str, detail: str | None = None, *,
+                   committed: str | None = None, next_step: str | None = None) -> None:
+        self.push_screen(ErrorModal(title, error, detail, committed=committed, next_step=next_step))
+
+    @on(WorkerFailed)
+    def on_worker_failed(self, message: WorkerFailed) -> None:
+        """The one place a worker's failure is shown: every screen's ``@guarded`` workers end here."""
+        self.show_error(message.title, message.error, committed=message.committed, next_step=message.next_step)
 
     async def prompt_password(self, label: str) -> str | None:
         """Called from a worker by the connection service when the server wants a password."""

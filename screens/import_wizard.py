@@ -50,6 +50,7 @@ from kwtui.screens.wizard import (
     native_reason,
     parse_int,
 )
+from kwtui.screens.workers import guarded
 from kwtui.transfer import native
 from kwtui.transfer.csvdialect import CsvDialect, Record, iter_records, read_header
 from kwtui.transfer.files import ImportOutcome, import_path
@@ -931,19 +932,16 @@ class ImportWizard(WizardScreen):
         self.set_status("importing…")
         self.run_streamed_import(self.source, dialect, kwargs)
 
-    @work(group="run", exclusive=True)
+    @guarded("The import failed", group="run", exclusive=True)
     async def run_streamed_import(self, source: Path, dialect: CsvDialect, kwargs: dict[str, Any]) -> None:
-        outcome = await self.with_own_connection(self.database, "The import failed",
+        outcome = await self.with_own_connection(self.database,
                                                  lambda svc: import_path(svc, source, dialect, **kwargs))
-        if outcome is not None:
-            self.post_message(ImportFinished(outcome))
+        self.post_message(ImportFinished(outcome))
 
-    @work(group="run", exclusive=True)
+    @guarded("KWDB's IMPORT failed", group="run", exclusive=True)
     async def run_native_import(self, statement: native.NativeStatement) -> None:
-        result = await self.with_own_connection(self.database, "KWDB's IMPORT failed",
-                                                lambda svc: self.run_native(svc, statement))
-        if result is not None:
-            self.post_message(NativeImportFinished(statement, result))
+        result = await self.with_own_connection(self.database, lambda svc: self.run_native(svc, statement))
+        self.post_message(NativeImportFinished(statement, result))
 
     def _done(self) -> None:
         self.running = False

@@ -21,7 +21,8 @@ class ErrorModal(ModalScreen[None]):
         Binding("enter", "close", "Close", show=False),
     ]
 
-    def __init__(self, title: str, error: KwtuiError | str, detail: str | None = None) -> None:
+    def __init__(self, title: str, error: KwtuiError | str, detail: str | None = None, *,
+                 committed: str | None = None, next_step: str | None = None) -> None:
         super().__init__()
         self.title_text = title
         if isinstance(error, KwtuiError):
@@ -32,6 +33,10 @@ class ErrorModal(ModalScreen[None]):
         else:
             self.message = str(error)
             self.detail = detail
+        if committed:
+            self.message += f"\nCommitted: {committed}"
+        if next_step:
+            self.message += f"\nNext: {next_step}"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="error-dialog"):

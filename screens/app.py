@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -25,7 +25,7 @@ from kwtui.screens.import_wizard import ImportWizard
 from kwtui.screens.messages import Connected, ConnectFailed, DemoStarted
 from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
 from kwtui.screens.welcome import WelcomeScreen
-from kwtui.screens.workers import WorkerFailed
+from kwtui.screens.workers import WorkerFailed, guarded
 from kwtui.styles import APP_CSS
 
 
@@ -102,7 +102,7 @@ class KwtuiApp(App[int]):
         self.notify(f"Connecting to {target.label} ...", timeout=2)
         self._connect_worker(target)
 
-    @work(exclusive=True, group="connect")
+    @guarded("Cannot connect", exclusive=True, group="connect")
     async def _connect_worker(self, target: ConnectTarget) -> None:
         service = ConnectionService(target, password_prompt=self.prompt_password)
         try:
@@ -140,7 +140,7 @@ class KwtuiApp(App[int]):
     def disconnect(self) -> None:
         self._disconnect_worker()
 
-    @work(exclusive=True, group="connect")
+    @guarded("Disconnecting failed", exclusive=True, group="connect")
     async def _disconnect_worker(self) -> None:
         if self.explorer is not None:
             with contextlib.suppress(Exception):
@@ -166,7 +166,7 @@ class KwtuiApp(App[int]):
             return
         self._console_worker(database)
 
-    @work(exclusive=True, group="console")
+    @guarded("Cannot open the console", exclusive=True, group="console")
     async def _console_worker(self, database: str) -> None:
         assert self.service is not None
         target = self.service.target.with_database(database) if database else self.service.target
@@ -225,7 +225,7 @@ class KwtuiApp(App[int]):
         """Resume a journaled job in this process; the jobs screen follows it through the journal."""
         self._resume_worker(job_id)
 
-    @work(group="jobs")
+    @guarded("The job stopped", group="jobs")
     async def _resume_worker(self, job_id: int) -> None:
         from kwtui.transfer.resumable import JobRunner, target_from_journal
 
@@ -305,7 +305,7 @@ class KwtuiApp(App[int]):
             screen.set_status("Starting the demo: embedded PostgreSQL, first start seeds about 1M rows ...")
         self._demo_worker()
 
-    @work(exclusive=True, group="demo", thread=True)
+    @guarded("Cannot start the demo", exclusive=True, group="demo", thread=True)
     def _demo_worker(self) -> None:
         try:
             from kwtui.demo import start_demo

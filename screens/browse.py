@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -23,7 +23,7 @@ from textual.widgets import (
     TextArea,
     Tree,
 )
-from textual.widgets.tree import TreeNode
+from textual.widgets.tree import NodeID, TreeNode
 
 from kwtui import fmt
 from kwtui.catalog import Database, Schema, Table, TableDetail
@@ -31,6 +31,7 @@ from kwtui.connection import QueryResult, ServerInfo
 from kwtui.errors import KwtuiError
 from kwtui.explorer import Explorer, filter_tables
 from kwtui.fmt import human_bytes, text_value
+from kwtui.screens.workers import guarded, kwtui_app
 
 MAX_CELL = 40
 
@@ -129,7 +130,7 @@ class BrowseScreen(Screen[None]):
         self.info = info
         self.databases = databases
         self.where = where
-        self.tables_by_node: dict[int, list[Table]] = {}
+        self.tables_by_node: dict[NodeID, list[Table]] = {}
         self.selected: tuple[str, Table] | None = None
         self.filter_text = ""
 
@@ -202,7 +203,7 @@ class BrowseScreen(Screen[None]):
             node.add_leaf("[dim]loading…[/]", data=NodeData("more", data.database))
             self.load_detail(node, data.database, data.table)
 
-    @work(group="tree")
+    @guarded("Cannot list the schemas", group="tree")
     async def load_schemas(self, node: TreeNode[NodeData]) -> None:
         assert self.explorer is not None and node.data is not None
         try:
@@ -226,7 +227,7 @@ class BrowseScreen(Screen[None]):
             for child in node.children:
                 child.expand()
 
-    @work(group="tree")
+    @guarded("Cannot list the tables", group="tree")
     async def load_tables(self, node: TreeNode[NodeData], refresh: bool = False) -> None:
         assert self.explorer is not None and node.data is not None
         try:
@@ -262,7 +263,7 @@ class BrowseScreen(Screen[None]):
                 self.load_detail(None, data.database, data.table)
                 self.load_preview(data.database, data.table)
 
-    @work(group="detail", exclusive=True)
+    @guarded("Cannot read the table", group="detail", exclusive=True)
     async def load_detail(self, node: TreeNode[NodeData] | None, database: str, table: Table) -> None:
         assert self.explorer is not None
         try:
@@ -319,7 +320,7 @@ class BrowseScreen(Screen[None]):
                           "", "primary" if ix.primary else ("unique" if ix.unique else ""), "")
         self.query_one("#ddl-text", TextArea).text = d.ddl
 
-    @work(group="preview", exclusive=True)
+    @guarded("Cannot read the first rows", group="preview", exclusive=True)
     async def load_preview(self, database: str, table: Table) -> None:
         assert self.explorer is not None
         try:
@@ -345,7 +346,7 @@ class BrowseScreen(Screen[None]):
 
     @on(BrowseFailed)
     def on_browse_failed(self, message: BrowseFailed) -> None:
-        self.app.show_error(message.title, message.error)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error(message.title, message.error)
 
     # -- filter ------------------------------------------------------------------------------
 
@@ -388,7 +389,7 @@ class BrowseScreen(Screen[None]):
         self.explorer.forget()
         self.refresh_databases()
 
-    @work(group="tree", exclusive=True)
+    @guarded("Cannot list the databases", group="tree", exclusive=True)
     async def refresh_databases(self) -> None:
         assert self.explorer is not None
         try:
@@ -401,7 +402,7 @@ class BrowseScreen(Screen[None]):
 
     def action_console(self) -> None:
         database = self.selected[0] if self.selected else self.info.database
-        self.app.open_console(database)  # type: ignore[attr-defined]
+        kwtui_app(self).open_console(database)
 
     def transfer_target(self) -> tuple[str, Table | None]:
         """What export/import start from: the table or database under the cursor, else the selection."""
@@ -414,10 +415,10 @@ class BrowseScreen(Screen[None]):
         return self.selected if self.selected else (self.info.database, None)
 
     def action_export(self) -> None:
-        self.app.open_export_wizard()  # type: ignore[attr-defined]
+        kwtui_app(self).open_export_wizard()
 
     def action_import(self) -> None:
-        self.app.open_import_wizard()  # type: ignore[attr-defined]
+        kwtui_app(self).open_import_wizard()
 
     def action_disconnect(self) -> None:
-        self.app.disconnect()  # type: ignore[attr-defined]
+        kwtui_app(self).disconnect()

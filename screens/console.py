@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -24,6 +24,7 @@ from kwtui.guard import ReadRefused
 from kwtui.history import History, HistoryEntry
 from kwtui.query import Execution, QueryRunner, WriteRefused, save_csv, statement_at
 from kwtui.screens.modals import PathPrompt
+from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.sqlsafety import Guarded
 
 PAGE = 500
@@ -225,7 +226,7 @@ class ConsoleScreen(Screen[None]):
             guarded = self.runner.prepare(text, write_mode=self.write_mode)
         except WriteRefused as exc:
             self.update_status(f"[red]refused[/]: {escape(exc.message)}")
-            self.app.show_error("Refused in read mode", exc.message + "\nF8 switches to write mode.")  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Refused in read mode", exc.message + "\nF8 switches to write mode.")
             return
         except KwtuiError as exc:
             self.update_status(escape(exc.message))
@@ -246,7 +247,7 @@ class ConsoleScreen(Screen[None]):
         self.update_status("running… (F9 cancels)")
         self.run_statements(text, guarded, False)
 
-    @work(group="run", exclusive=True)
+    @guarded("The statement failed", group="run", exclusive=True)
     async def run_statements(self, text: str, guarded: Guarded, confirmed: bool) -> None:
         assert self.runner is not None
         self.running = True
@@ -299,7 +300,7 @@ class ConsoleScreen(Screen[None]):
         if isinstance(err, ReadRefused):
             self.update_status(f"[red]refused[/]: {escape(err.message)}")
             self.history.add(HistoryEntry(sql=message.text, database=self.database, status="refused"))
-            self.app.show_error("Refused in read mode", err.message + "\nF8 switches to write mode.")  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Refused in read mode", err.message + "\nF8 switches to write mode.")
             return
         where = ""
         if isinstance(err, QueryError) and err.position:
@@ -310,7 +311,7 @@ class ConsoleScreen(Screen[None]):
         self.history.add(HistoryEntry(sql=message.text, database=self.database, status="error"))
         detail = "\n".join(x for x in (err.detail, f"Hint: {err.hint}" if err.hint else None) if x)
         title = "Statement cancelled" if cancelled else "The server refused the statement"
-        self.app.show_error(title, err.message + where, detail or None)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error(title, err.message + where, detail or None)
 
     def _point_at(self, text: str, position: int) -> None:
         editor = self.query_one("#sql-editor", TextArea)
@@ -346,7 +347,7 @@ class ConsoleScreen(Screen[None]):
             self.loading_more = True
             self.load_more()
 
-    @work(group="page", exclusive=True)
+    @guarded("Cannot fetch more rows", group="page", exclusive=True)
     async def load_more(self) -> None:
         try:
             assert self.stream is not None
@@ -414,7 +415,7 @@ class ConsoleScreen(Screen[None]):
 
         self.app.push_screen(SaveCsvModal(default), chosen)
 
-    @work(group="run", exclusive=True)
+    @guarded("Cannot save the result", group="run", exclusive=True)
     async def save_to(self, path: str) -> None:
         assert self.service is not None and self.last_guarded is not None
         if self.stream is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.containers import Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
@@ -146,7 +146,7 @@ class ExportWizard(WizardScreen):
 
     # -- step 1: what ----------------------------------------------------------------------------
 
-    @work(group="tables", exclusive=True)
+    @guarded("Cannot list the tables", group="tables", exclusive=True)
     async def list_tables(self, database: str) -> None:
         explorer = getattr(self.app, "explorer", None)
         if explorer is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
@@ -249,7 +249,7 @@ class ImportWizard(WizardScreen):
 
     # -- tables of the target database -----------------------------------------------------------
 
-    @work(group="tables", exclusive=True)
+    @guarded("Cannot list the tables", group="tables", exclusive=True)
     async def list_tables(self) -> None:
         explorer = getattr(self.app, "explorer", None)
         if explorer is None:
@@ -312,7 +312,7 @@ class ImportWizard(WizardScreen):
     def on_directory_picked(self, event: DirectoryTree.DirectorySelected) -> None:
         self.query_one("#f-source", Input).value = display_path(event.path)
 
-    @work(thread=True, exclusive=True, group="layout")
+    @guarded("Cannot read the source", thread=True, exclusive=True, group="layout")
     def read_source(self, text: str, advance: bool) -> None:
         try:
             layout = read_layout(Path(text).expanduser())
@@ -421,7 +421,7 @@ class ImportWizard(WizardScreen):
         self.sample_key = key
         self.parse_sample(key, first, self.dialect)
 
-    @work(thread=True, exclusive=True, group="sample")
+    @guarded("Cannot read the sample", thread=True, exclusive=True, group="sample")
     def parse_sample(self, key: tuple[Any, ...], path: Path, dialect: CsvDialect) -> None:
         try:
             header = None
@@ -579,7 +579,7 @@ class ImportWizard(WizardScreen):
             self.query_one("#columns-check", Static).update("[dim]reading the table's columns…[/]")
             self.load_detail(event.value)
 
-    @work(group="detail", exclusive=True)
+    @guarded("Cannot read the table", group="detail", exclusive=True)
     async def load_detail(self, name: str) -> None:
         explorer = getattr(self.app, "explorer", None)
         table = (self.tables or {}).get(name)

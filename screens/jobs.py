@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Label, RichLog, Sparkline
 
 from kwtui.errors import KwtuiError
 from kwtui.jobs import COMPLETED, FAILED, INTERRUPTED, PAUSED, RUNNING, Job, Journal
+from kwtui.screens.workers import guarded, kwtui_app
 
 REFRESH = 1.0
 HISTORY = 60
@@ -189,14 +190,14 @@ class JobsScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load()
 
-    @work(exclusive=True, group="jobs", thread=True)
+    @guarded("Cannot load the jobs", exclusive=True, group="jobs", thread=True)
     def load(self) -> None:
         try:
             jobs = self.journal.jobs(100)
             job_id = self.selected if self.selected is not None else (jobs[0].id if jobs else None)
             logs = self.journal.logs(job_id, 200) if job_id is not None else []
         except Exception as exc:  # the journal is a local file: say what is wrong, do not die
-            self.app.call_from_thread(self.app.show_error, "Cannot read the job journal",  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error, "Cannot read the job journal",
                                       KwtuiError(f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(JobsLoaded(jobs, logs))
@@ -307,7 +308,7 @@ class JobsScreen(Screen[None]):
         try:
             self.journal.request(job.id, what)
         except KwtuiError as exc:
-            self.app.show_error(f"Cannot {what} job {job.id}", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error(f"Cannot {what} job {job.id}", exc)
             return
         self.notify(f"job {job.id}: {what} requested")
         self.load()
@@ -331,14 +332,14 @@ class JobsScreen(Screen[None]):
             return
         self.read_rejects(str(path))
 
-    @work(thread=True, group="rejects")
+    @guarded("Cannot read the reject file", thread=True, group="rejects")
     def read_rejects(self, path: str) -> None:
         from kwtui.jobs import read_head
 
         try:
             lines, more = read_head(path)
         except OSError as exc:
-            self.app.call_from_thread(self.app.show_error, "Cannot read the reject file",  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error, "Cannot read the reject file",
                                       KwtuiError(f"{path}: {exc.strerror or exc}"))
             return
         self.post_message(RejectsRead(path, lines, more))
@@ -357,5 +358,5 @@ class JobsScreen(Screen[None]):
         if job.kind != "transfer":
             self.notify(f"job {job.id} is an {job.kind}: run it again instead", severity="warning")
             return
-        self.app.resume_job(job.id)  # type: ignore[attr-defined]
+        kwtui_app(self).resume_job(job.id)
         self.notify(f"job {job.id}: resuming (failed and unfinished tables run again)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -29,6 +29,7 @@ from kwtui.plan import DEPLOYMENTS
 from kwtui.profiles import ProfileStore, conninfo_text
 from kwtui.screens.plan_screen import PlanScreen
 from kwtui.screens.wizard import FieldRow, as_error, compact_input
+from kwtui.screens.workers import guarded, kwtui_app
 
 SOURCE_KIND_CHOICES = [("PostgreSQL", "postgres"), ("KWDB", "kwdb"), ("CSV files", "csv")]
 TARGET_KIND_CHOICES = [("KWDB relational", "kwdb"), ("KWDB time-series", "kwdb-ts"), ("PostgreSQL", "postgres")]
@@ -181,13 +182,13 @@ class NewMigrationScreen(Screen[None]):
         with contextlib.suppress(KwtuiError):
             self.query_one(f"#mw-{side}-uri", Input).value = migration.safe_reference(conninfo_text(params))
 
-    @work(exclusive=True, group="migration-profiles", thread=True)
+    @guarded("Cannot read the profiles", exclusive=True, group="migration-profiles", thread=True)
     def load_profiles(self) -> None:
         try:
             assert self.store is not None
             names = self.store.names()
         except Exception as exc:  # a damaged profiles file: say so, the URI fields still work
-            self.app.call_from_thread(self.app.show_error,  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error,
                                       "Cannot read the profiles", as_error(exc))
             return
         self.app.call_from_thread(self.set_profiles, names)
@@ -346,7 +347,7 @@ class NewMigrationScreen(Screen[None]):
     def on_run_pressed(self) -> None:
         self.action_make_plan()
 
-    @work(exclusive=True, group="migration-plan")
+    @guarded("Cannot make the plan", exclusive=True, group="migration-plan")
     async def make_plan(self, request: PlanRequest) -> None:
         prompt = getattr(self.app, "prompt_password", None)
         services: list[ConnectionService] = []
@@ -393,7 +394,7 @@ class NewMigrationScreen(Screen[None]):
         self.running = False
         self.query_one("#mw-run", Button).disabled = False
         self.set_status(Text(f"✗ {message.error.one_line()}"), error=True)
-        self.app.show_error("Cannot make the plan", message.error)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error("Cannot make the plan", message.error)
 
     @on(PlanMade)
     def on_plan_made(self, message: PlanMade) -> None:

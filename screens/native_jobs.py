@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from kwtui.errors import KwtuiError
+from kwtui.screens.workers import guarded, kwtui_app
 
 
 class NativeJobsLoaded(Message):
@@ -61,7 +62,7 @@ class NativeJobsScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load()
 
-    @work(exclusive=True, group="native-jobs")
+    @guarded("Cannot list KWDB's jobs", exclusive=True, group="native-jobs")
     async def load(self) -> None:
         from kwtui.transfer.native_watch import list_native_jobs
 
@@ -103,17 +104,17 @@ class NativeJobsScreen(Screen[None]):
         job = self.jobs[min(table.cursor_row, len(self.jobs) - 1)]
         self.send(action, str(job.job_id))
 
-    @work(group="native-control")
+    @guarded("The KWDB job command failed", group="native-control")
     async def send(self, action: str, job_id: str) -> None:
         from kwtui.transfer.native_watch import control_native_job
 
         try:
             status = await control_native_job(self.service, action, job_id)
         except KwtuiError as exc:
-            self.app.show_error(f"Cannot {action} KWDB job {job_id}", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error(f"Cannot {action} KWDB job {job_id}", exc)
             return
         except Exception as exc:
-            self.app.show_error(f"Cannot {action} KWDB job {job_id}",  # type: ignore[attr-defined]
+            kwtui_app(self).show_error(f"Cannot {action} KWDB job {job_id}",
                                 KwtuiError(f"{type(exc).__name__}: {exc}"))
             return
         self.notify(f"KWDB job {job_id}: {status}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -32,6 +32,7 @@ from kwtui.migration import MigrationPlan, TableEntry
 from kwtui.plan import ROLES, ColumnMap
 from kwtui.screens.modals import ConfirmModal, PathPrompt
 from kwtui.screens.wizard import as_error, display_path
+from kwtui.screens.workers import guarded, kwtui_app
 
 TABLE_COLUMNS = (("", "inc"), ("Table", "table"), ("Target", "target"), ("Rows", "rows"), ("MB", "mb"),
                  ("Method", "method"), ("Wk", "workers"), ("Batch", "batch"), ("Watermark", "watermark"),
@@ -416,7 +417,7 @@ class PlanScreen(Screen[None]):
             try:
                 self.plan.set_role(table, name, role)
             except KwtuiError as exc:
-                self.app.show_error("Cannot change the role", exc)  # type: ignore[attr-defined]
+                kwtui_app(self).show_error("Cannot change the role", exc)
                 return
             self.changed(name)
 
@@ -445,7 +446,7 @@ class PlanScreen(Screen[None]):
             try:
                 self.plan.set_watermark(table, column)
             except KwtuiError as exc:
-                self.app.show_error("Cannot set the watermark", exc)  # type: ignore[attr-defined]
+                kwtui_app(self).show_error("Cannot set the watermark", exc)
                 return
             self.plan.notes = migration.strategy_notes(self.plan)
             self.changed()
@@ -470,7 +471,7 @@ class PlanScreen(Screen[None]):
                                         display_path(self.default_path()),
                                         input_id="pl-plan-path"), chosen)
 
-    @work(exclusive=True, group="plan-save", thread=True)
+    @guarded("Cannot save the plan", exclusive=True, group="plan-save", thread=True)
     def save_plan(self, path: Path, then_phases: bool) -> None:
         try:
             written = self.plan.save(path)
@@ -501,7 +502,7 @@ class PlanScreen(Screen[None]):
         self.app.push_screen(PathPrompt("Save the DDL script (every included table)", default,
                                         input_id="pl-ddl-path"), chosen)
 
-    @work(exclusive=True, group="plan-ddl", thread=True)
+    @guarded("Cannot save the DDL script", exclusive=True, group="plan-ddl", thread=True)
     def save_ddl(self, path: Path, script: str) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -518,7 +519,7 @@ class PlanScreen(Screen[None]):
     @on(SaveFailed)
     def on_save_failed(self, message: SaveFailed) -> None:
         self.saving = False
-        self.app.show_error(message.title, message.error)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error(message.title, message.error)
 
     # -- phases and leaving ------------------------------------------------------------------
 

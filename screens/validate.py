@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,6 +24,7 @@ from kwtui.fmt import text_value
 from kwtui.jobs import COMPLETED, Job, Journal
 from kwtui.profiles import ProfileStore, conninfo_text
 from kwtui.screens.modals import PathPrompt
+from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.transfer.engine import ProgressEvent
 from kwtui.validate import (
     AGGREGATE,
@@ -281,14 +282,14 @@ class ValidationScreen(Screen[None]):
 
     # -- profiles and finished jobs ----------------------------------------------------------
 
-    @work(exclusive=True, group="validate-choices", thread=True)
+    @guarded("Cannot list the choices", exclusive=True, group="validate-choices", thread=True)
     def load_choices(self) -> None:
         try:
             profiles = self.store.names()
             jobs = [j for j in self.journal.jobs(200) if j.kind == "transfer" and j.status == COMPLETED]
         except Exception as exc:  # local files: say what is wrong, never die silently
             error = exc if isinstance(exc, KwtuiError) else KwtuiError(f"{type(exc).__name__}: {exc}")
-            self.app.call_from_thread(self.app.show_error,  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error,
                                       "Cannot read the profiles or the job journal", error)
             return
         self.post_message(ChoicesLoaded(profiles, jobs))
@@ -364,7 +365,7 @@ class ValidationScreen(Screen[None]):
         try:
             request = self.request()
         except KwtuiError as exc:
-            self.app.show_error("Cannot validate", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Cannot validate", exc)
             return
         self.running = True
         self.result = self.shown = None
@@ -379,7 +380,7 @@ class ValidationScreen(Screen[None]):
     def on_run_pressed(self) -> None:
         self.action_run()
 
-    @work(exclusive=True, group="validate")
+    @guarded("Validation stopped", exclusive=True, group="validate")
     async def run_validation(self, request: ValidationRequest) -> None:
         prompt = getattr(self.app, "prompt_password", None)
         services: list[ConnectionService] = []
@@ -434,7 +435,7 @@ class ValidationScreen(Screen[None]):
     def on_failed(self, message: ValidationFailed) -> None:
         self.running = False
         self.set_progress(Text("validation stopped: " + message.error.one_line(), style="red"))
-        self.app.show_error("Validation stopped", message.error)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error("Validation stopped", message.error)
 
     @on(ValidationFinished)
     def on_finished(self, message: ValidationFinished) -> None:
@@ -535,19 +536,19 @@ class ValidationScreen(Screen[None]):
             try:
                 report_format(path)
             except KwtuiError as exc:
-                self.app.show_error("Cannot save the report", exc)  # type: ignore[attr-defined]
+                kwtui_app(self).show_error("Cannot save the report", exc)
                 return
             self.save_report(result, path)
 
         self.app.push_screen(ReportPathModal(DEFAULT_REPORT), chosen)
 
-    @work(exclusive=True, group="validate-report", thread=True)
+    @guarded("Cannot save the report", exclusive=True, group="validate-report", thread=True)
     def save_report(self, result: ValidationResult, path: str) -> None:
         try:
             written = write_report(result, Path(path).expanduser())
         except Exception as exc:  # a file that cannot be written: say so
             error = exc if isinstance(exc, KwtuiError) else KwtuiError(f"{type(exc).__name__}: {exc}")
-            self.app.call_from_thread(self.app.show_error, "Cannot save the report", error)  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error, "Cannot save the report", error)
             return
         self.post_message(ReportSaved(written))
 

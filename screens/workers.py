@@ -14,15 +14,24 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from textual import work
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.message_pump import MessagePump
 
 from kwtui.errors import KwtuiError
 
+if TYPE_CHECKING:  # mypy checks screens/ as the package "screens" (installed as kwtui.screens)
+    from screens.app import KwtuiApp
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def kwtui_app(node: DOMNode) -> KwtuiApp:
+    """The running app, typed: screens call the app's own methods through this, never an ignore."""
+    return cast("KwtuiApp", node.app)
 
 
 def as_error(exc: BaseException) -> KwtuiError:

@@ -177,7 +177,7 @@ async def test_browse_switches_database(snapdb: str, db: object, profiles_path: 
         await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
         await wait_for(pilot, lambda: db.name in node_names(app))  # type: ignore[attr-defined]
         t = tree(app)
-        node = next(n for n in t.root.children if n.data.database == db.name)  # type: ignore[attr-defined]
+        node = next(n for n in t.root.children if n.data.database == db.name)  # type: ignore[attr-defined,union-attr]
         node.expand()
         await wait_for(pilot, lambda: "other_db_table" in node_names(app))
         assert app.explorer is not None and db.name in app.explorer._by_db  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError
 from kwtui.explorer import Explorer
 from kwtui.profiles import ProfileStore
+from kwtui.screens import textual_fixes
 from kwtui.screens.browse import BrowseScreen
 from kwtui.screens.connect import ConnectScreen
 from kwtui.screens.console import ConsoleScreen
@@ -41,6 +42,7 @@ class KwtuiApp(App[int]):
 
     def __init__(self, *, target: ConnectTarget | None = None, store: ProfileStore | None = None,
                  demo: bool = False) -> None:
+        textual_fixes.apply()
         super().__init__()
         self.initial_target = target
         self.store = store or ProfileStore()
@@ -138,19 +140,22 @@ class KwtuiApp(App[int]):
         self.show_error("Cannot connect", message.error)
 
     def disconnect(self) -> None:
-        self._disconnect_worker()
-
-    @guarded("Disconnecting failed", exclusive=True, group="connect")
-    async def _disconnect_worker(self) -> None:
-        if self.explorer is not None:
-            with contextlib.suppress(Exception):
-                await self.explorer.close()
-            self.explorer = None
-        if self.service is not None:
-            with contextlib.suppress(Exception):
-                await self.service.close()
-            self.service = None
+        """Back to the welcome screen at once (no screen can open on a closing connection), then
+        close the connections in a worker."""
+        explorer, service = self.explorer, self.service
+        self.explorer = None
+        self.service = None
         self._pop_to_welcome()
+        self._disconnect_worker(explorer, service)
+
+    @guarded("Disconnecting failed", exclusive=True, group="disconnect")
+    async def _disconnect_worker(self, explorer: Explorer | None, service: ConnectionService | None) -> None:
+        if explorer is not None:
+            with contextlib.suppress(Exception):
+                await explorer.close()
+        if service is not None:
+            with contextlib.suppress(Exception):
+                await service.close()
 
     def _pop_to_welcome(self) -> None:
         while len(self.screen_stack) > 2 or (

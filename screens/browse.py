@@ -11,7 +11,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
@@ -31,6 +30,7 @@ from kwtui.connection import QueryResult, ServerInfo
 from kwtui.errors import KwtuiError
 from kwtui.explorer import Explorer, filter_tables
 from kwtui.fmt import human_bytes, text_value
+from kwtui.screens.base import KwScreen
 from kwtui.screens.workers import guarded, kwtui_app
 
 MAX_CELL = 40
@@ -111,7 +111,7 @@ def _cell(value: Any) -> Text:
     return Text(text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…", no_wrap=True)
 
 
-class BrowseScreen(Screen[None]):
+class BrowseScreen(KwScreen[None]):
     HELP_TITLE = "browse"
     BINDINGS = [
         Binding("slash", "filter", "Filter", show=False),

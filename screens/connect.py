@@ -9,12 +9,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, ListItem, ListView, Select, Static
 
 from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError, UsageError
 from kwtui.profiles import Profile, ProfileStore, parse_dsn
+from kwtui.screens.base import KwScreen
 from kwtui.screens.workers import guarded, kwtui_app
 
 SSLMODES = [("(libpq default)", ""), *[(m, m) for m in
@@ -36,7 +36,7 @@ FIELDS = (
 )
 
 
-class ConnectScreen(Screen[None]):
+class ConnectScreen(KwScreen[None]):
     HELP_TITLE = "connect"
     BINDINGS = [
         Binding("ctrl+o", "connect", "Connect"),

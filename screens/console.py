@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -23,6 +22,7 @@ from kwtui.fmt import text_value
 from kwtui.guard import ReadRefused
 from kwtui.history import History, HistoryEntry
 from kwtui.query import Execution, QueryRunner, WriteRefused, save_csv, statement_at
+from kwtui.screens.base import KwModal, KwScreen
 from kwtui.screens.modals import PathPrompt
 from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.sqlsafety import Guarded
@@ -69,7 +69,7 @@ class CsvSaved(Message):
 # -- small modals --------------------------------------------------------------------------
 
 
-class HistoryModal(ModalScreen[str | None]):
+class HistoryModal(KwModal[str | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Close")]
 
     def __init__(self, entries: list[HistoryEntry]) -> None:
@@ -130,7 +130,7 @@ class ResultGrid(DataTable[str]):
 
 
 
-class ConsoleScreen(Screen[None]):
+class ConsoleScreen(KwScreen[None]):
     HELP_TITLE = "SQL console"
     BINDINGS = [
         Binding("f5", "run_current", "Run"),

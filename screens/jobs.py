@@ -15,11 +15,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, RichLog, Sparkline, Static
 
 from kwtui.errors import KwtuiError
 from kwtui.jobs import COMPLETED, FAILED, INTERRUPTED, PAUSED, RUNNING, Job, Journal
+from kwtui.screens.base import KwModal, KwScreen
 from kwtui.screens.workers import guarded, kwtui_app
 
 REFRESH = 1.0
@@ -89,7 +89,7 @@ class RejectsRead(Message):
         self.path, self.lines, self.more = path, lines, more
 
 
-class RejectsModal(ModalScreen[None]):
+class RejectsModal(KwModal[None]):
     """The reject file of a job: file:line: column: reason, then the raw line."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Close"), Binding("q", "dismiss_none", "Close", show=False)]
@@ -125,7 +125,7 @@ class JobsLoaded(Message):
         self.jobs, self.logs = jobs, logs
 
 
-class JobsScreen(Screen[None]):
+class JobsScreen(KwScreen[None]):
     HELP_TITLE = "jobs"
     DEFAULT_CSS = """
     #jobs-body { height: 1fr; }

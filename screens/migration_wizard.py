@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Select, Static, Switch
 
 from kwtui import migration
@@ -27,6 +26,7 @@ from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError, UsageError
 from kwtui.plan import DEPLOYMENTS
 from kwtui.profiles import ProfileStore, conninfo_text
+from kwtui.screens.base import KwScreen
 from kwtui.screens.plan_screen import PlanScreen
 from kwtui.screens.wizard import FieldRow, as_error, compact_input
 from kwtui.screens.workers import guarded, kwtui_app
@@ -87,7 +87,7 @@ def same_server(a: ConnectTarget, b: ConnectTarget) -> bool:
     return all(str(a.params.get(k) or "") == str(b.params.get(k) or "") for k in keys)
 
 
-class NewMigrationScreen(Screen[None]):
+class NewMigrationScreen(KwScreen[None]):
     HELP_TITLE = "new migration"
     BINDINGS = [
         Binding("f5", "make_plan", "Make the plan"),

@@ -10,10 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from kwtui.errors import KwtuiError
+from kwtui.screens.base import KwScreen
 from kwtui.screens.workers import guarded, kwtui_app
 
 
@@ -23,7 +23,7 @@ class NativeJobsLoaded(Message):
         self.jobs, self.note = jobs, note
 
 
-class NativeJobsScreen(Screen[None]):
+class NativeJobsScreen(KwScreen[None]):
     HELP_TITLE = "KWDB jobs"
     DEFAULT_CSS = """
     #native-jobs { height: 1fr; border: round $primary; border-title-color: $accent; }

@@ -21,7 +21,6 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
@@ -41,6 +40,7 @@ from kwtui.migration import (
     PhaseRecord,
 )
 from kwtui.runbook import ROLLBACK, render_runbook
+from kwtui.screens.base import KwScreen
 from kwtui.screens.modals import ConfirmModal, PathPrompt
 from kwtui.screens.workers import guarded, kwtui_app
 
@@ -225,7 +225,7 @@ def _data_lines(key: str, rec: PhaseRecord) -> list[tuple[str, str]]:
 # -- the screen -----------------------------------------------------------------------------
 
 
-class PhasesScreen(Screen[None]):
+class PhasesScreen(KwScreen[None]):
     """A saved plan's six phases as a checklist; Enter runs the next one."""
 
     HELP_TITLE = "migration phases"

@@ -21,7 +21,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -30,6 +29,7 @@ from kwtui.errors import KwtuiError
 from kwtui.fmt import seconds_text
 from kwtui.migration import MigrationPlan, TableEntry
 from kwtui.plan import ROLES, ColumnMap
+from kwtui.screens.base import KwModal, KwScreen
 from kwtui.screens.modals import ConfirmModal, PathPrompt
 from kwtui.screens.wizard import as_error, display_path
 from kwtui.screens.workers import guarded, kwtui_app
@@ -178,7 +178,7 @@ class SaveFailed(Message):
 # -- modals ---------------------------------------------------------------------------------------
 
 
-class TypeModal(ModalScreen[str | None]):
+class TypeModal(KwModal[str | None]):
     """The target type of one column; a type the plan refuses is said here, the modal stays open."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -211,7 +211,7 @@ class TypeModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ChoiceModal(ModalScreen[str | None]):
+class ChoiceModal(KwModal[str | None]):
     """One of a few values (a role, a watermark column); Enter picks, Esc cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -244,7 +244,7 @@ class ChoiceModal(ModalScreen[str | None]):
 # -- the screen -----------------------------------------------------------------------------------
 
 
-class PlanScreen(Screen[None]):
+class PlanScreen(KwScreen[None]):
     HELP_TITLE = "migration plan"
     BINDINGS = [
         Binding("e", "edit_type", "Type"),

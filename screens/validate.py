@@ -15,7 +15,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from kwtui.connection import ConnectionService, ConnectTarget
@@ -23,6 +22,7 @@ from kwtui.errors import KwtuiError, UsageError
 from kwtui.fmt import text_value
 from kwtui.jobs import COMPLETED, Job, Journal
 from kwtui.profiles import ProfileStore, conninfo_text
+from kwtui.screens.base import KwScreen
 from kwtui.screens.modals import PathPrompt
 from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.transfer.engine import ProgressEvent
@@ -196,7 +196,7 @@ class ReportPathModal(PathPrompt):
 # -- the screen ------------------------------------------------------------------------------------
 
 
-class ValidationScreen(Screen[None]):
+class ValidationScreen(KwScreen[None]):
     HELP_TITLE = "validation"
     DEFAULT_CSS = """
     #v-form { height: auto; padding: 0 1; }

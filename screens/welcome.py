@@ -5,10 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
+from kwtui.screens.base import KwScreen
 from kwtui.screens.workers import kwtui_app
 
 WELCOME_TEXT = (
@@ -27,7 +27,7 @@ CHOICES = (
 )
 
 
-class WelcomeScreen(Screen[None]):
+class WelcomeScreen(KwScreen[None]):
     HELP_TITLE = "welcome"
     BINDINGS = [
         Binding("c", "choose('connect')", "Connect"),

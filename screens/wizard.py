@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Label, ProgressBar, Static
 
@@ -27,6 +26,7 @@ from kwtui import fmt
 from kwtui.connection import ConnectionService
 from kwtui.errors import ConnectError, KwtuiError
 from kwtui.fmt import human_bytes
+from kwtui.screens.base import KwScreen
 from kwtui.screens.workers import WorkerFailed
 from kwtui.screens.workers import as_error as as_error  # (re-exported: the wizards use it)
 from kwtui.transfer.engine import ProgressEvent
@@ -273,7 +273,7 @@ class ProgressPanel(Widget):
 # -- the wizard base ---------------------------------------------------------------------------
 
 
-class WizardScreen(Screen[None]):
+class WizardScreen(KwScreen[None]):
     """Steps in a ContentSwitcher (ids ``step-<name>``), Back/Next with a check per step."""
 
     #: (name, title) of each step; the last one is "run"

@@ -8,6 +8,7 @@ and still fails (the monkey test sees it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.css.query import NoMatches
@@ -23,6 +24,19 @@ def _shown(screen: Screen[Any]) -> bool:
 
 
 class KwScreen(Screen[ScreenResultType]):
+    def call_after_refresh(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        """As Textual's, but a callback that runs after this screen was popped cannot take the app down."""
+
+        def run(*a: Any, **k: Any) -> Any:
+            try:
+                return callback(*a, **k)
+            except NoMatches:
+                if _shown(self):
+                    raise
+                return None
+
+        return super().call_after_refresh(run, *args, **kwargs)
+
     async def _dispatch_message(self, message: Message) -> None:
         try:
             await super()._dispatch_message(message)

@@ -29,8 +29,9 @@ from kwtui.catalog import Database, Schema, Table, TableDetail
 from kwtui.connection import QueryResult, ServerInfo
 from kwtui.errors import KwtuiError
 from kwtui.explorer import Explorer, filter_tables
-from kwtui.fmt import human_bytes, text_value
+from kwtui.fmt import human_bytes
 from kwtui.screens.base import KwScreen
+from kwtui.screens.cells import CellViewer, cell
 from kwtui.screens.workers import guarded, kwtui_app
 
 MAX_CELL = 40
@@ -106,9 +107,8 @@ def _esc(text: str) -> str:
 
 
 def _cell(value: Any) -> Text:
-    """A cell as plain Text (never markup), cut to MAX_CELL characters with newlines shown."""
-    text = text_value(value).replace("\n", "\\n")
-    return Text(text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…", no_wrap=True)
+    """A cell as plain Text (never markup), cut to MAX_CELL characters with newlines shown; NULL a dim ∅."""
+    return cell(value, MAX_CELL)
 
 
 class BrowseScreen(KwScreen[None]):
@@ -133,6 +133,8 @@ class BrowseScreen(KwScreen[None]):
         self.tables_by_node: dict[NodeID, list[Table]] = {}
         self.selected: tuple[str, Table] | None = None
         self.filter_text = ""
+        self.preview_rows: list[tuple[Any, ...]] = []  # the values behind the preview grid (cell viewer)
+        self.preview_columns: list[str] = []
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -339,10 +341,19 @@ class BrowseScreen(KwScreen[None]):
         res = message.result
         for name in res.columns:
             grid.add_column(name)
+        self.preview_rows = [tuple(r) for r in res.rows]
+        self.preview_columns = list(res.columns)
         for row in res.rows:
             grid.add_row(*[_cell(v) for v in row])
         status = res.status if not res.columns else f"first {len(res.rows)} rows · {fmt.ms(res.elapsed)}"
         self.query_one("#preview-status", Static).update(_esc(status))
+
+    @on(DataTable.CellSelected, "#preview-table")
+    def on_preview_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """Enter on a preview cell: its whole value (the grid cuts long ones)."""
+        row, col = event.coordinate.row, event.coordinate.column
+        if 0 <= row < len(self.preview_rows) and 0 <= col < len(self.preview_rows[row]):
+            self.app.push_screen(CellViewer(f"{self.preview_columns[col]} · row {row + 1}", self.preview_rows[row][col]))
 
     @on(BrowseFailed)
     def on_browse_failed(self, message: BrowseFailed) -> None:

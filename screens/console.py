@@ -18,11 +18,11 @@ from textual.widgets.option_list import Option
 from kwtui import fmt
 from kwtui.connection import ConnectionService, QueryError, ResultStream
 from kwtui.errors import KwtuiError
-from kwtui.fmt import text_value
 from kwtui.guard import ReadRefused
 from kwtui.history import History, HistoryEntry
 from kwtui.query import Execution, QueryRunner, WriteRefused, save_csv, statement_at
 from kwtui.screens.base import KwModal, KwScreen
+from kwtui.screens.cells import CellViewer, cell, full_text
 from kwtui.screens.modals import PathPrompt
 from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.sqlsafety import Guarded
@@ -35,8 +35,8 @@ MAX_WIDTH = 40
 
 
 def _cell(value: Any) -> Text:
-    """A cell as plain Text: a value like '[red]' or '[/]' must never be read as markup."""
-    return Text(text_value(value), no_wrap=True)
+    """A cell as plain Text (never markup): a dim ∅ for NULL, numbers right-aligned."""
+    return cell(value)
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -116,16 +116,22 @@ class ResultGrid(DataTable[str]):
         Binding("r", "copy_row", "Copy row"),
     ]
 
+    def _raw_row(self) -> tuple[Any, ...] | None:
+        rows: list[tuple[Any, ...]] = getattr(self.screen, "raw_rows", [])
+        return rows[self.cursor_row] if 0 <= self.cursor_row < len(rows) else None
+
     def action_copy_cell(self) -> None:
-        if self.row_count == 0:
+        row = self._raw_row()
+        if row is None or not 0 <= self.cursor_column < len(row):
             return
-        self.app.copy_to_clipboard(str(self.get_cell_at(self.cursor_coordinate)))
+        self.app.copy_to_clipboard(full_text(row[self.cursor_column]))
         self.notify("cell copied to the clipboard")
 
     def action_copy_row(self) -> None:
-        if self.row_count == 0:
+        row = self._raw_row()
+        if row is None:
             return
-        self.app.copy_to_clipboard("\t".join(str(v) for v in self.get_row_at(self.cursor_row)))
+        self.app.copy_to_clipboard("\t".join(full_text(v) for v in row))
         self.notify("row copied (tab separated)")
 
 
@@ -156,6 +162,8 @@ class ConsoleScreen(KwScreen[None]):
         self.stream: ResultStream | None = None
         self.last_sql: str | None = None
         self.last_guarded: Guarded | None = None
+        self.raw_rows: list[tuple[Any, ...]] = []  # the values behind the grid (viewer, copies)
+        self.raw_columns: list[str] = []
         self.loading_more = False
         self.initial_sql = initial_sql
         self.running = False
@@ -272,6 +280,8 @@ class ConsoleScreen(KwScreen[None]):
         grid.clear(columns=True)
         self.stream = ex.stream
         rows = message.page if ex.stream is not None else ex.rows
+        self.raw_rows = [tuple(r) for r in rows]
+        self.raw_columns = list(ex.columns)
         cells = [[_cell(v) for v in row] for row in rows]
         for i, name in enumerate(ex.columns):
             widest = max([len(name)] + [r[i].cell_len for r in cells[:200]])
@@ -327,6 +337,14 @@ class ConsoleScreen(KwScreen[None]):
 
     # -- paging ------------------------------------------------------------------------------
 
+    @on(DataTable.CellSelected, "#result-grid")
+    def on_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """Enter on a cell: its whole value in the cell viewer."""
+        row, col = event.coordinate.row, event.coordinate.column
+        if 0 <= row < len(self.raw_rows) and 0 <= col < len(self.raw_rows[row]):
+            name = self.raw_columns[col] if col < len(self.raw_columns) else f"column {col + 1}"
+            self.app.push_screen(CellViewer(f"{name} · row {row + 1}", self.raw_rows[row][col]))
+
     @on(DataTable.CellHighlighted, "#result-grid")
     def on_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         self.maybe_load_more(event.coordinate.row)
@@ -362,6 +380,7 @@ class ConsoleScreen(KwScreen[None]):
     def on_page_loaded(self, message: PageLoaded) -> None:
         grid = self.query_one("#result-grid", DataTable)
         for row in message.rows:
+            self.raw_rows.append(tuple(row))
             grid.add_row(*[_cell(v) for v in row])
         self.loading_more = False
         done = self.stream is None or self.stream.done

@@ -23,6 +23,8 @@ from kwtui.fmt import text_value
 from kwtui.jobs import COMPLETED, Job, Journal
 from kwtui.profiles import ProfileStore, conninfo_text
 from kwtui.screens.base import KwScreen
+from kwtui.screens.cells import CellViewer, full_text, is_number
+from kwtui.screens.cells import cell as grid_cell
 from kwtui.screens.modals import PathPrompt
 from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.transfer.engine import ProgressEvent
@@ -59,7 +61,10 @@ LEVEL_CHOICES = [("checksum", CHECKSUM), ("aggregate", AGGREGATE), ("count", COU
 
 
 def value_text(value: Any, limit: int = MAX_VALUE) -> Text:
-    """One value as plain Text (never markup), on one line, cut at ``limit`` characters."""
+    """One value as plain Text (never markup), on one line, cut at ``limit`` characters; NULL a dim ∅,
+    numbers right-aligned (as in every grid: screens/cells.py)."""
+    if value is None or is_number(value):
+        return grid_cell(value, limit)
     text = ("true" if value else "false") if isinstance(value, bool) else text_value(value)
     text = text.replace("\r", "\\r").replace("\n", "\\n")
     if len(text) > limit:
@@ -476,6 +481,22 @@ class ValidationScreen(KwScreen[None]):
         if event.row_key is not None and event.row_key.value is not None:
             self.show_table(int(event.row_key.value))
 
+    @on(DataTable.RowSelected, "#v-diffs")
+    def on_difference_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a difference: both values whole, one above the other, in the cell viewer."""
+        rows = getattr(self, "drill", [])
+        if not 0 <= event.cursor_row < len(rows):
+            return
+        key, kind, col, source, target = rows[event.cursor_row]
+
+        def whole(value: Any) -> str:
+            if value is None:
+                return "∅ NULL (no value)"
+            return value.plain if isinstance(value, Text) else full_text(value)
+
+        text = f"source:\n{whole(source)}\n\ntarget:\n{whole(target)}"
+        self.app.push_screen(CellViewer(f"{key.plain} · {kind.plain} · {col.plain}", text))
+
     @on(DataTable.RowSelected, "#v-verdicts")
     def on_verdict_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key is not None and event.row_key.value is not None:
@@ -502,6 +523,7 @@ class ValidationScreen(KwScreen[None]):
         # the two value columns share what the key, kind and column leave (borders, padding, scrollbar)
         width = diffs.size.width or 80
         limit = max(12, (width - 4 - 10 - fixed) // 2)
+        self.drill = rows
         for key, kind, col, source, target in rows:
             diffs.add_row(key, kind, col, cell(source, limit), cell(target, limit))
         shown = sum(t.diff_counts.values())

@@ -38,6 +38,7 @@ class KwtuiApp(App[int]):
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit"),
+        Binding("f8", "open_jobs", "Jobs"),  # one key, one meaning: F8 is Jobs on every screen
     ]
 
     def __init__(self, *, target: ConnectTarget | None = None, store: ProfileStore | None = None,
@@ -373,6 +374,8 @@ class KwtuiApp(App[int]):
         yield SystemCommand("Validate…", "Prove that tables match: row counts, aggregates, checksums to the row",
                             self.action_open_validation)
         if self.service is not None:
+            yield SystemCommand("SQL console", "Open the SQL console on the connected database (read mode)",
+                                lambda: self.open_console(self._browse_target()[0]))
             yield SystemCommand("Export…", "Export a table or a database to CSV files (streamed or native)",
                                 self.open_export_wizard)
             yield SystemCommand("Import…", "Import a CSV file, a table export or a database export",

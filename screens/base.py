@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from textual.app import App
+from textual.binding import ActiveBinding
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import ModalScreen, Screen, ScreenResultType
@@ -23,7 +25,19 @@ def _shown(screen: Screen[Any]) -> bool:
         return False
 
 
+def first_help_and_quit(bindings: dict[str, ActiveBinding]) -> dict[str, ActiveBinding]:
+    """The app's F1 Help and Quit first: the footer cuts from the right at 80 columns, and these two
+    must always show (the rest is in F1 and the palette)."""
+    first = {k: v for action in ("help", "quit") for k, v in bindings.items()
+             if v.binding.action == action and v.binding.show and isinstance(v.node, App)}
+    return {**first, **{k: v for k, v in bindings.items() if k not in first}}
+
+
 class KwScreen(Screen[ScreenResultType]):
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        return first_help_and_quit(super().active_bindings)
+
     def call_after_refresh(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
         """As Textual's, but a callback that runs after this screen was popped cannot take the app down."""
 
@@ -46,6 +60,10 @@ class KwScreen(Screen[ScreenResultType]):
 
 
 class KwModal(ModalScreen[ScreenResultType]):
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        return first_help_and_quit(super().active_bindings)
+
     async def _dispatch_message(self, message: Message) -> None:
         try:
             await super()._dispatch_message(message)

@@ -115,13 +115,12 @@ class BrowseScreen(KwScreen[None]):
     HELP_TITLE = "browse"
     BINDINGS = [
         Binding("slash", "filter", "Filter", show=False),
-        Binding("f2", "console", "SQL console"),
-        Binding("f3", "next_tab", "Next tab"),
-        Binding("f5", "refresh", "Refresh"),
+        Binding("f2", "console", "SQL"),
+        Binding("f3", "next_tab", "Next tab", show=False),
+        Binding("f5", "refresh", "Refresh", show=False),
         Binding("f6", "export", "Export"),
         Binding("f7", "import", "Import"),
-        Binding("f8", "app.open_jobs", "Jobs"),
-        Binding("ctrl+d", "disconnect", "Disconnect"),
+        Binding("ctrl+d", "disconnect", "Disconnect", show=False),
     ]
 
     def __init__(self, explorer: Explorer | None, info: ServerInfo, databases: list[Database], where: str) -> None:
@@ -377,8 +376,14 @@ class BrowseScreen(KwScreen[None]):
         self.query_one("#db-tree", Tree).focus()
 
     def on_key(self, event: Any) -> None:
-        """Type-to-filter: a printable key pressed in the tree goes to the filter box."""
+        """Type-to-filter: a printable key pressed in the tree goes to the filter box; Esc clears it."""
         tree = self.query_one("#db-tree", Tree)
+        box_ = self.query_one("#tree-filter", Input)
+        if event.key == "escape" and box_.value:
+            box_.value = ""
+            tree.focus()
+            event.stop()
+            return
         if self.focused is tree and event.character and event.character.isprintable() \
                 and event.character not in "/ " and len(event.character) == 1:
             box = self.query_one("#tree-filter", Input)

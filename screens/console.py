@@ -142,7 +142,7 @@ class ConsoleScreen(KwScreen[None]):
         Binding("f5", "run_current", "Run"),
         Binding("f6", "run_all", "Run all", priority=True),
         Binding("f9", "cancel", "Cancel"),
-        Binding("f8", "toggle_write", "Write mode"),
+        Binding("ctrl+w", "toggle_write", "Write mode", priority=True),  # F8 is Jobs on every screen
         Binding("ctrl+l", "toggle_limit", "Auto LIMIT", show=False),
         Binding("f4", "history", "History"),
         Binding("ctrl+s", "save_csv", "Save CSV"),
@@ -182,7 +182,7 @@ class ConsoleScreen(KwScreen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = f"SQL console · {self.database}"
-        self.update_status("Read mode: writes are refused; a SELECT without LIMIT gets LIMIT 20. F8: write mode.")
+        self.update_status("Read mode: writes are refused; a SELECT without LIMIT gets LIMIT 20. Ctrl+W: write mode.")
         self.query_one("#sql-editor", TextArea).focus()
 
     async def on_unmount(self) -> None:
@@ -234,7 +234,7 @@ class ConsoleScreen(KwScreen[None]):
             guarded = self.runner.prepare(text, write_mode=self.write_mode)
         except WriteRefused as exc:
             self.update_status(f"[red]refused[/]: {escape(exc.message)}")
-            kwtui_app(self).show_error("Refused in read mode", exc.message + "\nF8 switches to write mode.")
+            kwtui_app(self).show_error("Refused in read mode", exc.message + "\nCtrl+W switches to write mode.")
             return
         except KwtuiError as exc:
             self.update_status(escape(exc.message))
@@ -310,7 +310,7 @@ class ConsoleScreen(KwScreen[None]):
         if isinstance(err, ReadRefused):
             self.update_status(f"[red]refused[/]: {escape(err.message)}")
             self.history.add(HistoryEntry(sql=message.text, database=self.database, status="refused"))
-            kwtui_app(self).show_error("Refused in read mode", err.message + "\nF8 switches to write mode.")
+            kwtui_app(self).show_error("Refused in read mode", err.message + "\nCtrl+W switches to write mode.")
             return
         where = ""
         if isinstance(err, QueryError) and err.position:

@@ -283,7 +283,20 @@ class ValidationScreen(KwScreen[None]):
         for label in ("Key", "Kind", "Column", "Source", "Target"):
             diffs.add_column(label, key=label.lower())
         self.load_choices()
+        self.offer_current_connection()
         self.query_one("#v-source-profile", Select).focus()
+
+    def offer_current_connection(self) -> None:
+        """Connected: the source starts as the current connection (its parameters, never a password)."""
+        service = kwtui_app(self).service
+        box = self.query_one("#v-source-uri", Input)
+        if service is None or box.value.strip():
+            return
+        from psycopg.conninfo import make_conninfo
+
+        params = {k: str(v) for k, v in service.target.params.items() if k != "password" and v not in (None, "")}
+        box.value = make_conninfo(**params)
+        self.set_progress(Text(f"source: the current connection, {service.target.label}", style="dim"))
 
     # -- profiles and finished jobs ----------------------------------------------------------
 

@@ -235,11 +235,11 @@ async def test_console_read_mode_limit_and_refusals(snapdb: str, profiles_path: 
         assert "write" in app.screen.message.lower()
         await pilot.press("escape")
         # write mode asks first; "n" leaves the table as it is
-        await pilot.press("f8")
+        await pilot.press("ctrl+w")
         await _run(pilot, "delete from items where id = 1")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")
-        await pilot.press("f8")  # back to read mode
+        await pilot.press("ctrl+w")  # back to read mode
         await _run(pilot, "select count(*) from items")
         await wait_for(pilot, lambda: grid(app).row_count == 1 and str(grid(app).get_row_at(0)[0]) == "30")
         # a SQL error shows the server's message and where it is
@@ -262,7 +262,7 @@ async def test_console_write_confirmed(snapdb: str, profiles_path: Path, tmp_pat
     app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
     async with app.run_test(size=SMALL) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
-        await pilot.press("f8")
+        await pilot.press("ctrl+w")
         await _run(pilot, "create table scratch (a int); insert into scratch values (1), (2)", key="f6")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         assert "CREATE TABLE" in app.screen.question and "INSERT" in app.screen.question

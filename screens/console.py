@@ -234,6 +234,7 @@ class ConsoleScreen(KwScreen[None]):
             guarded = self.runner.prepare(text, write_mode=self.write_mode)
         except WriteRefused as exc:
             self.update_status(f"[red]refused[/]: {escape(exc.message)}")
+            self.history.add(HistoryEntry(sql=text, database=self.database, status="refused"))
             kwtui_app(self).show_error("Refused in read mode", exc.message + "\nCtrl+W switches to write mode.")
             return
         except KwtuiError as exc:
@@ -301,8 +302,9 @@ class ConsoleScreen(KwScreen[None]):
         if ex.notice:
             parts.append(f"[yellow]{escape(ex.notice)}[/]")
         self.update_status(" · ".join(parts))
-        self.history.add(HistoryEntry(sql=ex.guarded.sql, database=self.database, status=status or "ok",
-                                      rows=grid.row_count if ex.columns else None))
+        # what the user typed, not the statement as rewritten (LIMIT 20 added)
+        self.history.add(HistoryEntry(sql=self.last_sql or ex.guarded.sql, database=self.database,
+                                      status=status or "ok", rows=grid.row_count if ex.columns else None))
 
     @on(RunFailed)
     def on_run_failed(self, message: RunFailed) -> None:

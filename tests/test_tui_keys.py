@@ -75,3 +75,21 @@ async def test_palette_has_the_sql_console_and_validation_offers_the_connection(
                        and bool(app.screen.query_one("#v-source-uri", Input).value))
         source = app.screen.query_one("#v-source-uri", Input).value
         assert tb.SNAP_DB in source and "password" not in source
+
+
+async def test_history_keeps_what_was_typed_and_refusals(snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """Issue 13: the history stored the rewritten SQL (LIMIT 20 came back) and left out refused statements."""
+    from kwtui.screens.modals import ErrorModal
+
+    app = tb.BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await tb._run(pilot, "select id from items order by id")
+        await wait_for(pilot, lambda: tb.grid(app).row_count == 20)
+        await tb._run(pilot, "delete from items")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        await pilot.press("escape")
+    entries = [(e.sql, e.status) for e in History(tmp_path / "h.jsonl").entries()]
+    sqls = [sql for sql, _ in entries]
+    assert "select id from items order by id" in sqls and not any("LIMIT" in s.upper() for s in sqls)
+    assert ("delete from items", "refused") in entries

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Label, RichLog, Sparkline
 
 from kwtui.errors import KwtuiError
 from kwtui.jobs import COMPLETED, FAILED, INTERRUPTED, PAUSED, RUNNING, Job, Journal
+from kwtui.rates import RateWindow
 from kwtui.screens.base import KwModal, KwScreen
 from kwtui.screens.workers import guarded, kwtui_app
 
@@ -155,6 +156,7 @@ class JobsScreen(KwScreen[None]):
         self.jobs: list[Job] = []
         self.selected: int | None = None
         self.samples: dict[int, deque[Sample]] = {}
+        self.windows: dict[int, RateWindow] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -208,6 +210,10 @@ class JobsScreen(KwScreen[None]):
         self.jobs = message.jobs
         for job in message.jobs:
             hist = self.samples.setdefault(job.id, deque(maxlen=HISTORY))
+            if hist and (job.rows < hist[-1].rows or job.bytes < hist[-1].bytes):
+                hist.clear()  # resumed from a checkpoint: the counters went back
+            if job.status == RUNNING:
+                self.windows.setdefault(job.id, RateWindow()).add(now, job.rows, job.bytes)
             if not hist or hist[-1].rows != job.rows or job.status == RUNNING:
                 hist.append(Sample(now, job.rows, job.bytes))
         table = self.query_one("#jobs-table", DataTable)
@@ -239,14 +245,15 @@ class JobsScreen(KwScreen[None]):
         return next((j for j in self.jobs if j.id == self.selected), None)
 
     def rates(self, job: Job) -> tuple[float, float]:
-        hist = self.samples.get(job.id) or deque()
-        if job.status == RUNNING and len(hist) >= 2:
-            a, b = hist[max(0, len(hist) - 6)], hist[-1]
-            dt = b.at - a.at
-            if dt > 0:
-                return (b.rows - a.rows) / dt, (b.bytes - a.bytes) / 1e6 / dt
+        """While it runs: over a moving window (kwtui.rates), so batch commits do not swing it to 0;
+        else the job's average. Never negative."""
+        window = self.windows.get(job.id)
+        if job.status == RUNNING and window is not None:
+            r = window.rates()
+            if r is not None:
+                return r
         if job.elapsed:
-            return job.rows / job.elapsed, job.bytes / 1e6 / job.elapsed
+            return max(0.0, job.rows / job.elapsed), max(0.0, job.bytes / 1e6 / job.elapsed)
         return 0.0, 0.0
 
     def show_detail(self, logs: list[tuple[float, str, str]]) -> None:
@@ -260,7 +267,7 @@ class JobsScreen(KwScreen[None]):
         total = sum(t.est_rows or 0 for t in job.tables) or None
         eta = None
         if job.status == RUNNING and total and rows_s > 0:
-            eta = max(0.0, (total - job.rows) / rows_s)
+            eta = max(0.0, (total - job.rows) / rows_s)  # the windowed rate: kept between batches
         lines = [
             f"[b]job {job.id}[/b] {escape(job.kind)} · [{STATUS_STYLE.get(job.status, '')}]{job.status}[/]"
             f" · attempt {job.attempts}",

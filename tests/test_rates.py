@@ -35,3 +35,18 @@ def test_a_stalled_job_reports_zero_not_a_negative_rate() -> None:
     for t in range(10):
         w.add(float(t), 1_000, 100)
     assert w.rates() == (0.0, 0.0) and w.eta(2_000) is None
+
+
+def test_a_table_of_a_paused_or_cancelled_job_is_not_running() -> None:
+    """Issue 13: after pause or cancel the table line still said "running"."""
+    from kwtui.jobs import RUNNING, Job, JobTable
+    from kwtui.screens.jobs import table_state
+
+    table = JobTable("public.t", "public.t", status=RUNNING)
+    for status in ("paused", "cancelled", "interrupted"):
+        job = Job.__new__(Job)
+        object.__setattr__(job, "status", status)
+        assert table_state(job, table) == status
+    job = Job.__new__(Job)
+    object.__setattr__(job, "status", RUNNING)
+    assert table_state(job, table) == RUNNING

@@ -60,6 +60,14 @@ KIND_STYLE = {CHANGED: "yellow", MISSING_IN_TARGET: "red", EXTRA_IN_TARGET: "cya
 LEVEL_CHOICES = [("checksum", CHECKSUM), ("aggregate", AGGREGATE), ("count", COUNT)]
 
 
+def keyword_conninfo(params: dict[str, str]) -> str:
+    """A libpq keyword string (host='h' port='5432' ...): values quoted, \\ and ' escaped."""
+    def quote(v: str) -> str:
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return " ".join(f"{k}={quote(v)}" for k, v in params.items())
+
+
 def value_text(value: Any, limit: int = MAX_VALUE) -> Text:
     """One value as plain Text (never markup), on one line, cut at ``limit`` characters; NULL a dim ∅,
     numbers right-aligned (as in every grid: screens/cells.py)."""
@@ -292,10 +300,8 @@ class ValidationScreen(KwScreen[None]):
         box = self.query_one("#v-source-uri", Input)
         if service is None or box.value.strip():
             return
-        from psycopg.conninfo import make_conninfo
-
         params = {k: str(v) for k, v in service.target.params.items() if k != "password" and v not in (None, "")}
-        box.value = make_conninfo(**params)
+        box.value = keyword_conninfo(params)
         self.set_progress(Text(f"source: the current connection, {service.target.label}", style="dim"))
 
     # -- profiles and finished jobs ----------------------------------------------------------

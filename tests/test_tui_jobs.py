@@ -211,3 +211,21 @@ async def test_moving_between_jobs_of_different_table_counts_does_not_crash(jour
         assert job is not None
         await wait_for(pilot, lambda: str(app.screen.query_one("#job-tables").render()).count("rows") == len(job.tables))
     assert app.return_code in (None, 0)
+
+
+def test_snapshot_jobs_of_different_shapes(snap_compare, journal: Journal, monkeypatch: pytest.MonkeyPatch,
+                                           profiles_path: Path) -> None:
+    """The picture proves: three jobs of 4, 1 and 2 tables in one list (the crash of issue 13 was moving
+    between such jobs); the 4-table job selected after Home, Down, Up shows each table's line and bar,
+    with the footer starting with F1 Help and Quit."""
+    _fixed(monkeypatch)
+    _shaped_job(journal, 4)
+    _shaped_job(journal, 1, FAILED)
+    _job(journal, COMPLETED)
+
+    async def run_before(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#jobs-table", DataTable).row_count == 3)
+        await pilot.press("home", "down", "down")
+        await pilot.pause(0.3)
+
+    assert snap_compare(JobsApp(store=ProfileStore(profiles_path)), terminal_size=SIZE, run_before=run_before)

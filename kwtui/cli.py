@@ -347,23 +347,52 @@ def _add_timeout_arg(p: argparse.ArgumentParser, help_text: str, default: float)
                    help=f"{help_text} (default {default:g})")
 
 
+def null_mark() -> str:
+    """How NULL reads in a text table: a dim ∅ on a colour terminal, ∅ when piped (never the text
+    'NULL', which a value can be), <null> when stdout cannot encode ∅."""
+    import os
+
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        "∅".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return "<null>"
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        return "\x1b[2m∅\x1b[0m"
+    return "∅"
+
+
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: list[int] | None = None,
-                 header: bool = True, with_widths: bool = False) -> Any:
-    """An aligned text table (cells cut at 60 characters, newlines shown as \\n)."""
+                 header: bool = True, with_widths: bool = False, null: str | None = None) -> Any:
+    """An aligned text table (cells cut at 60 characters, newlines shown as \\n); NULL is ``null``
+    (default :func:`null_mark`), numbers are right-aligned."""
+    import decimal
+
     from kwtui.fmt import text_value
 
-    cells = [[text_value(v).replace("\n", "\\n") for v in row] for row in rows]
+    mark = null_mark() if null is None else null
+    visible = "∅" if mark.startswith("\x1b") else mark  # its width on screen
+    cells = [[visible if v is None else text_value(v).replace("\n", "\\n") for v in row] for row in rows]
+    nulls = [[v is None for v in row] for row in rows]
+    numeric = [[isinstance(v, int | float | decimal.Decimal) and not isinstance(v, bool) for v in row] for row in rows]
     if widths is None:
         widths = [len(c) for c in columns]
         for row in cells:
             for i, v in enumerate(row):
                 widths[i] = min(max(widths[i], len(v)), 60)
 
-    def fmt(vals: Sequence[str]) -> str:
-        return " | ".join(v[:60].ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
+    def fmt(vals: Sequence[str], is_null: Sequence[bool] = (), is_num: Sequence[bool] = ()) -> str:
+        out = []
+        for i, v in enumerate(vals):
+            cut = v[:60]
+            text = cut.rjust(widths[i]) if i < len(is_num) and is_num[i] else cut.ljust(widths[i])
+            if i < len(is_null) and is_null[i] and mark != visible:
+                text = text.replace(visible, mark, 1)
+            out.append(text)
+        return " | ".join(out).rstrip()
 
     lines = [fmt(columns), "-+-".join("-" * w for w in widths)] if header else []
-    lines += [fmt(r) for r in cells]
+    lines += [fmt(r, n, k) for r, n, k in zip(cells, nulls, numeric, strict=True)]
     text = "\n".join(lines)
     return (text, widths) if with_widths else text
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -17,6 +17,7 @@ from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError
 from kwtui.explorer import Explorer
 from kwtui.profiles import ProfileStore
+from kwtui.screens import textual_fixes
 from kwtui.screens.browse import BrowseScreen
 from kwtui.screens.connect import ConnectScreen
 from kwtui.screens.console import ConsoleScreen
@@ -25,6 +26,7 @@ from kwtui.screens.import_wizard import ImportWizard
 from kwtui.screens.messages import Connected, ConnectFailed, DemoStarted
 from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
 from kwtui.screens.welcome import WelcomeScreen
+from kwtui.screens.workers import WorkerFailed, guarded
 from kwtui.styles import APP_CSS
 
 
@@ -36,10 +38,12 @@ class KwtuiApp(App[int]):
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit"),
+        Binding("f8", "open_jobs", "Jobs"),  # one key, one meaning: F8 is Jobs on every screen
     ]
 
     def __init__(self, *, target: ConnectTarget | None = None, store: ProfileStore | None = None,
                  demo: bool = False) -> None:
+        textual_fixes.apply()
         super().__init__()
         self.initial_target = target
         self.store = store or ProfileStore()
@@ -82,8 +86,14 @@ class KwtuiApp(App[int]):
 
     # -- errors and prompts -----------------------------------------------------------------
 
-    def show_error(self, title: str, error: KwtuiError | str, detail: str | None = None) -> None:
-        self.push_screen(ErrorModal(title, error, detail))
+    def show_error(self, title: str, error: KwtuiError | str, detail: str | None = None, *,
+                   committed: str | None = None, next_step: str | None = None) -> None:
+        self.push_screen(ErrorModal(title, error, detail, committed=committed, next_step=next_step))
+
+    @on(WorkerFailed)
+    def on_worker_failed(self, message: WorkerFailed) -> None:
+        """The one place a worker's failure is shown: every screen's ``@guarded`` workers end here."""
+        self.show_error(message.title, message.error, committed=message.committed, next_step=message.next_step)
 
     async def prompt_password(self, label: str) -> str | None:
         """Called from a worker by the connection service when the server wants a password."""
@@ -95,7 +105,7 @@ class KwtuiApp(App[int]):
         self.notify(f"Connecting to {target.label} ...", timeout=2)
         self._connect_worker(target)
 
-    @work(exclusive=True, group="connect")
+    @guarded("Cannot connect", exclusive=True, group="connect")
     async def _connect_worker(self, target: ConnectTarget) -> None:
         service = ConnectionService(target, password_prompt=self.prompt_password)
         try:
@@ -131,19 +141,22 @@ class KwtuiApp(App[int]):
         self.show_error("Cannot connect", message.error)
 
     def disconnect(self) -> None:
-        self._disconnect_worker()
-
-    @work(exclusive=True, group="connect")
-    async def _disconnect_worker(self) -> None:
-        if self.explorer is not None:
-            with contextlib.suppress(Exception):
-                await self.explorer.close()
-            self.explorer = None
-        if self.service is not None:
-            with contextlib.suppress(Exception):
-                await self.service.close()
-            self.service = None
+        """Back to the welcome screen at once (no screen can open on a closing connection), then
+        close the connections in a worker."""
+        explorer, service = self.explorer, self.service
+        self.explorer = None
+        self.service = None
         self._pop_to_welcome()
+        self._disconnect_worker(explorer, service)
+
+    @guarded("Disconnecting failed", exclusive=True, group="disconnect")
+    async def _disconnect_worker(self, explorer: Explorer | None, service: ConnectionService | None) -> None:
+        if explorer is not None:
+            with contextlib.suppress(Exception):
+                await explorer.close()
+        if service is not None:
+            with contextlib.suppress(Exception):
+                await service.close()
 
     def _pop_to_welcome(self) -> None:
         while len(self.screen_stack) > 2 or (
@@ -159,7 +172,7 @@ class KwtuiApp(App[int]):
             return
         self._console_worker(database)
 
-    @work(exclusive=True, group="console")
+    @guarded("Cannot open the console", exclusive=True, group="console")
     async def _console_worker(self, database: str) -> None:
         assert self.service is not None
         target = self.service.target.with_database(database) if database else self.service.target
@@ -227,7 +240,7 @@ class KwtuiApp(App[int]):
         """Resume a journaled job in this process; the jobs screen follows it through the journal."""
         self._resume_worker(job_id)
 
-    @work(group="jobs")
+    @guarded("The job stopped", group="jobs")
     async def _resume_worker(self, job_id: int) -> None:
         from kwtui.transfer.resumable import JobRunner, target_from_journal
 
@@ -322,7 +335,7 @@ class KwtuiApp(App[int]):
             screen.set_status("Starting the demo: embedded PostgreSQL, first start seeds about 1M rows ...")
         self._demo_worker()
 
-    @work(exclusive=True, group="demo", thread=True)
+    @guarded("Cannot start the demo", exclusive=True, group="demo", thread=True)
     def _demo_worker(self) -> None:
         try:
             from kwtui.demo import start_demo
@@ -387,6 +400,8 @@ class KwtuiApp(App[int]):
         yield SystemCommand("Validate…", "Prove that tables match: row counts, aggregates, checksums to the row",
                             self.action_open_validation)
         if self.service is not None:
+            yield SystemCommand("SQL console", "Open the SQL console on the connected database (read mode)",
+                                lambda: self.open_console(self._browse_target()[0]))
             yield SystemCommand("Export…", "Export a table or a database to CSV files (streamed or native)",
                                 self.open_export_wizard)
             yield SystemCommand("Import…", "Import a CSV file, a table export or a database export",

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
@@ -23,14 +22,17 @@ from textual.widgets import (
     TextArea,
     Tree,
 )
-from textual.widgets.tree import TreeNode
+from textual.widgets.tree import NodeID, TreeNode
 
 from kwtui import fmt
 from kwtui.catalog import Database, Schema, Table, TableDetail
 from kwtui.connection import QueryResult, ServerInfo
 from kwtui.errors import KwtuiError
 from kwtui.explorer import Explorer, filter_tables
-from kwtui.fmt import human_bytes, text_value
+from kwtui.fmt import human_bytes
+from kwtui.screens.base import KwScreen
+from kwtui.screens.cells import CellViewer, cell
+from kwtui.screens.workers import guarded, kwtui_app
 
 MAX_CELL = 40
 
@@ -105,22 +107,20 @@ def _esc(text: str) -> str:
 
 
 def _cell(value: Any) -> Text:
-    """A cell as plain Text (never markup), cut to MAX_CELL characters with newlines shown."""
-    text = text_value(value).replace("\n", "\\n")
-    return Text(text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…", no_wrap=True)
+    """A cell as plain Text (never markup), cut to MAX_CELL characters with newlines shown; NULL a dim ∅."""
+    return cell(value, MAX_CELL)
 
 
-class BrowseScreen(Screen[None]):
+class BrowseScreen(KwScreen[None]):
     HELP_TITLE = "browse"
     BINDINGS = [
         Binding("slash", "filter", "Filter", show=False),
-        Binding("f2", "console", "SQL console"),
-        Binding("f3", "next_tab", "Next tab"),
-        Binding("f5", "refresh", "Refresh"),
+        Binding("f2", "console", "SQL"),
+        Binding("f3", "next_tab", "Next tab", show=False),
+        Binding("f5", "refresh", "Refresh", show=False),
         Binding("f6", "export", "Export"),
         Binding("f7", "import", "Import"),
-        Binding("f8", "app.open_jobs", "Jobs"),
-        Binding("ctrl+d", "disconnect", "Disconnect"),
+        Binding("ctrl+d", "disconnect", "Disconnect", show=False),
     ]
 
     def __init__(self, explorer: Explorer | None, info: ServerInfo, databases: list[Database], where: str) -> None:
@@ -129,9 +129,11 @@ class BrowseScreen(Screen[None]):
         self.info = info
         self.databases = databases
         self.where = where
-        self.tables_by_node: dict[int, list[Table]] = {}
+        self.tables_by_node: dict[NodeID, list[Table]] = {}
         self.selected: tuple[str, Table] | None = None
         self.filter_text = ""
+        self.preview_rows: list[tuple[Any, ...]] = []  # the values behind the preview grid (cell viewer)
+        self.preview_columns: list[str] = []
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ class BrowseScreen(Screen[None]):
             node.add_leaf("[dim]loading…[/]", data=NodeData("more", data.database))
             self.load_detail(node, data.database, data.table)
 
-    @work(group="tree")
+    @guarded("Cannot list the schemas", group="tree")
     async def load_schemas(self, node: TreeNode[NodeData]) -> None:
         assert self.explorer is not None and node.data is not None
         try:
@@ -226,7 +228,7 @@ class BrowseScreen(Screen[None]):
             for child in node.children:
                 child.expand()
 
-    @work(group="tree")
+    @guarded("Cannot list the tables", group="tree")
     async def load_tables(self, node: TreeNode[NodeData], refresh: bool = False) -> None:
         assert self.explorer is not None and node.data is not None
         try:
@@ -262,7 +264,7 @@ class BrowseScreen(Screen[None]):
                 self.load_detail(None, data.database, data.table)
                 self.load_preview(data.database, data.table)
 
-    @work(group="detail", exclusive=True)
+    @guarded("Cannot read the table", group="detail", exclusive=True)
     async def load_detail(self, node: TreeNode[NodeData] | None, database: str, table: Table) -> None:
         assert self.explorer is not None
         try:
@@ -319,7 +321,7 @@ class BrowseScreen(Screen[None]):
                           "", "primary" if ix.primary else ("unique" if ix.unique else ""), "")
         self.query_one("#ddl-text", TextArea).text = d.ddl
 
-    @work(group="preview", exclusive=True)
+    @guarded("Cannot read the first rows", group="preview", exclusive=True)
     async def load_preview(self, database: str, table: Table) -> None:
         assert self.explorer is not None
         try:
@@ -338,14 +340,23 @@ class BrowseScreen(Screen[None]):
         res = message.result
         for name in res.columns:
             grid.add_column(name)
+        self.preview_rows = [tuple(r) for r in res.rows]
+        self.preview_columns = list(res.columns)
         for row in res.rows:
             grid.add_row(*[_cell(v) for v in row])
         status = res.status if not res.columns else f"first {len(res.rows)} rows · {fmt.ms(res.elapsed)}"
         self.query_one("#preview-status", Static).update(_esc(status))
 
+    @on(DataTable.CellSelected, "#preview-table")
+    def on_preview_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """Enter on a preview cell: its whole value (the grid cuts long ones)."""
+        row, col = event.coordinate.row, event.coordinate.column
+        if 0 <= row < len(self.preview_rows) and 0 <= col < len(self.preview_rows[row]):
+            self.app.push_screen(CellViewer(f"{self.preview_columns[col]} · row {row + 1}", self.preview_rows[row][col]))
+
     @on(BrowseFailed)
     def on_browse_failed(self, message: BrowseFailed) -> None:
-        self.app.show_error(message.title, message.error)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error(message.title, message.error)
 
     # -- filter ------------------------------------------------------------------------------
 
@@ -365,8 +376,14 @@ class BrowseScreen(Screen[None]):
         self.query_one("#db-tree", Tree).focus()
 
     def on_key(self, event: Any) -> None:
-        """Type-to-filter: a printable key pressed in the tree goes to the filter box."""
+        """Type-to-filter: a printable key pressed in the tree goes to the filter box; Esc clears it."""
         tree = self.query_one("#db-tree", Tree)
+        box_ = self.query_one("#tree-filter", Input)
+        if event.key == "escape" and box_.value:
+            box_.value = ""
+            tree.focus()
+            event.stop()
+            return
         if self.focused is tree and event.character and event.character.isprintable() \
                 and event.character not in "/ " and len(event.character) == 1:
             box = self.query_one("#tree-filter", Input)
@@ -388,7 +405,7 @@ class BrowseScreen(Screen[None]):
         self.explorer.forget()
         self.refresh_databases()
 
-    @work(group="tree", exclusive=True)
+    @guarded("Cannot list the databases", group="tree", exclusive=True)
     async def refresh_databases(self) -> None:
         assert self.explorer is not None
         try:
@@ -401,7 +418,7 @@ class BrowseScreen(Screen[None]):
 
     def action_console(self) -> None:
         database = self.selected[0] if self.selected else self.info.database
-        self.app.open_console(database)  # type: ignore[attr-defined]
+        kwtui_app(self).open_console(database)
 
     def transfer_target(self) -> tuple[str, Table | None]:
         """What export/import start from: the table or database under the cursor, else the selection."""
@@ -414,10 +431,10 @@ class BrowseScreen(Screen[None]):
         return self.selected if self.selected else (self.info.database, None)
 
     def action_export(self) -> None:
-        self.app.open_export_wizard()  # type: ignore[attr-defined]
+        kwtui_app(self).open_export_wizard()
 
     def action_import(self) -> None:
-        self.app.open_import_wizard()  # type: ignore[attr-defined]
+        kwtui_app(self).open_import_wizard()
 
     def action_disconnect(self) -> None:
-        self.app.disconnect()  # type: ignore[attr-defined]
+        kwtui_app(self).disconnect()

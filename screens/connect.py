@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, ListItem, ListView, Select, Static
 
 from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError, UsageError
 from kwtui.profiles import Profile, ProfileStore, parse_dsn
+from kwtui.screens.base import KwScreen
+from kwtui.screens.workers import guarded, kwtui_app
 
 SSLMODES = [("(libpq default)", ""), *[(m, m) for m in
             ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")]]
@@ -33,7 +36,7 @@ FIELDS = (
 )
 
 
-class ConnectScreen(Screen[None]):
+class ConnectScreen(KwScreen[None]):
     HELP_TITLE = "connect"
     BINDINGS = [
         Binding("ctrl+o", "connect", "Connect"),
@@ -102,7 +105,7 @@ class ConnectScreen(Screen[None]):
             self.profiles = self.store.load()
         except KwtuiError as exc:
             self.profiles = {}
-            self.app.show_error("Cannot read profiles", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Cannot read profiles", exc)
         lv = self.query_one(ListView)
         lv.clear()
         lv.append(ListItem(Label("+ new profile"), name=""))
@@ -150,7 +153,7 @@ class ConnectScreen(Screen[None]):
         self.set_status(f"profile {profile.name!r}: {profile.describe()}")
 
     def form_profile(self) -> Profile:
-        values = {ident: self._input(ident).value.strip() for ident, _l, _p in FIELDS}
+        values: dict[str, Any] = {ident: self._input(ident).value.strip() for ident, _l, _p in FIELDS}
         port_text = values.pop("port")
         try:
             port = int(port_text) if port_text else None
@@ -197,7 +200,7 @@ class ConnectScreen(Screen[None]):
         try:
             parsed = parse_dsn(name, text)
         except KwtuiError as exc:
-            self.app.show_error("Not a connection string", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Not a connection string", exc)
             return
         self._input("dsn").value = ""
         self.fill_form(parsed.profile, parsed.password)
@@ -223,7 +226,7 @@ class ConnectScreen(Screen[None]):
                 profile.conninfo_params()  # check the certs directory now
             self.store.save(profile)
         except KwtuiError as exc:
-            self.app.show_error("Cannot save the profile", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Cannot save the profile", exc)
             return
         self.reload_profiles(select=profile.name)
         self.loaded_name = profile.name
@@ -242,7 +245,7 @@ class ConnectScreen(Screen[None]):
             try:
                 self.store.remove(name)
             except KwtuiError as exc:
-                self.app.show_error("Cannot delete the profile", exc)  # type: ignore[attr-defined]
+                kwtui_app(self).show_error("Cannot delete the profile", exc)
                 return
             self.reload_profiles()
             self.action_new()
@@ -256,32 +259,32 @@ class ConnectScreen(Screen[None]):
         try:
             target = self.form_target()
         except KwtuiError as exc:
-            self.app.show_error("Cannot connect", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Cannot connect", exc)
             return
         self.set_status(f"connecting to {target.describe()} ...")
-        self.app.connect(target)  # type: ignore[attr-defined]
+        kwtui_app(self).connect(target)
 
     def action_test(self) -> None:
         try:
             target = self.form_target()
         except KwtuiError as exc:
-            self.app.show_error("Cannot test", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Cannot test", exc)
             return
         self.set_status(f"testing {target.describe()} ...")
         self.run_test(target)
 
-    @work(exclusive=True, group="test")
+    @guarded("Connection test failed", exclusive=True, group="test")
     async def run_test(self, target: ConnectTarget) -> None:
-        service = ConnectionService(target, password_prompt=self.app.prompt_password)  # type: ignore[attr-defined]
+        service = ConnectionService(target, password_prompt=kwtui_app(self).prompt_password)
         try:
             info = await service.connect()
         except KwtuiError as exc:
             self.set_status("test failed")
-            self.app.show_error("Connection test failed", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Connection test failed", exc)
             return
         except Exception as exc:  # never let a worker die silently
             self.set_status("test failed")
-            self.app.show_error("Connection test failed", KwtuiError(f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Connection test failed", KwtuiError(f"{type(exc).__name__}: {exc}"))
             return
         finally:
             await service.close()

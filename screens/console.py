@@ -7,23 +7,24 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from kwtui import fmt
 from kwtui.connection import ConnectionService, QueryError, ResultStream
 from kwtui.errors import KwtuiError
-from kwtui.fmt import text_value
 from kwtui.guard import ReadRefused
 from kwtui.history import History, HistoryEntry
 from kwtui.query import Execution, QueryRunner, WriteRefused, save_csv, statement_at
+from kwtui.screens.base import KwModal, KwScreen
+from kwtui.screens.cells import CellViewer, cell, full_text
 from kwtui.screens.modals import PathPrompt
+from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.sqlsafety import Guarded
 
 PAGE = 500
@@ -34,8 +35,8 @@ MAX_WIDTH = 40
 
 
 def _cell(value: Any) -> Text:
-    """A cell as plain Text: a value like '[red]' or '[/]' must never be read as markup."""
-    return Text(text_value(value), no_wrap=True)
+    """A cell as plain Text (never markup): a dim ∅ for NULL, numbers right-aligned."""
+    return cell(value)
 
 
 # -- messages ------------------------------------------------------------------------------
@@ -68,7 +69,7 @@ class CsvSaved(Message):
 # -- small modals --------------------------------------------------------------------------
 
 
-class HistoryModal(ModalScreen[str | None]):
+class HistoryModal(KwModal[str | None]):
     BINDINGS = [Binding("escape", "dismiss_none", "Close")]
 
     def __init__(self, entries: list[HistoryEntry]) -> None:
@@ -115,27 +116,33 @@ class ResultGrid(DataTable[str]):
         Binding("r", "copy_row", "Copy row"),
     ]
 
+    def _raw_row(self) -> tuple[Any, ...] | None:
+        rows: list[tuple[Any, ...]] = getattr(self.screen, "raw_rows", [])
+        return rows[self.cursor_row] if 0 <= self.cursor_row < len(rows) else None
+
     def action_copy_cell(self) -> None:
-        if self.row_count == 0:
+        row = self._raw_row()
+        if row is None or not 0 <= self.cursor_column < len(row):
             return
-        self.app.copy_to_clipboard(str(self.get_cell_at(self.cursor_coordinate)))
+        self.app.copy_to_clipboard(full_text(row[self.cursor_column]))
         self.notify("cell copied to the clipboard")
 
     def action_copy_row(self) -> None:
-        if self.row_count == 0:
+        row = self._raw_row()
+        if row is None:
             return
-        self.app.copy_to_clipboard("\t".join(str(v) for v in self.get_row_at(self.cursor_row)))
+        self.app.copy_to_clipboard("\t".join(full_text(v) for v in row))
         self.notify("row copied (tab separated)")
 
 
 
-class ConsoleScreen(Screen[None]):
+class ConsoleScreen(KwScreen[None]):
     HELP_TITLE = "SQL console"
     BINDINGS = [
         Binding("f5", "run_current", "Run"),
         Binding("f6", "run_all", "Run all", priority=True),
         Binding("f9", "cancel", "Cancel"),
-        Binding("f8", "toggle_write", "Write mode"),
+        Binding("ctrl+w", "toggle_write", "Write mode", priority=True),  # F8 is Jobs on every screen
         Binding("ctrl+l", "toggle_limit", "Auto LIMIT", show=False),
         Binding("f4", "history", "History"),
         Binding("ctrl+s", "save_csv", "Save CSV"),
@@ -155,6 +162,8 @@ class ConsoleScreen(Screen[None]):
         self.stream: ResultStream | None = None
         self.last_sql: str | None = None
         self.last_guarded: Guarded | None = None
+        self.raw_rows: list[tuple[Any, ...]] = []  # the values behind the grid (viewer, copies)
+        self.raw_columns: list[str] = []
         self.loading_more = False
         self.initial_sql = initial_sql
         self.running = False
@@ -173,7 +182,7 @@ class ConsoleScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = f"SQL console · {self.database}"
-        self.update_status("Read mode: writes are refused; a SELECT without LIMIT gets LIMIT 20. F8: write mode.")
+        self.update_status("Read mode: writes are refused; a SELECT without LIMIT gets LIMIT 20. Ctrl+W: write mode.")
         self.query_one("#sql-editor", TextArea).focus()
 
     async def on_unmount(self) -> None:
@@ -225,7 +234,8 @@ class ConsoleScreen(Screen[None]):
             guarded = self.runner.prepare(text, write_mode=self.write_mode)
         except WriteRefused as exc:
             self.update_status(f"[red]refused[/]: {escape(exc.message)}")
-            self.app.show_error("Refused in read mode", exc.message + "\nF8 switches to write mode.")  # type: ignore[attr-defined]
+            self.history.add(HistoryEntry(sql=text, database=self.database, status="refused"))
+            kwtui_app(self).show_error("Refused in read mode", exc.message + "\nCtrl+W switches to write mode.")
             return
         except KwtuiError as exc:
             self.update_status(escape(exc.message))
@@ -246,7 +256,7 @@ class ConsoleScreen(Screen[None]):
         self.update_status("running… (F9 cancels)")
         self.run_statements(text, guarded, False)
 
-    @work(group="run", exclusive=True)
+    @guarded("The statement failed", group="run", exclusive=True)
     async def run_statements(self, text: str, guarded: Guarded, confirmed: bool) -> None:
         assert self.runner is not None
         self.running = True
@@ -271,6 +281,8 @@ class ConsoleScreen(Screen[None]):
         grid.clear(columns=True)
         self.stream = ex.stream
         rows = message.page if ex.stream is not None else ex.rows
+        self.raw_rows = [tuple(r) for r in rows]
+        self.raw_columns = list(ex.columns)
         cells = [[_cell(v) for v in row] for row in rows]
         for i, name in enumerate(ex.columns):
             widest = max([len(name)] + [r[i].cell_len for r in cells[:200]])
@@ -290,8 +302,9 @@ class ConsoleScreen(Screen[None]):
         if ex.notice:
             parts.append(f"[yellow]{escape(ex.notice)}[/]")
         self.update_status(" · ".join(parts))
-        self.history.add(HistoryEntry(sql=ex.guarded.sql, database=self.database, status=status or "ok",
-                                      rows=grid.row_count if ex.columns else None))
+        # what the user typed, not the statement as rewritten (LIMIT 20 added)
+        self.history.add(HistoryEntry(sql=self.last_sql or ex.guarded.sql, database=self.database,
+                                      status=status or "ok", rows=grid.row_count if ex.columns else None))
 
     @on(RunFailed)
     def on_run_failed(self, message: RunFailed) -> None:
@@ -299,7 +312,7 @@ class ConsoleScreen(Screen[None]):
         if isinstance(err, ReadRefused):
             self.update_status(f"[red]refused[/]: {escape(err.message)}")
             self.history.add(HistoryEntry(sql=message.text, database=self.database, status="refused"))
-            self.app.show_error("Refused in read mode", err.message + "\nF8 switches to write mode.")  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Refused in read mode", err.message + "\nCtrl+W switches to write mode.")
             return
         where = ""
         if isinstance(err, QueryError) and err.position:
@@ -310,7 +323,7 @@ class ConsoleScreen(Screen[None]):
         self.history.add(HistoryEntry(sql=message.text, database=self.database, status="error"))
         detail = "\n".join(x for x in (err.detail, f"Hint: {err.hint}" if err.hint else None) if x)
         title = "Statement cancelled" if cancelled else "The server refused the statement"
-        self.app.show_error(title, err.message + where, detail or None)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error(title, err.message + where, detail or None)
 
     def _point_at(self, text: str, position: int) -> None:
         editor = self.query_one("#sql-editor", TextArea)
@@ -325,6 +338,14 @@ class ConsoleScreen(Screen[None]):
         editor.cursor_location = (row, col)
 
     # -- paging ------------------------------------------------------------------------------
+
+    @on(DataTable.CellSelected, "#result-grid")
+    def on_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """Enter on a cell: its whole value in the cell viewer."""
+        row, col = event.coordinate.row, event.coordinate.column
+        if 0 <= row < len(self.raw_rows) and 0 <= col < len(self.raw_rows[row]):
+            name = self.raw_columns[col] if col < len(self.raw_columns) else f"column {col + 1}"
+            self.app.push_screen(CellViewer(f"{name} · row {row + 1}", self.raw_rows[row][col]))
 
     @on(DataTable.CellHighlighted, "#result-grid")
     def on_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
@@ -346,7 +367,7 @@ class ConsoleScreen(Screen[None]):
             self.loading_more = True
             self.load_more()
 
-    @work(group="page", exclusive=True)
+    @guarded("Cannot fetch more rows", group="page", exclusive=True)
     async def load_more(self) -> None:
         try:
             assert self.stream is not None
@@ -361,6 +382,7 @@ class ConsoleScreen(Screen[None]):
     def on_page_loaded(self, message: PageLoaded) -> None:
         grid = self.query_one("#result-grid", DataTable)
         for row in message.rows:
+            self.raw_rows.append(tuple(row))
             grid.add_row(*[_cell(v) for v in row])
         self.loading_more = False
         done = self.stream is None or self.stream.done
@@ -414,7 +436,7 @@ class ConsoleScreen(Screen[None]):
 
         self.app.push_screen(SaveCsvModal(default), chosen)
 
-    @work(group="run", exclusive=True)
+    @guarded("Cannot save the result", group="run", exclusive=True)
     async def save_to(self, path: str) -> None:
         assert self.service is not None and self.last_guarded is not None
         if self.stream is not None:

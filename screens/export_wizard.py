@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.containers import Vertical
 from textual.message import Message
 from textual.suggester import SuggestFromList
@@ -36,6 +36,7 @@ from kwtui.screens.wizard import (
     native_reason,
     parse_int,
 )
+from kwtui.screens.workers import guarded
 from kwtui.transfer import native
 from kwtui.transfer.csvdialect import CsvDialect
 from kwtui.transfer.engine import split_name
@@ -145,7 +146,7 @@ class ExportWizard(WizardScreen):
 
     # -- step 1: what ----------------------------------------------------------------------------
 
-    @work(group="tables", exclusive=True)
+    @guarded("Cannot list the tables", group="tables", exclusive=True)
     async def list_tables(self, database: str) -> None:
         explorer = getattr(self.app, "explorer", None)
         if explorer is None:
@@ -551,7 +552,7 @@ class ExportWizard(WizardScreen):
         self.run_streamed_export(self.kind, self.database, self.table_name(), out, self.dialect,
                                  DEFAULT_CHUNK_ROWS if chunk is None else chunk, self.contents())
 
-    @work(group="run", exclusive=True)
+    @guarded("The export failed", group="run", exclusive=True)
     async def run_streamed_export(self, kind: str, database: str, table: str, out: Path, dialect: CsvDialect,
                                   chunk_rows: int, contents: str) -> None:
         kw: dict[str, Any] = {"chunk_rows": chunk_rows, "meta": contents != "data", "data": contents != "meta",
@@ -562,16 +563,13 @@ class ExportWizard(WizardScreen):
                 return [await export_named_table(svc, table, out, dialect, **kw)]
             return await export_database(svc, database, out, dialect, **kw)
 
-        results = await self.with_own_connection(database, "The export failed", export)
-        if results is not None:
-            self.post_message(ExportFinished(results))
+        results = await self.with_own_connection(database, export)
+        self.post_message(ExportFinished(results))
 
-    @work(group="run", exclusive=True)
+    @guarded("KWDB's EXPORT failed", group="run", exclusive=True)
     async def run_native_export(self, statement: native.NativeStatement) -> None:
-        result = await self.with_own_connection(self.database, "KWDB's EXPORT failed",
-                                                lambda svc: self.run_native(svc, statement))
-        if result is not None:
-            self.post_message(NativeExportFinished(statement, result))
+        result = await self.with_own_connection(self.database, lambda svc: self.run_native(svc, statement))
+        self.post_message(NativeExportFinished(statement, result))
 
     @on(ExportFinished)
     def on_export_finished(self, message: ExportFinished) -> None:

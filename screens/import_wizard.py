@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
@@ -50,6 +50,7 @@ from kwtui.screens.wizard import (
     native_reason,
     parse_int,
 )
+from kwtui.screens.workers import guarded
 from kwtui.transfer import native
 from kwtui.transfer.csvdialect import CsvDialect, Record, iter_records, read_header
 from kwtui.transfer.files import ImportOutcome, import_path, meta_table_name
@@ -254,7 +255,7 @@ class ImportWizard(WizardScreen):
 
     # -- tables of the target database -----------------------------------------------------------
 
-    @work(group="tables", exclusive=True)
+    @guarded("Cannot list the tables", group="tables", exclusive=True)
     async def list_tables(self) -> None:
         explorer = getattr(self.app, "explorer", None)
         if explorer is None:
@@ -317,7 +318,7 @@ class ImportWizard(WizardScreen):
     def on_directory_picked(self, event: DirectoryTree.DirectorySelected) -> None:
         self.query_one("#f-source", Input).value = display_path(event.path)
 
-    @work(thread=True, exclusive=True, group="layout")
+    @guarded("Cannot read the source", thread=True, exclusive=True, group="layout")
     def read_source(self, text: str, advance: bool) -> None:
         try:
             layout = read_layout(Path(text).expanduser())
@@ -426,7 +427,7 @@ class ImportWizard(WizardScreen):
         self.sample_key = key
         self.parse_sample(key, first, self.dialect)
 
-    @work(thread=True, exclusive=True, group="sample")
+    @guarded("Cannot read the sample", thread=True, exclusive=True, group="sample")
     def parse_sample(self, key: tuple[Any, ...], path: Path, dialect: CsvDialect) -> None:
         try:
             header = None
@@ -584,7 +585,7 @@ class ImportWizard(WizardScreen):
             self.query_one("#columns-check", Static).update("[dim]reading the table's columns…[/]")
             self.load_detail(event.value)
 
-    @work(group="detail", exclusive=True)
+    @guarded("Cannot read the table", group="detail", exclusive=True)
     async def load_detail(self, name: str) -> None:
         explorer = getattr(self.app, "explorer", None)
         table = (self.tables or {}).get(name)
@@ -940,19 +941,16 @@ class ImportWizard(WizardScreen):
         self.set_status("importing…")
         self.run_streamed_import(self.source, dialect, kwargs)
 
-    @work(group="run", exclusive=True)
+    @guarded("The import failed", group="run", exclusive=True)
     async def run_streamed_import(self, source: Path, dialect: CsvDialect, kwargs: dict[str, Any]) -> None:
-        outcome = await self.with_own_connection(self.database, "The import failed",
+        outcome = await self.with_own_connection(self.database,
                                                  lambda svc: import_path(svc, source, dialect, **kwargs))
-        if outcome is not None:
-            self.post_message(ImportFinished(outcome))
+        self.post_message(ImportFinished(outcome))
 
-    @work(group="run", exclusive=True)
+    @guarded("KWDB's IMPORT failed", group="run", exclusive=True)
     async def run_native_import(self, statement: native.NativeStatement) -> None:
-        result = await self.with_own_connection(self.database, "KWDB's IMPORT failed",
-                                                lambda svc: self.run_native(svc, statement))
-        if result is not None:
-            self.post_message(NativeImportFinished(statement, result))
+        result = await self.with_own_connection(self.database, lambda svc: self.run_native(svc, statement))
+        self.post_message(NativeImportFinished(statement, result))
 
     def _done(self) -> None:
         self.running = False

@@ -9,17 +9,19 @@ from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Label, RichLog, Sparkline, Static
 
 from kwtui.errors import KwtuiError
 from kwtui.jobs import COMPLETED, FAILED, INTERRUPTED, PAUSED, RUNNING, Job, Journal
+from kwtui.rates import RateWindow
+from kwtui.screens.base import KwModal, KwScreen
+from kwtui.screens.workers import guarded, kwtui_app
 
 REFRESH = 1.0
 HISTORY = 60
@@ -43,6 +45,14 @@ def bar(done: int, total: int, width: int = 24) -> str:
     frac = min(1.0, max(0.0, done / total))
     full = int(frac * width)
     return f"[green]{'━' * full}[/][dim]{'━' * (width - full)}[/] {frac * 100:5.1f}%"
+
+
+def table_state(job: Job, table: Any) -> str:
+    """A table's state as the job's controls left it: a table still marked running in a job that
+    was paused, cancelled or whose process is gone shows the job's state, not "running"."""
+    if table.status == RUNNING and job.status != RUNNING:
+        return job.status
+    return str(table.status)
 
 
 def clock(at: float) -> str:
@@ -80,7 +90,7 @@ class RejectsRead(Message):
         self.path, self.lines, self.more = path, lines, more
 
 
-class RejectsModal(ModalScreen[None]):
+class RejectsModal(KwModal[None]):
     """The reject file of a job: file:line: column: reason, then the raw line."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Close"), Binding("q", "dismiss_none", "Close", show=False)]
@@ -116,7 +126,7 @@ class JobsLoaded(Message):
         self.jobs, self.logs = jobs, logs
 
 
-class JobsScreen(Screen[None]):
+class JobsScreen(KwScreen[None]):
     HELP_TITLE = "jobs"
     DEFAULT_CSS = """
     #jobs-body { height: 1fr; }
@@ -128,7 +138,6 @@ class JobsScreen(Screen[None]):
     #job-overall { margin: 0 0 0 0; }
     #job-spark { height: 2; margin: 0 0 1 0; }
     #job-tables { height: auto; }
-    .job-table-row { height: auto; }
     """
     BINDINGS = [
         Binding("c", "cancel_job", "Cancel"),
@@ -147,6 +156,7 @@ class JobsScreen(Screen[None]):
         self.jobs: list[Job] = []
         self.selected: int | None = None
         self.samples: dict[int, deque[Sample]] = {}
+        self.windows: dict[int, RateWindow] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -160,7 +170,7 @@ class JobsScreen(Screen[None]):
                     yield Static("", id="job-summary")
                     yield Static("", id="job-overall")
                     yield Throughput([], id="job-spark")
-                    yield Vertical(id="job-tables")
+                    yield Static("", id="job-tables")
                 log = RichLog(id="job-log", wrap=True, markup=True)
                 log.border_title = "Log"
                 yield log
@@ -182,14 +192,14 @@ class JobsScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load()
 
-    @work(exclusive=True, group="jobs", thread=True)
+    @guarded("Cannot load the jobs", exclusive=True, group="jobs", thread=True)
     def load(self) -> None:
         try:
             jobs = self.journal.jobs(100)
             job_id = self.selected if self.selected is not None else (jobs[0].id if jobs else None)
             logs = self.journal.logs(job_id, 200) if job_id is not None else []
         except Exception as exc:  # the journal is a local file: say what is wrong, do not die
-            self.app.call_from_thread(self.app.show_error, "Cannot read the job journal",  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error, "Cannot read the job journal",
                                       KwtuiError(f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(JobsLoaded(jobs, logs))
@@ -200,6 +210,10 @@ class JobsScreen(Screen[None]):
         self.jobs = message.jobs
         for job in message.jobs:
             hist = self.samples.setdefault(job.id, deque(maxlen=HISTORY))
+            if hist and (job.rows < hist[-1].rows or job.bytes < hist[-1].bytes):
+                hist.clear()  # resumed from a checkpoint: the counters went back
+            if job.status == RUNNING:
+                self.windows.setdefault(job.id, RateWindow()).add(now, job.rows, job.bytes)
             if not hist or hist[-1].rows != job.rows or job.status == RUNNING:
                 hist.append(Sample(now, job.rows, job.bytes))
         table = self.query_one("#jobs-table", DataTable)
@@ -231,20 +245,21 @@ class JobsScreen(Screen[None]):
         return next((j for j in self.jobs if j.id == self.selected), None)
 
     def rates(self, job: Job) -> tuple[float, float]:
-        hist = self.samples.get(job.id) or deque()
-        if job.status == RUNNING and len(hist) >= 2:
-            a, b = hist[max(0, len(hist) - 6)], hist[-1]
-            dt = b.at - a.at
-            if dt > 0:
-                return (b.rows - a.rows) / dt, (b.bytes - a.bytes) / 1e6 / dt
+        """While it runs: over a moving window (kwtui.rates), so batch commits do not swing it to 0;
+        else the job's average. Never negative."""
+        window = self.windows.get(job.id)
+        if job.status == RUNNING and window is not None:
+            r = window.rates()
+            if r is not None:
+                return r
         if job.elapsed:
-            return job.rows / job.elapsed, job.bytes / 1e6 / job.elapsed
+            return max(0.0, job.rows / job.elapsed), max(0.0, job.bytes / 1e6 / job.elapsed)
         return 0.0, 0.0
 
     def show_detail(self, logs: list[tuple[float, str, str]]) -> None:
         job = self.current()
         summary = self.query_one("#job-summary", Static)
-        box = self.query_one("#job-tables", Vertical)
+        box = self.query_one("#job-tables", Static)
         if job is None:
             summary.update("No jobs yet. `kwtui transfer` starts one; it is journaled before any data moves.")
             return
@@ -252,7 +267,7 @@ class JobsScreen(Screen[None]):
         total = sum(t.est_rows or 0 for t in job.tables) or None
         eta = None
         if job.status == RUNNING and total and rows_s > 0:
-            eta = max(0.0, (total - job.rows) / rows_s)
+            eta = max(0.0, (total - job.rows) / rows_s)  # the windowed rate: kept between batches
         lines = [
             f"[b]job {job.id}[/b] {escape(job.kind)} · [{STATUS_STYLE.get(job.status, '')}]{job.status}[/]"
             f" · attempt {job.attempts}",
@@ -283,29 +298,15 @@ class JobsScreen(Screen[None]):
             style = {"error": "red", "warning": "yellow"}.get(level, "dim")
             log.write(f"[{style}]{clock(at)}[/] {escape(message)}")
 
-    def _table_bars(self, box: Vertical, job: Job) -> None:
-        wanted = [f"t{i}" for i in range(len(job.tables))]
-        have = [w.id for w in box.query(".job-table-row")]
-        if have != [f"row-{w}" for w in wanted]:
-            box.remove_children()
-            for i, _t in enumerate(job.tables):
-                row = Vertical(Label("", id=f"label-t{i}"), Static("", id=f"bar-t{i}"),
-                               id=f"row-t{i}", classes="job-table-row")
-                box.mount(row)
-            self.call_after_refresh(self._fill_bars, job)
-        else:
-            self._fill_bars(job)
-
-    def _fill_bars(self, job: Job) -> None:
-        for i, t in enumerate(job.tables):
-            try:
-                label = self.query_one(f"#label-t{i}", Label)
-                line = self.query_one(f"#bar-t{i}", Static)
-            except Exception:
-                return
+    def _table_bars(self, box: Static, job: Job) -> None:
+        """One line of name, state and rows, then a bar, per table: a single widget updated in
+        place (mounting rows with ids per table raced the removal of the previous job's rows)."""
+        lines = []
+        for t in job.tables:
             err = f" [red]{escape(t.error)}[/]" if t.error else ""
-            label.update(f"{escape(t.name)} · {t.status} · {t.rows:,} rows{err}")
-            line.update(bar(len(t.done_batches), len(t.batches)) + f" {len(t.done_batches)}/{len(t.batches)}")
+            lines.append(f"{escape(t.name)} · {table_state(job, t)} · {t.rows:,} rows{err}")
+            lines.append(bar(len(t.done_batches), len(t.batches)) + f" {len(t.done_batches)}/{len(t.batches)}")
+        box.update("\n".join(lines))
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -316,7 +317,7 @@ class JobsScreen(Screen[None]):
         try:
             self.journal.request(job.id, what)
         except KwtuiError as exc:
-            self.app.show_error(f"Cannot {what} job {job.id}", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error(f"Cannot {what} job {job.id}", exc)
             return
         self.notify(f"job {job.id}: {what} requested")
         self.load()
@@ -340,14 +341,14 @@ class JobsScreen(Screen[None]):
             return
         self.read_rejects(str(path))
 
-    @work(thread=True, group="rejects")
+    @guarded("Cannot read the reject file", thread=True, group="rejects")
     def read_rejects(self, path: str) -> None:
         from kwtui.jobs import read_head
 
         try:
             lines, more = read_head(path)
         except OSError as exc:
-            self.app.call_from_thread(self.app.show_error, "Cannot read the reject file",  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error, "Cannot read the reject file",
                                       KwtuiError(f"{path}: {exc.strerror or exc}"))
             return
         self.post_message(RejectsRead(path, lines, more))
@@ -366,5 +367,5 @@ class JobsScreen(Screen[None]):
         if job.kind not in ("transfer", "import"):
             self.notify(f"job {job.id} is an {job.kind}: run it again instead", severity="warning")
             return
-        self.app.resume_job(job.id)  # type: ignore[attr-defined]
+        kwtui_app(self).resume_job(job.id)
         self.notify(f"job {job.id}: resuming (failed and unfinished tables run again)")

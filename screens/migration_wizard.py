@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Select, Static, Switch
 
 from kwtui import migration
@@ -27,8 +26,10 @@ from kwtui.connection import ConnectionService, ConnectTarget
 from kwtui.errors import KwtuiError, UsageError
 from kwtui.plan import DEPLOYMENTS
 from kwtui.profiles import ProfileStore, conninfo_text
+from kwtui.screens.base import KwScreen
 from kwtui.screens.plan_screen import PlanScreen
 from kwtui.screens.wizard import FieldRow, as_error, compact_input
+from kwtui.screens.workers import guarded, kwtui_app
 
 SOURCE_KIND_CHOICES = [("PostgreSQL", "postgres"), ("KWDB", "kwdb"), ("CSV files", "csv")]
 TARGET_KIND_CHOICES = [("KWDB relational", "kwdb"), ("KWDB time-series", "kwdb-ts"), ("PostgreSQL", "postgres")]
@@ -86,7 +87,7 @@ def same_server(a: ConnectTarget, b: ConnectTarget) -> bool:
     return all(str(a.params.get(k) or "") == str(b.params.get(k) or "") for k in keys)
 
 
-class NewMigrationScreen(Screen[None]):
+class NewMigrationScreen(KwScreen[None]):
     HELP_TITLE = "new migration"
     BINDINGS = [
         Binding("f5", "make_plan", "Make the plan"),
@@ -181,13 +182,13 @@ class NewMigrationScreen(Screen[None]):
         with contextlib.suppress(KwtuiError):
             self.query_one(f"#mw-{side}-uri", Input).value = migration.safe_reference(conninfo_text(params))
 
-    @work(exclusive=True, group="migration-profiles", thread=True)
+    @guarded("Cannot read the profiles", exclusive=True, group="migration-profiles", thread=True)
     def load_profiles(self) -> None:
         try:
             assert self.store is not None
             names = self.store.names()
         except Exception as exc:  # a damaged profiles file: say so, the URI fields still work
-            self.app.call_from_thread(self.app.show_error,  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error,
                                       "Cannot read the profiles", as_error(exc))
             return
         self.app.call_from_thread(self.set_profiles, names)
@@ -346,7 +347,7 @@ class NewMigrationScreen(Screen[None]):
     def on_run_pressed(self) -> None:
         self.action_make_plan()
 
-    @work(exclusive=True, group="migration-plan")
+    @guarded("Cannot make the plan", exclusive=True, group="migration-plan")
     async def make_plan(self, request: PlanRequest) -> None:
         prompt = getattr(self.app, "prompt_password", None)
         services: list[ConnectionService] = []
@@ -393,7 +394,7 @@ class NewMigrationScreen(Screen[None]):
         self.running = False
         self.query_one("#mw-run", Button).disabled = False
         self.set_status(Text(f"✗ {message.error.one_line()}"), error=True)
-        self.app.show_error("Cannot make the plan", message.error)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error("Cannot make the plan", message.error)
 
     @on(PlanMade)
     def on_plan_made(self, message: PlanMade) -> None:

@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from kwtui.errors import KwtuiError
+from kwtui.screens.base import KwModal
 
 
-class ErrorModal(ModalScreen[None]):
+class ErrorModal(KwModal[None]):
     """Shows any error: one clear line, then the server's own words."""
 
     BINDINGS = [
@@ -21,7 +21,8 @@ class ErrorModal(ModalScreen[None]):
         Binding("enter", "close", "Close", show=False),
     ]
 
-    def __init__(self, title: str, error: KwtuiError | str, detail: str | None = None) -> None:
+    def __init__(self, title: str, error: KwtuiError | str, detail: str | None = None, *,
+                 committed: str | None = None, next_step: str | None = None) -> None:
         super().__init__()
         self.title_text = title
         if isinstance(error, KwtuiError):
@@ -32,6 +33,10 @@ class ErrorModal(ModalScreen[None]):
         else:
             self.message = str(error)
             self.detail = detail
+        if committed:
+            self.message += f"\nCommitted: {committed}"
+        if next_step:
+            self.message += f"\nNext: {next_step}"
 
     def compose(self) -> ComposeResult:
         with Vertical(id="error-dialog"):
@@ -52,7 +57,7 @@ class ErrorModal(ModalScreen[None]):
         self.dismiss(None)
 
 
-class PasswordModal(ModalScreen[str | None]):
+class PasswordModal(KwModal[str | None]):
     """Asks a password for one connection; it is never written anywhere."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -81,7 +86,7 @@ class PasswordModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(KwModal[None]):
     """Every key binding that works where the user is, with what it does."""
 
     BINDINGS = [
@@ -112,7 +117,7 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class ConfirmModal(ModalScreen[bool]):
+class ConfirmModal(KwModal[bool]):
     """Asks yes/no before something that cannot be undone."""
 
     BINDINGS = [
@@ -141,7 +146,7 @@ class ConfirmModal(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class PathPrompt(ModalScreen[str | None]):
+class PathPrompt(KwModal[str | None]):
     """Asks for a file path (Enter takes it, Esc cancels); dismisses with the path or None."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from kwtui.errors import KwtuiError
+from kwtui.screens.base import KwScreen
+from kwtui.screens.workers import guarded, kwtui_app
 
 
 class NativeJobsLoaded(Message):
@@ -22,7 +23,7 @@ class NativeJobsLoaded(Message):
         self.jobs, self.note = jobs, note
 
 
-class NativeJobsScreen(Screen[None]):
+class NativeJobsScreen(KwScreen[None]):
     HELP_TITLE = "KWDB jobs"
     DEFAULT_CSS = """
     #native-jobs { height: 1fr; border: round $primary; border-title-color: $accent; }
@@ -61,7 +62,7 @@ class NativeJobsScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load()
 
-    @work(exclusive=True, group="native-jobs")
+    @guarded("Cannot list KWDB's jobs", exclusive=True, group="native-jobs")
     async def load(self) -> None:
         from kwtui.transfer.native_watch import list_native_jobs
 
@@ -103,17 +104,17 @@ class NativeJobsScreen(Screen[None]):
         job = self.jobs[min(table.cursor_row, len(self.jobs) - 1)]
         self.send(action, str(job.job_id))
 
-    @work(group="native-control")
+    @guarded("The KWDB job command failed", group="native-control")
     async def send(self, action: str, job_id: str) -> None:
         from kwtui.transfer.native_watch import control_native_job
 
         try:
             status = await control_native_job(self.service, action, job_id)
         except KwtuiError as exc:
-            self.app.show_error(f"Cannot {action} KWDB job {job_id}", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error(f"Cannot {action} KWDB job {job_id}", exc)
             return
         except Exception as exc:
-            self.app.show_error(f"Cannot {action} KWDB job {job_id}",  # type: ignore[attr-defined]
+            kwtui_app(self).show_error(f"Cannot {action} KWDB job {job_id}",
                                 KwtuiError(f"{type(exc).__name__}: {exc}"))
             return
         self.notify(f"KWDB job {job_id}: {status}")

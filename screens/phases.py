@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Select, Static
 from textual.worker import Worker
 
@@ -41,7 +40,9 @@ from kwtui.migration import (
     PhaseRecord,
 )
 from kwtui.runbook import ROLLBACK, render_runbook
+from kwtui.screens.base import KwScreen
 from kwtui.screens.modals import ConfirmModal, PathPrompt
+from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.transfer.tables import IF_EXISTS_CHOICES
 
 #: the listener's messages reach the status line at most this often (seconds)
@@ -225,7 +226,7 @@ def _data_lines(key: str, rec: PhaseRecord) -> list[tuple[str, str]]:
 # -- the screen -----------------------------------------------------------------------------
 
 
-class PhasesScreen(Screen[None]):
+class PhasesScreen(KwScreen[None]):
     """A saved plan's six phases as a checklist; Enter runs the next one."""
 
     HELP_TITLE = "migration phases"
@@ -295,7 +296,7 @@ class PhasesScreen(Screen[None]):
         table.cursor_coordinate = Coordinate(PHASE_KEYS.index(nxt.key) if nxt else 0, 0)
         table.focus()
         if self.load_error is not None:
-            self.app.show_error("Cannot read the migration's state", self.load_error)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Cannot read the migration's state", self.load_error)
 
     # -- drawing -----------------------------------------------------------------------------
 
@@ -396,7 +397,7 @@ class PhasesScreen(Screen[None]):
 
     def start(self, keys: list[str] | None, *, confirmed: bool = False) -> None:
         if self.load_error is not None:  # running on a fresh state would redo (and double) what ran
-            self.app.show_error("Cannot run: the migration's state is unreadable",  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Cannot run: the migration's state is unreadable",
                                 self.load_error)
             return
         self.set_status("connecting …")
@@ -441,7 +442,7 @@ class PhasesScreen(Screen[None]):
                                         hint="Markdown: the plan, what ran, rollback steps. Enter writes, "
                                              "Esc cancels."), chosen)
 
-    @work(exclusive=True, group="phases-runbook", thread=True)
+    @guarded("Cannot write the runbook", exclusive=True, group="phases-runbook", thread=True)
     def write_runbook(self, path: Path) -> None:
         try:
             text = render_runbook(self.plan, self.state)
@@ -449,7 +450,7 @@ class PhasesScreen(Screen[None]):
             path.write_text(text, encoding="utf-8")
         except Exception as exc:  # a file that cannot be written: say so
             error = exc if isinstance(exc, KwtuiError) else KwtuiError(f"{type(exc).__name__}: {exc}")
-            self.app.call_from_thread(self.app.show_error, "Cannot write the runbook", error)  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error, "Cannot write the runbook", error)
             return
         self.post_message(RunbookWritten(path))
 
@@ -459,7 +460,7 @@ class PhasesScreen(Screen[None]):
 
     # -- the worker --------------------------------------------------------------------------
 
-    @work(exclusive=True, group="phases")
+    @guarded("The phase could not run", exclusive=True, group="phases")
     async def run_phases(self, keys: list[str] | None, confirmed: bool) -> None:
         """Run ``keys`` in order (None: every pending phase before the cutover); stop at a failure."""
         app: Any = self.app
@@ -546,5 +547,5 @@ class PhasesScreen(Screen[None]):
                             "run it again to continue", "yellow")
         elif message.error is not None:
             self.set_status(f"✗ {message.error.one_line()}", "red")
-            self.app.show_error("The phase could not run", message.error)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("The phase could not run", message.error)
         self.refresh_checklist()

@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -30,8 +29,10 @@ from kwtui.errors import KwtuiError
 from kwtui.fmt import seconds_text
 from kwtui.migration import MigrationPlan, TableEntry
 from kwtui.plan import ROLES, ColumnMap
+from kwtui.screens.base import KwModal, KwScreen
 from kwtui.screens.modals import ConfirmModal, PathPrompt
 from kwtui.screens.wizard import as_error, display_path
+from kwtui.screens.workers import guarded, kwtui_app
 
 TABLE_COLUMNS = (("", "inc"), ("Table", "table"), ("Target", "target"), ("Rows", "rows"), ("MB", "mb"),
                  ("Method", "method"), ("Wk", "workers"), ("Batch", "batch"), ("Watermark", "watermark"),
@@ -177,7 +178,7 @@ class SaveFailed(Message):
 # -- modals ---------------------------------------------------------------------------------------
 
 
-class TypeModal(ModalScreen[str | None]):
+class TypeModal(KwModal[str | None]):
     """The target type of one column; a type the plan refuses is said here, the modal stays open."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -210,7 +211,7 @@ class TypeModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ChoiceModal(ModalScreen[str | None]):
+class ChoiceModal(KwModal[str | None]):
     """One of a few values (a role, a watermark column); Enter picks, Esc cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -243,7 +244,7 @@ class ChoiceModal(ModalScreen[str | None]):
 # -- the screen -----------------------------------------------------------------------------------
 
 
-class PlanScreen(Screen[None]):
+class PlanScreen(KwScreen[None]):
     HELP_TITLE = "migration plan"
     BINDINGS = [
         Binding("e", "edit_type", "Type"),
@@ -416,7 +417,7 @@ class PlanScreen(Screen[None]):
             try:
                 self.plan.set_role(table, name, role)
             except KwtuiError as exc:
-                self.app.show_error("Cannot change the role", exc)  # type: ignore[attr-defined]
+                kwtui_app(self).show_error("Cannot change the role", exc)
                 return
             self.changed(name)
 
@@ -445,7 +446,7 @@ class PlanScreen(Screen[None]):
             try:
                 self.plan.set_watermark(table, column)
             except KwtuiError as exc:
-                self.app.show_error("Cannot set the watermark", exc)  # type: ignore[attr-defined]
+                kwtui_app(self).show_error("Cannot set the watermark", exc)
                 return
             self.plan.notes = migration.strategy_notes(self.plan)
             self.changed()
@@ -470,7 +471,7 @@ class PlanScreen(Screen[None]):
                                         display_path(self.default_path()),
                                         input_id="pl-plan-path"), chosen)
 
-    @work(exclusive=True, group="plan-save", thread=True)
+    @guarded("Cannot save the plan", exclusive=True, group="plan-save", thread=True)
     def save_plan(self, path: Path, then_phases: bool) -> None:
         try:
             written = self.plan.save(path)
@@ -501,7 +502,7 @@ class PlanScreen(Screen[None]):
         self.app.push_screen(PathPrompt("Save the DDL script (every included table)", default,
                                         input_id="pl-ddl-path"), chosen)
 
-    @work(exclusive=True, group="plan-ddl", thread=True)
+    @guarded("Cannot save the DDL script", exclusive=True, group="plan-ddl", thread=True)
     def save_ddl(self, path: Path, script: str) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -518,7 +519,7 @@ class PlanScreen(Screen[None]):
     @on(SaveFailed)
     def on_save_failed(self, message: SaveFailed) -> None:
         self.saving = False
-        self.app.show_error(message.title, message.error)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error(message.title, message.error)
 
     # -- phases and leaving ------------------------------------------------------------------
 

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from kwtui.connection import ConnectionService, ConnectTarget
@@ -23,7 +22,11 @@ from kwtui.errors import KwtuiError, UsageError
 from kwtui.fmt import text_value
 from kwtui.jobs import COMPLETED, Job, Journal
 from kwtui.profiles import ProfileStore, conninfo_text
+from kwtui.screens.base import KwScreen
+from kwtui.screens.cells import CellViewer, full_text, is_number
+from kwtui.screens.cells import cell as grid_cell
 from kwtui.screens.modals import PathPrompt
+from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.transfer.engine import ProgressEvent
 from kwtui.validate import (
     AGGREGATE,
@@ -57,8 +60,19 @@ KIND_STYLE = {CHANGED: "yellow", MISSING_IN_TARGET: "red", EXTRA_IN_TARGET: "cya
 LEVEL_CHOICES = [("checksum", CHECKSUM), ("aggregate", AGGREGATE), ("count", COUNT)]
 
 
+def keyword_conninfo(params: dict[str, str]) -> str:
+    """A libpq keyword string (host='h' port='5432' ...): values quoted, \\ and ' escaped."""
+    def quote(v: str) -> str:
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    return " ".join(f"{k}={quote(v)}" for k, v in params.items())
+
+
 def value_text(value: Any, limit: int = MAX_VALUE) -> Text:
-    """One value as plain Text (never markup), on one line, cut at ``limit`` characters."""
+    """One value as plain Text (never markup), on one line, cut at ``limit`` characters; NULL a dim ∅,
+    numbers right-aligned (as in every grid: screens/cells.py)."""
+    if value is None or is_number(value):
+        return grid_cell(value, limit)
     text = ("true" if value else "false") if isinstance(value, bool) else text_value(value)
     text = text.replace("\r", "\\r").replace("\n", "\\n")
     if len(text) > limit:
@@ -195,7 +209,7 @@ class ReportPathModal(PathPrompt):
 # -- the screen ------------------------------------------------------------------------------------
 
 
-class ValidationScreen(Screen[None]):
+class ValidationScreen(KwScreen[None]):
     HELP_TITLE = "validation"
     DEFAULT_CSS = """
     #v-form { height: auto; padding: 0 1; }
@@ -277,18 +291,29 @@ class ValidationScreen(Screen[None]):
         for label in ("Key", "Kind", "Column", "Source", "Target"):
             diffs.add_column(label, key=label.lower())
         self.load_choices()
+        self.offer_current_connection()
         self.query_one("#v-source-profile", Select).focus()
+
+    def offer_current_connection(self) -> None:
+        """Connected: the source starts as the current connection (its parameters, never a password)."""
+        service = kwtui_app(self).service
+        box = self.query_one("#v-source-uri", Input)
+        if service is None or box.value.strip():
+            return
+        params = {k: str(v) for k, v in service.target.params.items() if k != "password" and v not in (None, "")}
+        box.value = keyword_conninfo(params)
+        self.set_progress(Text(f"source: the current connection, {service.target.label}", style="dim"))
 
     # -- profiles and finished jobs ----------------------------------------------------------
 
-    @work(exclusive=True, group="validate-choices", thread=True)
+    @guarded("Cannot list the choices", exclusive=True, group="validate-choices", thread=True)
     def load_choices(self) -> None:
         try:
             profiles = self.store.names()
             jobs = [j for j in self.journal.jobs(200) if j.kind == "transfer" and j.status == COMPLETED]
         except Exception as exc:  # local files: say what is wrong, never die silently
             error = exc if isinstance(exc, KwtuiError) else KwtuiError(f"{type(exc).__name__}: {exc}")
-            self.app.call_from_thread(self.app.show_error,  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error,
                                       "Cannot read the profiles or the job journal", error)
             return
         self.post_message(ChoicesLoaded(profiles, jobs))
@@ -364,7 +389,7 @@ class ValidationScreen(Screen[None]):
         try:
             request = self.request()
         except KwtuiError as exc:
-            self.app.show_error("Cannot validate", exc)  # type: ignore[attr-defined]
+            kwtui_app(self).show_error("Cannot validate", exc)
             return
         self.running = True
         self.result = self.shown = None
@@ -379,7 +404,7 @@ class ValidationScreen(Screen[None]):
     def on_run_pressed(self) -> None:
         self.action_run()
 
-    @work(exclusive=True, group="validate")
+    @guarded("Validation stopped", exclusive=True, group="validate")
     async def run_validation(self, request: ValidationRequest) -> None:
         prompt = getattr(self.app, "prompt_password", None)
         services: list[ConnectionService] = []
@@ -434,7 +459,7 @@ class ValidationScreen(Screen[None]):
     def on_failed(self, message: ValidationFailed) -> None:
         self.running = False
         self.set_progress(Text("validation stopped: " + message.error.one_line(), style="red"))
-        self.app.show_error("Validation stopped", message.error)  # type: ignore[attr-defined]
+        kwtui_app(self).show_error("Validation stopped", message.error)
 
     @on(ValidationFinished)
     def on_finished(self, message: ValidationFinished) -> None:
@@ -475,6 +500,22 @@ class ValidationScreen(Screen[None]):
         if event.row_key is not None and event.row_key.value is not None:
             self.show_table(int(event.row_key.value))
 
+    @on(DataTable.RowSelected, "#v-diffs")
+    def on_difference_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a difference: both values whole, one above the other, in the cell viewer."""
+        rows = getattr(self, "drill", [])
+        if not 0 <= event.cursor_row < len(rows):
+            return
+        key, kind, col, source, target = rows[event.cursor_row]
+
+        def whole(value: Any) -> str:
+            if value is None:
+                return "∅ NULL (no value)"
+            return value.plain if isinstance(value, Text) else full_text(value)
+
+        text = f"source:\n{whole(source)}\n\ntarget:\n{whole(target)}"
+        self.app.push_screen(CellViewer(f"{key.plain} · {kind.plain} · {col.plain}", text))
+
     @on(DataTable.RowSelected, "#v-verdicts")
     def on_verdict_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key is not None and event.row_key.value is not None:
@@ -501,6 +542,7 @@ class ValidationScreen(Screen[None]):
         # the two value columns share what the key, kind and column leave (borders, padding, scrollbar)
         width = diffs.size.width or 80
         limit = max(12, (width - 4 - 10 - fixed) // 2)
+        self.drill = rows
         for key, kind, col, source, target in rows:
             diffs.add_row(key, kind, col, cell(source, limit), cell(target, limit))
         shown = sum(t.diff_counts.values())
@@ -535,19 +577,19 @@ class ValidationScreen(Screen[None]):
             try:
                 report_format(path)
             except KwtuiError as exc:
-                self.app.show_error("Cannot save the report", exc)  # type: ignore[attr-defined]
+                kwtui_app(self).show_error("Cannot save the report", exc)
                 return
             self.save_report(result, path)
 
         self.app.push_screen(ReportPathModal(DEFAULT_REPORT), chosen)
 
-    @work(exclusive=True, group="validate-report", thread=True)
+    @guarded("Cannot save the report", exclusive=True, group="validate-report", thread=True)
     def save_report(self, result: ValidationResult, path: str) -> None:
         try:
             written = write_report(result, Path(path).expanduser())
         except Exception as exc:  # a file that cannot be written: say so
             error = exc if isinstance(exc, KwtuiError) else KwtuiError(f"{type(exc).__name__}: {exc}")
-            self.app.call_from_thread(self.app.show_error, "Cannot save the report", error)  # type: ignore[attr-defined]
+            self.app.call_from_thread(kwtui_app(self).show_error, "Cannot save the report", error)
             return
         self.post_message(ReportSaved(written))
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
+
+from kwtui.screens.base import KwScreen
+from kwtui.screens.workers import kwtui_app
 
 WELCOME_TEXT = (
     "[b]kwtui[/b] moves data into and out of [b]KWDB[/b] (KaiwuDB) without losing a row. "
@@ -26,7 +28,7 @@ CHOICES = (
 )
 
 
-class WelcomeScreen(Screen[None]):
+class WelcomeScreen(KwScreen[None]):
     HELP_TITLE = "welcome"
     BINDINGS = [
         Binding("c", "choose('connect')", "Connect"),
@@ -60,21 +62,21 @@ class WelcomeScreen(Screen[None]):
             self.action_choose(event.option.id)
 
     def action_choose(self, choice: str) -> None:
-        app = self.app
+        app = kwtui_app(self)
         if choice == "connect":
-            app.action_open_connect()  # type: ignore[attr-defined]
+            app.action_open_connect()
         elif choice == "profiles":
-            app.action_open_connect(focus_profiles=True)  # type: ignore[attr-defined]
+            app.action_open_connect(focus_profiles=True)
         elif choice == "demo":
-            app.action_start_demo()  # type: ignore[attr-defined]
+            app.action_start_demo()
         elif choice == "migration":
-            app.action_new_migration()  # type: ignore[attr-defined]
+            app.action_new_migration()
         elif choice == "jobs":
-            app.action_open_jobs()  # type: ignore[attr-defined]
+            app.action_open_jobs()
         elif choice == "validate":
-            app.action_open_validation()  # type: ignore[attr-defined]
+            app.action_open_validation()
         elif choice == "doctor":
-            app.action_open_doctor()  # type: ignore[attr-defined]
+            app.action_open_doctor()
 
     def set_status(self, text: str) -> None:
         self.query_one("#welcome-status", Static).update(text)

@@ -19,7 +19,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Input, Label, ProgressBar, Static
 
@@ -27,6 +26,9 @@ from kwtui import fmt
 from kwtui.connection import ConnectionService
 from kwtui.errors import ConnectError, KwtuiError
 from kwtui.fmt import human_bytes
+from kwtui.screens.base import KwScreen
+from kwtui.screens.workers import WorkerFailed
+from kwtui.screens.workers import as_error as as_error  # (re-exported: the wizards use it)
 from kwtui.transfer.engine import ProgressEvent
 
 # -- messages (past tense: workers post them, @on handlers own the UI) -----------------------
@@ -38,23 +40,12 @@ class TransferProgressed(Message):
         self.event = event
 
 
-class TransferFailed(Message):
-    def __init__(self, title: str, error: KwtuiError) -> None:
-        super().__init__()
-        self.title, self.error = title, error
-
-
 class TablesListed(Message):
     """The tables of a database (for pickers and checks), or why they could not be listed."""
 
     def __init__(self, database: str, tables: list[Any], error: KwtuiError | None = None) -> None:
         super().__init__()
         self.database, self.tables, self.error = database, tables, error
-
-
-def as_error(exc: BaseException) -> KwtuiError:
-    """Any exception as something the error modal shows: KwtuiError as it is, else type and message."""
-    return exc if isinstance(exc, KwtuiError) else KwtuiError(f"{type(exc).__name__}: {exc}")
 
 
 # -- small formatting helpers (module functions, so tests can monkeypatch them) ---------------
@@ -282,7 +273,7 @@ class ProgressPanel(Widget):
 # -- the wizard base ---------------------------------------------------------------------------
 
 
-class WizardScreen(Screen[None]):
+class WizardScreen(KwScreen[None]):
     """Steps in a ContentSwitcher (ids ``step-<name>``), Back/Next with a check per step."""
 
     #: (name, title) of each step; the last one is "run"
@@ -392,20 +383,15 @@ class WizardScreen(Screen[None]):
             return
         self.app.pop_screen()
 
-    async def with_own_connection(self, database: str, failed_title: str,
+    async def with_own_connection(self, database: str,
                                   job: Callable[[ConnectionService], Awaitable[Any]]) -> Any:
-        """Run ``job`` on a connection of its own to ``database``, closed after. A failure is
-        posted as TransferFailed(``failed_title``) and None comes back."""
-        svc = None
+        """Run ``job`` on a connection of its own to ``database``, closed after. A failure goes
+        up as it is: the run workers are ``@guarded``, so it reaches the app's error handler."""
+        svc = await open_service(self.app, database)
         try:
-            svc = await open_service(self.app, database)
             return await job(svc)
-        except Exception as exc:  # KwtuiError as it is; anything else with its type: never silent
-            self.post_message(TransferFailed(failed_title, as_error(exc)))
-            return None
         finally:
-            if svc is not None:
-                await close_quietly(svc)
+            await close_quietly(svc)
 
     async def run_native(self, svc: ConnectionService, statement: Any) -> Any:
         """A native IMPORT/EXPORT, watched through SHOW JOBS; says which KWDB job to pause or cancel."""
@@ -421,12 +407,26 @@ class WizardScreen(Screen[None]):
         result, _job = await run_native_watched(svc, statement, on_job)
         return result
 
-    def on_transfer_failed(self, message: TransferFailed) -> None:
+    @on(WorkerFailed)
+    def on_run_failed(self, message: WorkerFailed) -> None:
+        """A run (or any worker of this wizard) failed: the wizard can go back; the app shows the error."""
+        if not self.running:
+            return
         self.running = False
         self.refresh_bindings()
         self.query_one(ProgressPanel).failed(message.error.message)
         self.set_status("✗ failed: ctrl+b goes back to change something, Esc leaves", error=True)
-        self.app.show_error(message.title, message.error)  # type: ignore[attr-defined]
+        if message.committed is None:
+            message.committed = self.committed_text()
+        if message.next_step is None:
+            message.next_step = "Ctrl+B goes back to change something and run again; Esc leaves the wizard."
+
+    def committed_text(self) -> str | None:
+        """What the failed run had done, from its last progress event (None when nothing is known)."""
+        event = self.last_event
+        if event is None:
+            return "nothing reported: it failed before its first progress report"
+        return f"{event.rows:,} rows reported done before the failure (its last progress report)"
 
     @on(TransferProgressed)
     def on_transfer_progressed(self, message: TransferProgressed) -> None:

@@ -109,7 +109,7 @@ class TestDb:
 
     def execute(self, query: str, params: object = None) -> list[tuple]:
         with self.connect(autocommit=True) as conn:
-            cur = conn.execute(query, params)  # type: ignore[arg-type]
+            cur = conn.execute(query, params)  # type: ignore[arg-type,call-overload]
             return cur.fetchall() if cur.description else []
 
 

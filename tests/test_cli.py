@@ -265,8 +265,18 @@ def test_query_text_awkward_values(capsys: pytest.CaptureFixture[str], db: TestD
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["n", "|", "t", "|", "u", "|", "x"]
-    assert "NULL" in lines[2] and "two\\nlines" in lines[2] and "Zoë" in lines[2]
+    assert "∅" in lines[2] and "NULL" not in lines[2] and "two\\nlines" in lines[2] and "Zoë" in lines[2]
     assert lines[-1].startswith("(2 rows, ")
+
+
+def test_query_text_null_is_not_the_text_null(capsys: pytest.CaptureFixture[str], db: TestDb) -> None:
+    """Issue 13: NULL and the text 'NULL' printed the same; numbers are right-aligned."""
+    code, out, err = run(capsys, "query", "--dsn", db.uri,
+                         "select NULL::text as a, 'NULL' as b, 7 as n union all select 'x', 'y', 12345 order by n")
+    assert code == 0, err
+    first = out.splitlines()[2]
+    assert first.split(" | ")[0].strip() == "∅" and first.split(" | ")[1].strip() == "NULL"
+    assert first.endswith("    7")  # right-aligned under 12345
 
 
 def test_query_json(capsys: pytest.CaptureFixture[str], db: TestDb) -> None:

@@ -52,7 +52,7 @@ def _exec(uri: str, *statements: str, params: object = None) -> list[tuple]:
     with psycopg.connect(uri, autocommit=True) as conn:
         rows: list[tuple] = []
         for text in statements:
-            cur = conn.execute(text, params)  # type: ignore[arg-type]
+            cur = conn.execute(text, params)  # type: ignore[arg-type,call-overload]
             rows = cur.fetchall() if cur.description else []
         return rows
 

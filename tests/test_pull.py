@@ -165,7 +165,8 @@ def test_kill_9_during_via_import_leaves_all_or_nothing(db, kwdb: str) -> None: 
                 break
             time.sleep(0.2)
         exists = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'k'").fetchone()
-        count = conn.execute("SELECT count(*) FROM public.k").fetchone()[0] if exists == (1,) else 0
+        held = conn.execute("SELECT count(*) FROM public.k").fetchone() if exists == (1,) else (0,)
+        count = held[0] if held else 0
     print(f"seed {seed}: the target held {count:,} rows after the kill")
     assert count in (0, n), f"seed {seed}: a partial load of {count} rows"
     code = subprocess.run([sys.executable, "-m", "kwtui", "transfer", "--source", db.uri, "--target", kwdb,

@@ -235,7 +235,7 @@ def test_server_closed_the_connection_and_idle_in_transaction_timeout(db: TestDb
     idle = psycopg.connect(db.conninfo, options="-c idle_in_transaction_session_timeout=100")
     idle.execute("SELECT 1")  # a transaction opened, then idle
     time.sleep(0.6)
-    with pytest.raises(psycopg.Error) as caught:
+    with pytest.raises(psycopg.Error) as caught:  # type: ignore[assignment]  # reused for another error class
         idle.execute("SELECT 1")
     idle.close()
     d = diagnose(caught.value)

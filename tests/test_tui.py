@@ -92,7 +92,7 @@ async def test_welcome_connect_main_walk(db: TestDb, profiles_path: Path) -> Non
         await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_rows = table_column(app.screen.query_one(DataTable), 1)
-        assert {"Refresh", "Disconnect", "SQL console", "Filter"} <= set(help_rows)
+        assert {"Refresh", "Disconnect", "SQL", "Filter"} <= set(help_rows)
         await pilot.press("escape")
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))

@@ -177,7 +177,7 @@ async def test_browse_switches_database(snapdb: str, db: object, profiles_path: 
         await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
         await wait_for(pilot, lambda: db.name in node_names(app))  # type: ignore[attr-defined]
         t = tree(app)
-        node = next(n for n in t.root.children if n.data.database == db.name)  # type: ignore[attr-defined]
+        node = next(n for n in t.root.children if n.data.database == db.name)  # type: ignore[attr-defined,union-attr]
         node.expand()
         await wait_for(pilot, lambda: "other_db_table" in node_names(app))
         assert app.explorer is not None and db.name in app.explorer._by_db  # type: ignore[attr-defined]
@@ -236,11 +236,11 @@ async def test_console_read_mode_limit_and_refusals(snapdb: str, profiles_path: 
         assert "write" in app.screen.message.lower()
         await pilot.press("escape")
         # write mode asks first; "n" leaves the table as it is
-        await pilot.press("f8")
+        await pilot.press("ctrl+w")
         await _run(pilot, "delete from items where id = 1")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")
-        await pilot.press("f8")  # back to read mode
+        await pilot.press("ctrl+w")  # back to read mode
         await _run(pilot, "select count(*) from items")
         await wait_for(pilot, lambda: grid(app).row_count == 1 and str(grid(app).get_row_at(0)[0]) == "30")
         # a SQL error shows the server's message and where it is
@@ -263,7 +263,7 @@ async def test_console_write_confirmed(snapdb: str, profiles_path: Path, tmp_pat
     app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
     async with app.run_test(size=SMALL) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
-        await pilot.press("f8")
+        await pilot.press("ctrl+w")
         await _run(pilot, "create table scratch (a int); insert into scratch values (1), (2)", key="f6")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         assert "CREATE TABLE" in app.screen.question and "INSERT" in app.screen.question
@@ -337,3 +337,85 @@ def test_snapshot_console_large(snap_compare, snapdb: str, profiles_path: Path, 
 
     app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
     assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
+
+
+# -- NULL is visibly NULL; the cell viewer ---------------------------------------------------------
+
+NULLS_SQL = ("select NULL::text as missing, 'NULL' as text_null, 42 as n, "
+             "'start ' || repeat('long value ', 30) || 'end' as long_text")
+
+
+async def test_console_null_numbers_and_cell_viewer(snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """Issue 13: NULL and the text 'NULL' looked the same, numbers were left-aligned, long cells could
+    not be read. Now: a dim ∅, right-aligned numbers, Enter opens the whole value."""
+    from rich.text import Text
+
+    from kwtui.screens.cells import CellViewer
+
+    app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await _run(pilot, NULLS_SQL)
+        await wait_for(pilot, lambda: grid(app).row_count == 1)
+        missing, text_null, n, _long = grid(app).get_row_at(0)
+        assert isinstance(missing, Text) and missing.plain == "∅" and "dim" in str(missing.style)
+        assert isinstance(text_null, Text) and text_null.plain == "NULL" and "dim" not in str(text_null.style)
+        assert isinstance(n, Text) and n.justify == "right"
+        g = grid(app)
+        g.focus()
+        g.cursor_coordinate = g.cursor_coordinate._replace(row=0, column=3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CellViewer))
+        viewer = app.screen
+        assert isinstance(viewer, CellViewer) and viewer.value.endswith("end") and len(viewer.value) > 300
+        await pilot.press("escape")
+        g.cursor_coordinate = g.cursor_coordinate._replace(row=0, column=0)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CellViewer))
+        assert "not the text 'NULL'" in str(app.screen.query_one("#cell-null").render())
+
+
+async def test_preview_shows_null_apart_from_text(snapdb: str, profiles_path: Path) -> None:
+    from rich.text import Text
+
+    from kwtui.screens.cells import CellViewer
+
+    app = BrowseApp(snapdb, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        db = tree(app).root.children[0]
+        db.expand()
+        await wait_for(pilot, lambda: "public" in node_names(app))
+        next(n for n in db.children if n.data is not None and n.data.schema == "public").expand()
+        await select_table(pilot, app, "items")
+        preview = app.screen.query_one("#preview-table", DataTable)
+        notes = [preview.get_row_at(i)[3] for i in range(preview.row_count)]
+        assert any(isinstance(c, Text) and c.plain == "∅" and "dim" in str(c.style) for c in notes)
+        assert isinstance(preview.get_row_at(0)[0], Text) and preview.get_row_at(0)[0].justify == "right"
+        from textual.widgets import TabbedContent
+
+        app.screen.query_one("#table-tabs", TabbedContent).active = "preview"
+        await pilot.pause()
+        preview.focus()
+        preview.cursor_coordinate = preview.cursor_coordinate._replace(row=2, column=3)  # id 3: NULL note
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CellViewer))
+        assert app.screen.value is None  # type: ignore[attr-defined]
+
+
+def test_snapshot_console_nulls_and_a_long_cell_open(snap_compare, snapdb: str, profiles_path: Path,
+                                                     tmp_path: Path) -> None:
+    """The picture proves: NULL is a dim ∅ beside the text NULL, 42 sits right-aligned, and the cell
+    viewer shows the whole long value (wrapped) with its length and type, over the grid."""
+    async def run_before(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConsoleScreen))
+        await _run(pilot, NULLS_SQL)
+        await wait_for(pilot, lambda: grid(pilot.app).row_count == 1)  # type: ignore[arg-type]
+        g = grid(pilot.app)  # type: ignore[arg-type]
+        g.focus()
+        g.cursor_coordinate = g.cursor_coordinate._replace(row=0, column=3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+
+    app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)

@@ -178,3 +178,54 @@ def test_cli_native_jobs_on_postgres_is_a_usage_error(db: object, capsys: pytest
 
 async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     await _wait_for(pilot, predicate, timeout)
+
+
+def _shaped_job(journal: Journal, tables: int, status: str = COMPLETED) -> int:
+    """A job of ``tables`` tables (a migration's copy phase has several, a CLI transfer one)."""
+    shapes = [JobTable(f"public.t{i}", f"public.t{i}", path="binary COPY", est_rows=1_000,
+                       batches=[[None, None]]) for i in range(tables)]
+    job_id = journal.create("transfer", {"label": "src"}, {"label": "dst"}, [t.name for t in shapes], {}, shapes)
+    journal.start(job_id)
+    for t in shapes:
+        journal.batch_done(job_id, t.name, 0, 1_000, 10_000)
+        journal.table_finished(job_id, t.name, status)
+    journal.finish(job_id, status)
+    return job_id
+
+
+async def test_moving_between_jobs_of_different_table_counts_does_not_crash(journal: Journal,
+                                                                           profiles_path: Path) -> None:
+    """Issue 13: Home, Down between a 4-table and a 1-table job raised DuplicateIds 'row-t0' (the old
+    per-table rows were removed without waiting before the new ones, with the same ids, were mounted)."""
+    _shaped_job(journal, 4)
+    _shaped_job(journal, 1)
+    app = JobsApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#jobs-table", DataTable).row_count == 2)
+        for key in ("home", "down", "up", "down", "up", "down", "home", "end"):
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, JobsScreen)
+        job = app.screen.current()
+        assert job is not None
+        await wait_for(pilot, lambda: str(app.screen.query_one("#job-tables").render()).count("rows") == len(job.tables))
+    assert app.return_code in (None, 0)
+
+
+def test_snapshot_jobs_of_different_shapes(snap_compare, journal: Journal, monkeypatch: pytest.MonkeyPatch,
+                                           profiles_path: Path) -> None:
+    """The picture proves: three jobs of 4, 1 and 2 tables in one list (the crash of issue 13 was moving
+    between such jobs); the 4-table job selected after Home, Down, Up shows each table's line and bar,
+    with the footer starting with F1 Help and Quit."""
+    _fixed(monkeypatch)
+    _shaped_job(journal, 4)
+    _shaped_job(journal, 1, FAILED)
+    _job(journal, COMPLETED)
+
+    async def run_before(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#jobs-table", DataTable).row_count == 3)
+        await pilot.press("home", "down", "down")
+        await pilot.pause(0.3)
+
+    assert snap_compare(JobsApp(store=ProfileStore(profiles_path)), terminal_size=SIZE, run_before=run_before)

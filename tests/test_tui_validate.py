@@ -222,3 +222,34 @@ def test_snapshot_validate_drill_down(snap_compare, snap_dbs: tuple[str, str], j
         await pilot.pause()
 
     assert snap_compare(_snap_app(snap_dbs, profiles_path), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_a_null_difference_is_visibly_null_and_opens_whole(two_dbs: tuple[str, str], journal: Journal,
+                                                                profiles_path: Path) -> None:
+    """Issue 13: a value that became NULL must not read as the text 'NULL'; Enter shows both values whole."""
+    from rich.text import Text
+
+    from kwtui.screens.cells import CellViewer
+
+    src, dst = two_dbs
+    execute(src, BASE_SQL + "UPDATE public.accounts SET name = 'NULL' WHERE id = 9;")
+    execute(dst, BASE_SQL + "UPDATE public.accounts SET name = 'NULL' WHERE id = 9;"
+                            "UPDATE public.accounts SET balance = NULL WHERE id = 5;")
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("v")
+        await type_into(pilot, "#v-source-uri", src)
+        await type_into(pilot, "#v-target-uri", dst)
+        await type_into(pilot, "#v-tables", "public.accounts")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: verdicts(app).row_count == 1)
+        verdicts(app).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: diffs(app).row_count == 1)
+        key, _kind, col, source, target = diffs(app).get_row_at(0)
+        assert str(key) == "id=5" and str(col) == "balance"
+        assert isinstance(source, Text) and source.plain == "52.50" and source.justify == "right"
+        assert isinstance(target, Text) and target.plain == "∅" and "dim" in str(target.style)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CellViewer))
+        assert app.screen.value == "source:\n52.50\n\ntarget:\n∅ NULL (no value)"  # type: ignore[attr-defined]

@@ -459,6 +459,7 @@ def test_snapshot_export_options(snap_compare, wizdb: str, profiles_path: Path) 
         await go(pilot, "options")
         set_input(pilot.app, "f-delimiter", "ab")  # type: ignore[arg-type]
         await pilot.pause()
+        await pilot.pause(0.2)  # the help turned error settles its width (under load it was caught mid-way)
 
     assert snap_compare(WizApp(wizdb, wizard="export", store=ProfileStore(profiles_path)), terminal_size=SMALL,
                         run_before=run_before)

@@ -1,0 +1,52 @@
+"""The moving-window rate of the jobs screen (issue 13: 0 rows/s and no ETA between batches,
+negative MB/s after a resume)."""
+
+from __future__ import annotations
+
+from kwtui.rates import RateWindow
+
+
+def test_rate_and_eta_hold_between_batch_commits() -> None:
+    w = RateWindow(window=30)
+    # a batch of 10,000 rows commits every 5 s; the screen samples every second
+    for t in range(0, 21):
+        w.add(float(t), (t // 5) * 10_000, (t // 5) * 1_000_000)
+    rates = w.rates()
+    assert rates is not None
+    rows_s, mb_s = rates
+    assert 1_500 < rows_s < 2_500 and mb_s > 0  # not 0 although the last samples did not move
+    eta = w.eta(100_000)
+    assert eta is not None and eta > 0
+
+
+def test_counters_going_back_restart_the_window_never_negative() -> None:
+    w = RateWindow()
+    w.add(0.0, 50_000, 5_000_000)
+    w.add(1.0, 60_000, 6_000_000)
+    w.add(2.0, 20_000, 2_000_000)  # resumed from a checkpoint: fewer rows than before
+    assert w.rates() is None
+    w.add(3.0, 25_000, 2_500_000)
+    rates = w.rates()
+    assert rates is not None and rates[0] == 5_000 and rates[1] == 0.5
+
+
+def test_a_stalled_job_reports_zero_not_a_negative_rate() -> None:
+    w = RateWindow(window=5)
+    for t in range(10):
+        w.add(float(t), 1_000, 100)
+    assert w.rates() == (0.0, 0.0) and w.eta(2_000) is None
+
+
+def test_a_table_of_a_paused_or_cancelled_job_is_not_running() -> None:
+    """Issue 13: after pause or cancel the table line still said "running"."""
+    from kwtui.jobs import RUNNING, Job, JobTable
+    from kwtui.screens.jobs import table_state
+
+    table = JobTable("public.t", "public.t", status=RUNNING)
+    for status in ("paused", "cancelled", "interrupted"):
+        job = Job.__new__(Job)
+        object.__setattr__(job, "status", status)
+        assert table_state(job, table) == status
+    job = Job.__new__(Job)
+    object.__setattr__(job, "status", RUNNING)
+    assert table_state(job, table) == RUNNING

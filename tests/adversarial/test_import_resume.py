@@ -145,3 +145,52 @@ def test_terminated_backend_is_retried(db: TestDb, tmp_path: Path, pg_server: An
     assert proc.returncode == 0, err
     assert_exact(db, path, result_of(out), good, bad, f"{killed} backend(s) terminated")
     assert any("retry 1/" in m for _, _, m in journal.logs(job_id))
+
+
+def test_server_restart_mid_import_is_exact(tmp_path: Path) -> None:
+    """Attack: the server itself restarts (pg_ctl stop -m fast, then start) at a seeded random
+    batch of a running import. The import retries its batch when the server is back, or fails
+    saying what it committed and `jobs resume` finishes it: either way every good line exactly once."""
+    from kwtui.embedded import EmbeddedServer, free_port
+
+    seed = int(os.environ.get("KWTUI_TEST_SEED") or random.randrange(1 << 30))
+    after = random.Random(seed).randint(2, 60)
+    why = f"seed {seed}: server restart after {after} batches"
+    print(why)
+    server = EmbeddedServer(tmp_path / "pgdata", port=free_port(),
+                            settings={"fsync": "off", "synchronous_commit": "off"})
+    server.start()
+    try:
+        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (id int, name text, amount numeric(10,2))")  # keyless: no second chance
+        uri = server.uri("postgres")
+
+        class Db:  # the TestDb calls assert_exact makes
+            @staticmethod
+            def execute(q: str) -> list[Any]:
+                with psycopg.connect(server.conninfo(), autocommit=True) as c:
+                    return c.execute(q).fetchall()  # type: ignore[arg-type]
+
+        path = tmp_path / "data.csv"
+        good, bad = make_file(path)
+        env = {**os.environ, "KWTUI_JOURNAL": str(tmp_path / "jobs.db")}
+        journal = Journal(tmp_path / "jobs.db")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kwtui", "import", "--dsn", uri, "--from", str(path), "--into", "t",
+             "--batch-bytes", BATCH_BYTES, "--json", "--workers", "1"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        job_id = wait_batches(journal, proc, after, why)
+        # pg_ctl restart: the same port and options (postmaster.opts), every session cut
+        server._run("pg_ctl", ["-D", str(server.datadir), "-w", "-m", "fast", "-t", "60", "-l",
+                               str(server.datadir / "server.log"), "restart"], timeout=90)
+        out, err = proc.communicate(timeout=120)
+        print(f"{why}: the import ended with exit {proc.returncode}")
+        if proc.returncode == 0:  # the batch was retried once the server was back
+            assert_exact(Db, path, result_of(out), good, bad, why)  # type: ignore[arg-type]
+        else:  # it said what it committed, and the resume finishes it
+            assert "rows committed" in err and f"kwtui jobs resume {job_id}" in err, (why, err[-500:])
+            done = kwtui(env, "jobs", "resume", str(job_id), "--json")
+            assert done.returncode == 0, (why, done.stderr[-500:])
+            assert_exact(Db, path, result_of(done.stdout), good, bad, why)  # type: ignore[arg-type]
+    finally:
+        server.destroy()

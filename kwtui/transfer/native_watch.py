@@ -108,6 +108,9 @@ async def run_native_watched(service: ConnectionService, stmt: NativeStatement,
             # the server's own words first: the job this watcher found may be another import of
             # the same files (two started close together), whose state is not this one's
             said = (exc.server_message or "").lower()
+            named = re.search(r"\(id (\d+)\)", said)  # 'cannot update progress on pause-requested job (id N)'
+            if named:
+                job_id = named.group(1)
             if "pause-requested" in said:
                 status = "pause-requested"
             elif "cancel-requested" in said:

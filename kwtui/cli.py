@@ -701,9 +701,13 @@ def cmd_transfer_pull(args: argparse.Namespace) -> int:
             creator = Transfer(src, dst, plans, options)
             done: list[Any] = []
             total = 0
+            from kwtui.transfer.tables import TableLock
+
             for p in plans:
                 journal.table_started(job_id, p.label, PATH_LABEL)
+                lock = TableLock(dst, [(p.target_schema, p.target_name)], f"job {job_id}")
                 try:
+                    await lock.acquire()  # two jobs never write one target table at once
                     res = await pull_table(src, dst, p, host=args.serve_host, thread_concurrency=args.workers,
                                            spool_root=Path(args.spool_dir) if args.spool_dir else None,
                                            create=creator.create_target)
@@ -712,6 +716,8 @@ def cmd_transfer_pull(args: argparse.Namespace) -> int:
                     journal.table_finished(job_id, p.label, "failed", message)
                     journal.finish(job_id, "failed", message)
                     return job_id, done, f"{p.label}: {message}"
+                finally:
+                    await lock.release()
                 journal.batch_done(job_id, p.label, 0, res.rows, res.bytes)
                 journal.table_finished(job_id, p.label, "completed")
                 total += res.rows

@@ -35,6 +35,29 @@ def lock_owner(uri: str) -> str | None:
     return str(rows[0][0])[len("kwtui "):] if rows else None
 
 
+def _freeze_outside_a_journal_write(pid: int) -> None:
+    """SIGSTOP ``pid``, but not in the middle of a write to the journal (SQLite): frozen there it
+    would hold the journal's lock and the second command would wait on that, not on the table lock."""
+    import sqlite3
+
+    from kwtui.jobs import Journal
+
+    path = Journal().path
+    for _ in range(200):
+        os.kill(pid, signal.SIGSTOP)
+        probe = sqlite3.connect(path, timeout=0.05, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:  # frozen inside a journal write: let it finish, try again
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.02)
+        finally:
+            probe.close()
+    pytest.fail("the first transfer was always inside a journal write")
+
+
 def test_two_transfers_into_one_table_one_is_refused(capsys: pytest.CaptureFixture[str],
                                                      two_dbs: tuple[str, str]) -> None:
     src, dst = two_dbs
@@ -48,7 +71,7 @@ def test_two_transfers_into_one_table_one_is_refused(capsys: pytest.CaptureFixtu
         while (owner := lock_owner(dst)) is None and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert owner is not None, first.communicate()
-        os.kill(first.pid, signal.SIGSTOP)  # the first job holds its lock and stands still
+        _freeze_outside_a_journal_write(first.pid)  # the first job holds its lock and stands still
         try:
             job = owner.split(" (")[0]  # "job 7"
             code, out, err = main_run(capsys, "transfer", "-s", src, "-t", dst, "--table", "big",

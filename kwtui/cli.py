@@ -1737,8 +1737,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("kwtui: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # never a traceback unless asked
+        import sqlite3
+
         if debug:
             traceback.print_exc()
+        elif isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            print("kwtui: the job journal is locked by another kwtui process that stands still in the middle of "
+                  "a write (stopped with Ctrl+Z, or hung): let it go on or end it, then see `kwtui jobs list` "
+                  "for what this command did", file=sys.stderr)
         else:
             print(f"kwtui: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)",
                   file=sys.stderr)

@@ -652,6 +652,16 @@ def _undecodable_files(path: str, charset: str, sample: int = 1 << 20) -> list[s
     return bad
 
 
+async def doctor_for(source: str, target: str, options: DoctorOptions | None = None, *,
+                     password_prompt: Any = None) -> DoctorReport:
+    """:func:`run_doctor` for the references a person typed (a URI, a keyword string or a saved
+    profile's name; "" for a side not given): the screen passes text, the core connects."""
+    from kwtui.migration import connect_target
+
+    return await run_doctor(connect_target(source) if source else None, connect_target(target) if target else None,
+                            options, password_prompt=password_prompt)
+
+
 async def run_doctor(source: Any | None, target: Any | None, options: DoctorOptions | None = None, *,
                      plan: Any | None = None, password_prompt: Any = None) -> DoctorReport:
     """Connect to the given sides (ConnectTargets), run every check, close. Never raises for a

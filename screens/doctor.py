@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
 
-from kwtui.doctor import BLOCKER, OK, WARNING, DoctorOptions, DoctorReport, run_doctor
+from kwtui.doctor import BLOCKER, OK, WARNING, DoctorOptions, DoctorReport, doctor_for
 from kwtui.errors import KwtuiError
 
 VERDICT_TEXT = {OK: Text("ok", style="bold green"), WARNING: Text("warn", style="bold yellow"),
@@ -141,12 +141,8 @@ class DoctorScreen(Screen[None]):
 
     @work(exclusive=True, group="doctor", exit_on_error=False)
     async def _run(self, source: str, target: str) -> None:
-        from kwtui.migration import connect_target
-
         try:
-            src = connect_target(source) if source else None
-            dst = connect_target(target) if target else None
-            report = await run_doctor(src, dst, self.options,
+            report = await doctor_for(source, target, self.options,
                                       password_prompt=getattr(self.app, "prompt_password", None))
         except KwtuiError as exc:
             self.query_one("#d-summary", Static).update(Text(exc.one_line(), style="bold red"))

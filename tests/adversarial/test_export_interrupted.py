@@ -19,28 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from kwtui.cli import main
-
-from ..test_cli import error_lines
+from ..test_cli import error_lines, run
+from .helpers import execute
 
 MANIFEST = "kwtui.manifest.json"  # the export's manifest (kwtui.transfer.manifest.MANIFEST)
 
 SEED = int(os.environ.get("KWTUI_ATTACK_SEED", "16"))
-
-
-def execute(uri: str, text: str) -> list[Any]:
-    with psycopg.connect(uri, autocommit=True) as conn:
-        cur = conn.execute(text)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def records_present(directory: Path) -> int:

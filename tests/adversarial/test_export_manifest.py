@@ -11,26 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from kwtui.cli import main
-
-from ..test_cli import error_lines
+from ..test_cli import error_lines, run
+from .helpers import execute
 
 MANIFEST = "kwtui.manifest.json"  # the export's manifest (kwtui.transfer.manifest.MANIFEST)
-
-
-def execute(uri: str, text: str) -> list[Any]:
-    with psycopg.connect(uri, autocommit=True) as conn:
-        cur = conn.execute(text)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def seed(uri: str, rows: int = 2500) -> None:

@@ -8,25 +8,13 @@ plan (``kwtui plan --if-exists``) or the run (``kwtui run --if-exists``) says wh
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 
-from kwtui.cli import main
 from kwtui.migration import MigrationPlan, MigrationState
 
-
-def execute(uri: str, text: str) -> list[Any]:
-    with psycopg.connect(uri, autocommit=True) as conn:
-        cur = conn.execute(text)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from ..test_cli import run
+from .helpers import execute
 
 
 def setup(src: str, dst: str) -> None:

@@ -54,6 +54,36 @@ COVERED: dict[str, str] = {
     "console.save_to": "tests/test_tui_worker_failures.py::test_console_save_to_an_impossible_path",
     "jobs.load": "tests/test_tui_worker_failures.py::test_jobs_screen_on_a_corrupt_journal",
     "jobs.read_rejects": "tests/test_tui_worker_failures.py::test_jobs_rejects_file_gone",
+    "app._demo_worker": "tests/test_tui_worker_failures.py::test_demo_that_cannot_start_is_an_error",
+    "migration_wizard.load_profiles":
+        "tests/test_tui_worker_failures.py::test_a_damaged_profiles_file_is_said_by_each_screen_that_reads_it",
+    "validate.load_choices":
+        "tests/test_tui_worker_failures.py::test_a_damaged_profiles_file_is_said_by_each_screen_that_reads_it",
+    "plan_screen.save_plan": "tests/test_tui_worker_failures.py::test_plan_and_ddl_saved_to_impossible_paths",
+    "plan_screen.save_ddl": "tests/test_tui_worker_failures.py::test_plan_and_ddl_saved_to_impossible_paths",
+    "phases.write_runbook": "tests/test_tui_worker_failures.py::test_runbook_to_an_impossible_path",
+    "migration_wizard.make_plan":
+        "tests/test_tui_migration.py::test_wizard_shows_a_connection_error_in_the_error_modal",
+    "phases.run_phases": "tests/test_tui_phases.py::test_an_unreachable_target_is_an_error_modal_not_a_traceback",
+    "export_wizard.run_streamed_export":
+        "tests/test_tui_failures.py::test_export_refused_by_the_server_shows_the_error_and_the_wizard_lives",
+    "export_wizard.list_tables":
+        "tests/test_tui_worker_failures.py::test_wizards_on_a_database_dropped_since_the_tree_was_read",
+    "import_wizard.list_tables":
+        "tests/test_tui_worker_failures.py::test_wizards_on_a_database_dropped_since_the_tree_was_read",
+    "import_wizard.read_source": "tests/test_tui_worker_failures.py::test_import_wizard_source_sample_and_table_failures",
+    "import_wizard.parse_sample": "tests/test_tui_worker_failures.py::test_import_wizard_source_sample_and_table_failures",
+    "import_wizard.load_detail": "tests/test_tui_worker_failures.py::test_import_wizard_source_sample_and_table_failures",
+    "validate.run_validation":
+        "tests/test_tui_worker_failures.py::test_validation_refused_then_report_to_an_impossible_path",
+    "validate.save_report": "tests/test_tui_worker_failures.py::test_validation_refused_then_report_to_an_impossible_path",
+    "export_wizard.run_native_export":
+        "tests/test_tui_worker_failures.py::test_kwdb_native_export_and_import_refused_by_the_server",
+    "import_wizard.run_native_import":
+        "tests/test_tui_worker_failures.py::test_kwdb_native_export_and_import_refused_by_the_server",
+    "native_jobs.load": "tests/test_tui_jobs.py::test_kwdb_jobs_screen_says_it_needs_kwdb",
+    "native_jobs.send": "tests/test_tui_worker_failures.py::test_kwdb_job_control_refused_by_the_server",
+    "import_wizard.run_streamed_import": "tests/test_tui_failures.py::test_import_that_fails_mid_way_says_what_was_committed",
 }
 
 
@@ -489,4 +519,375 @@ async def test_resume_of_a_job_whose_source_is_gone(two_dbs: tuple[str, str], pg
         assert str(src_name) in text or "does not exist" in text
         await close_modal(pilot, JobsScreen)
         assert app.screen.query_one("#jobs-table", DataTable).row_count == 1
+    assert app.return_code in (None, 0)
+
+
+# -- local files: a damaged profiles file, paths that cannot be written ----------------------------
+
+
+async def test_a_damaged_profiles_file_is_said_by_each_screen_that_reads_it(
+        profiles_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """profiles.toml holds no TOML: the app opens; the migration wizard and the validation screen say
+    the file is damaged (their URI fields still work); the welcome screen stays usable."""
+    from kwtui.screens.migration_wizard import NewMigrationScreen
+    from kwtui.screens.validate import ValidationScreen
+    from kwtui.screens.welcome import WelcomeScreen
+
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    profiles_path.parent.mkdir(parents=True, exist_ok=True)
+    profiles_path.write_text("[profiles.broken\nthis = is not toml = at all\n")
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, (WelcomeScreen, ErrorModal)))
+        if isinstance(app.screen, ErrorModal):  # the welcome screen's own list of profiles may say it first
+            await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        await pilot.press("n")
+        text = await error_shown(pilot)
+        assert "Cannot read the profiles" in text and "profiles.toml" in text
+        await close_modal(pilot, NewMigrationScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        await pilot.press("v")
+        text = await error_shown(pilot)
+        assert "Cannot read the profiles" in text
+        await close_modal(pilot, ValidationScreen)
+    assert app.return_code in (None, 0)
+
+
+async def _plan_for(src: str, dst: str) -> object:
+    from kwtui import migration
+    from kwtui.migration import Requirements
+
+    execute(psycopg.conninfo.make_conninfo(src),
+            "CREATE TABLE customers (id int PRIMARY KEY, name text); INSERT INTO customers VALUES (1, 'a'), (2, 'b')")
+    req = Requirements(source=migration.safe_reference(src), target=migration.safe_reference(dst))
+    async with ConnectionService(ConnectTarget.from_dsn(src)) as s, ConnectionService(ConnectTarget.from_dsn(dst)) as d:
+        return await migration.plan_migration(req, s, d, eta=False)
+
+
+async def _enter_path(pilot: Pilot, path: Path) -> None:
+    await wait_for(pilot, lambda: bool(pilot.app.screen.query(Input)) and not isinstance(
+        pilot.app.screen, (BrowseScreen, ConsoleScreen)))
+    pilot.app.screen.query_one(Input).value = str(path)
+    await pilot.press("enter")
+
+
+async def test_plan_and_ddl_saved_to_impossible_paths(two_dbs: tuple[str, str], profiles_path: Path,
+                                                     tmp_path: Path) -> None:
+    """Ctrl+S and d on the plan screen, each to a path under a regular file: the error modal names
+    the path; the plan screen is still there and saves to a good path after."""
+    from kwtui.screens.plan_screen import PlanScreen
+    from kwtui.screens.welcome import WelcomeScreen
+
+    plan = await _plan_for(*two_dbs)
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+
+    class PlanApp(KwtuiApp):
+        async def open_initial(self) -> None:
+            self.push_screen(WelcomeScreen())
+            self.push_screen(PlanScreen(plan))  # type: ignore[arg-type]
+
+    app = PlanApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen))
+        await pilot.press("ctrl+s")
+        await _enter_path(pilot, blocker / "x.plan.toml")
+        text = await error_shown(pilot)
+        assert "afile" in text and "Traceback" not in text
+        await close_modal(pilot, PlanScreen)
+        await pilot.press("d")
+        await _enter_path(pilot, blocker / "x.ddl.sql")
+        text = await error_shown(pilot)
+        assert "afile" in text
+        await close_modal(pilot, PlanScreen)
+        good = tmp_path / "good.plan.toml"
+        await pilot.press("ctrl+s")
+        await _enter_path(pilot, good)
+        await wait_for(pilot, lambda: good.exists())
+    assert app.return_code in (None, 0)
+
+
+async def test_runbook_to_an_impossible_path(two_dbs: tuple[str, str], profiles_path: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """g on the phases screen to a path under a regular file: the error modal; the phases stay."""
+    from kwtui.migration import MigrationPlan
+    from kwtui.screens.phases import PhasesScreen
+    from kwtui.screens.welcome import WelcomeScreen
+
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    plan = await _plan_for(*two_dbs)
+    planfile = tmp_path / "p.plan.toml"
+    plan.save(planfile)  # type: ignore[attr-defined]
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+
+    class PhasesApp(KwtuiApp):
+        async def open_initial(self) -> None:
+            self.push_screen(WelcomeScreen())
+            self.open_phases(MigrationPlan.load(planfile), planfile)
+
+    app = PhasesApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PhasesScreen))
+        await pilot.press("g")
+        await _enter_path(pilot, blocker / "runbook.md")
+        text = await error_shown(pilot)
+        assert "afile" in text
+        await close_modal(pilot, PhasesScreen)
+    assert app.return_code in (None, 0)
+
+
+async def test_demo_that_cannot_start_is_an_error(profiles_path: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """d on the welcome screen where the demo's data directory cannot be made (a regular file stands
+    in its way): the error modal says why; the welcome screen stays."""
+    from kwtui.screens.welcome import WelcomeScreen
+
+    data = tmp_path / "xdg-data"
+    data.mkdir()
+    (data / "kwtui").write_text("a file where the data directory should be")
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        await pilot.press("d")
+        text = await error_shown(pilot)
+        assert "Cannot start the demo" in text and "kwtui" in text
+        await close_modal(pilot, WelcomeScreen)
+    assert app.return_code in (None, 0)
+
+
+# -- the export and import wizards ------------------------------------------------------------------
+
+
+def _static(app: KwtuiApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_wizards_on_a_database_dropped_since_the_tree_was_read(db: TestDb, spare_db: str,
+                                                                    pg_server: PgServer,
+                                                                    profiles_path: Path) -> None:
+    """F6/F7 on a database that is gone: each wizard says it cannot list the tables (in its own
+    status line, as it says so), and Next is still refused rather than guessing."""
+    from kwtui.screens.export_wizard import ExportWizard
+    from kwtui.screens.import_wizard import ImportWizard
+
+    from .test_tui_wizards import opened
+
+    app = app_on(db.uri, profiles_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        drop_database(pg_server, spare_db)
+        app.push_screen(ExportWizard(spare_db))
+        await opened(pilot, ExportWizard)
+        await wait_for(pilot, lambda: "cannot list the tables" in _static(app, "#what-summary"))
+        assert "does not exist" in _static(app, "#what-summary")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        app.push_screen(ImportWizard(spare_db))
+        await opened(pilot, ImportWizard)
+        await wait_for(pilot, lambda: "cannot list the tables" in _static(app, "#columns-check"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+    assert app.return_code in (None, 0)
+
+
+async def test_import_wizard_source_sample_and_table_failures(db: TestDb, profiles_path: Path,
+                                                              tmp_path: Path) -> None:
+    """The import wizard's three readers fail, each said where it happened: a source path that does
+    not exist (in the status line), a sample file gone when it is read again (under the grid), and a
+    target table dropped after it was listed (under the columns)."""
+    from textual.widgets import Select
+
+    from kwtui.screens.import_wizard import ImportWizard
+
+    from .test_tui_wizards import go, opened, set_input, step
+
+    execute(db.conninfo, "CREATE TABLE people (id int PRIMARY KEY, name text); CREATE TABLE gone (id int)")
+    app = app_on(db.uri, profiles_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        app.push_screen(ImportWizard(db.name))
+        await opened(pilot, ImportWizard)
+        # read_source: no such path, said beside the field; the wizard stays on the source step
+        set_input(app, "f-source", str(tmp_path / "no-such-file.csv"))
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: "no-such-file.csv" in _static(app, "#wizard-status"))
+        assert step(app) == "source"
+        # parse_sample: the file is gone when the sample is read again (a new delimiter re-reads it)
+        data = tmp_path / "people.csv"
+        data.write_text("1,ann\n2,bob\n")
+        set_input(app, "f-source", str(data))
+        await go(pilot, "layout")
+        await wait_for(pilot, lambda: app.screen.query_one("#sample-table", DataTable).row_count == 2)
+        data.unlink()
+        set_input(app, "f-delimiter", ";")
+        await wait_for(pilot, lambda: "✗" in _static(app, "#sample-note"))
+        assert "people.csv" in _static(app, "#sample-note")
+        data.write_text("1,ann\n2,bob\n")
+        set_input(app, "f-delimiter", ",")
+        await wait_for(pilot, lambda: app.screen.query_one("#sample-table", DataTable).row_count == 2)
+        # load_detail: the target table dropped after the list was read
+        await go(pilot, "target")
+        select = app.screen.query_one("#f-table", Select)
+        await wait_for(pilot, lambda: "public.gone" in [v for _, v in select._options])
+        execute(db.conninfo, "DROP TABLE gone")
+        select.value = "public.gone"
+        await wait_for(pilot, lambda: "✗" in _static(app, "#columns-check"))
+        assert isinstance(app.screen, ImportWizard)
+    assert app.return_code in (None, 0)
+
+
+# -- validation -------------------------------------------------------------------------------------
+
+
+async def test_validation_refused_then_report_to_an_impossible_path(two_dbs: tuple[str, str], tmp_path: Path,
+                                                                   profiles_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A validation whose source database does not exist: the error modal, the form kept; a table the
+    target lacks: a verdict that is not "equal"; then a real run, and its report saved under a regular
+    file: the error modal names the path."""
+    from kwtui.screens.validate import ValidationScreen
+
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    src, dst = two_dbs
+    for uri in (src, dst):
+        execute(psycopg.conninfo.make_conninfo(uri), "CREATE TABLE a (id int PRIMARY KEY, v text);"
+                                                     "INSERT INTO a SELECT g, g::text FROM generate_series(1, 50) g")
+    execute(psycopg.conninfo.make_conninfo(src), "CREATE TABLE only_here (id int PRIMARY KEY)")
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, ValidationScreen))
+        gone = src.rsplit("/", 1)[0] + "/kwtui_no_such_database"
+        for ident, value in (("v-source-uri", gone), ("v-target-uri", dst), ("v-tables", "public.a")):
+            app.screen.query_one(f"#{ident}", Input).value = value
+        await pilot.press("f5")
+        text = await error_shown(pilot)
+        assert "Validation stopped" in text and "kwtui_no_such_database" in text
+        await close_modal(pilot, ValidationScreen)
+        assert app.screen.query_one("#v-source-uri", Input).value == gone  # the form is kept
+        app.screen.query_one("#v-source-uri", Input).value = src
+        # a table the target lacks is a verdict, not a failure
+        app.screen.query_one("#v-tables", Input).value = "public.only_here"
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.screen.query_one("#v-verdicts", DataTable).row_count == 1)
+        verdict = str(app.screen.query_one("#v-verdicts", DataTable).get_row_at(0)[1])
+        assert verdict != "equal", verdict
+        app.screen.query_one("#v-tables", Input).value = "public.a"
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.screen.query_one("#v-verdicts", DataTable).row_count == 1)
+        await pilot.press("ctrl+s")
+        await _enter_path(pilot, blocker / "report.html")
+        text = await error_shown(pilot)
+        assert "Cannot save the report" in text and "afile" in text
+        await close_modal(pilot, ValidationScreen)
+    assert app.return_code in (None, 0)
+
+
+# -- KWDB: native IMPORT/EXPORT refused, job control refused ----------------------------------------
+
+
+def _dbname(uri: str) -> str:
+    return str(psycopg.conninfo.conninfo_to_dict(uri)["dbname"])
+
+
+@pytest.mark.kwdb
+async def test_kwdb_native_export_and_import_refused_by_the_server(kwdb: str, profiles_path: Path,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the live KWDB: a native EXPORT of a table dropped after the wizard listed it, and a native
+    IMPORT of a nodelocal file that is not there. KWDB refuses both; each is the error modal, and the
+    wizard lives (back on its preview step, not running)."""
+    from textual.widgets import RadioButton, Select
+
+    from kwtui.screens.export_wizard import ExportWizard
+    from kwtui.screens.import_wizard import ImportWizard
+
+    from .test_tui_wizards import go, opened, set_input
+
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    monkeypatch.chdir(tmp_path)
+    name = _dbname(kwdb)
+    execute(kwdb, "CREATE TABLE items (id INT PRIMARY KEY, name STRING); INSERT INTO items VALUES (1, 'a'), (2, 'b');"
+                  "CREATE TABLE people (id INT PRIMARY KEY, name STRING)")
+    (tmp_path / "people.csv").write_text("1,ann\n2,bob\n")
+    app = app_on(kwdb, profiles_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen), timeout=30)
+        assert app.explorer is not None
+        tables = {t.name: t for t in await app.explorer.tables(name, "public")}
+        app.push_screen(ExportWizard(name, tables["items"]))
+        await opened(pilot, ExportWizard)
+        await go(pilot, "path")
+        app.screen.query_one("#path-native", RadioButton).value = True
+        await pilot.pause()
+        await go(pilot, "options")
+        await go(pilot, "dest")
+        set_input(app, "f-dest", f"nodelocal://1/kwtui-fail-{uuid.uuid4().hex[:8]}")
+        await go(pilot, "preview")
+        execute(kwdb, "DROP TABLE items")
+        await pilot.press("ctrl+n")
+        text = await error_shown(pilot, timeout=60)
+        assert "items" in text and "Traceback" not in text
+        await close_modal(pilot, ExportWizard)
+        await wait_for(pilot, lambda: not app.screen.running)  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        # a native IMPORT of a file the node does not have
+        app.push_screen(ImportWizard(name, tables["people"]))
+        await opened(pilot, ImportWizard)
+        set_input(app, "f-source", "people.csv")
+        await go(pilot, "layout")
+        await go(pilot, "target")
+        select = app.screen.query_one("#f-table", Select)
+        await wait_for(pilot, lambda: "public.people" in [v for _, v in select._options])
+        await go(pilot, "options")
+        app.screen.query_one("#import-native", RadioButton).value = True
+        await pilot.pause()
+        set_input(app, "f-native-path", f"nodelocal://1/kwtui-no-such-{uuid.uuid4().hex[:8]}.csv")
+        await pilot.pause()
+        await go(pilot, "preview")
+        await pilot.press("ctrl+n")
+        text = await error_shown(pilot, timeout=60)
+        assert "Traceback" not in text and "kwtui-no-such" in text
+        await close_modal(pilot, ImportWizard)
+        await wait_for(pilot, lambda: not app.screen.running)  # type: ignore[attr-defined]
+    assert app.return_code in (None, 0)
+
+
+@pytest.mark.kwdb
+async def test_kwdb_job_control_refused_by_the_server(kwdb: str, profiles_path: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the live KWDB: PAUSE of a job that has already succeeded. KWDB refuses; the error modal says
+    which job; the KWDB jobs screen lives and lists it still."""
+    from kwtui.screens.native_jobs import NativeJobsScreen
+
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    execute(kwdb, "CREATE TABLE j (id INT PRIMARY KEY, v INT); INSERT INTO j VALUES (1, 1); CREATE INDEX ON j (v)")
+    app = app_on(kwdb, profiles_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen), timeout=30)
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        await pilot.press("k")
+        await wait_for(pilot, lambda: isinstance(app.screen, NativeJobsScreen))
+        screen = app.screen
+        assert isinstance(screen, NativeJobsScreen)
+        await wait_for(pilot, lambda: any(str(getattr(j, "status", "")).lower() == "succeeded" for j in screen.jobs),
+                       timeout=30)
+        table = screen.query_one(DataTable)
+        done = next(i for i, j in enumerate(screen.jobs) if str(getattr(j, "status", "")).lower() == "succeeded")
+        table.focus()
+        table.move_cursor(row=done)
+        await pilot.pause()
+        await pilot.press("p")
+        text = await error_shown(pilot, timeout=30)
+        assert "Cannot pause KWDB job" in text and "Traceback" not in text
+        await close_modal(pilot, NativeJobsScreen)
+        assert screen.jobs
     assert app.return_code in (None, 0)

@@ -521,8 +521,11 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
             q, relkind, owner = by_oid[int(relid)]
             flags = [am] + (["unique"] if unique else []) + (["partial"] if partial else []) \
                 + (["expression"] if expr else [])
+            # a partitioned table's index reads ON ONLY (pg_dump attaches each partition's own); without
+            # ONLY, PostgreSQL makes the partitions' indexes itself
+            stmt = str(definition).replace(" ON ONLY ", " ON ", 1) if relkind == "p" else str(definition)
             add(DbObject("index", f"{q.split('.')[0]}.{name}", owner, f"{', '.join(flags)}: {definition}",
-                         f"{definition};", "post"))
+                         f"{stmt};", "post"))
 
     deps: dict[int, set[int]] = {}
     if views:
@@ -564,6 +567,8 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
                          f"CREATE POLICY {pg_ident(name)} ON {TableName.parse(q).pg()} {text};", "post"))
 
     for typ, identity, text, _cls, _oid, _sub in (await rows(_COMMENTS)):
+        if typ == "schema" and identity == "public" and text == "standard public schema":
+            continue  # every database's
         if wanted is not None and typ in ("table", "table column") and not any(
                 str(identity).replace('"', "").startswith(w + ".") or str(identity).replace('"', "") == w
                 for w in wanted):
@@ -581,6 +586,8 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
     for kind, identity, owner, acl in (await rows(_ACLS)):
         if wanted is not None and kind == "TABLE" and str(identity).replace('"', "") not in wanted:
             continue
+        if kind == "SCHEMA" and identity == "public" and owner == "pg_database_owner":
+            continue  # as every database has it (PostgreSQL 15 and later)
         if owner != me:
             add(DbObject("owner", f"{kind.lower()} {identity}", detail=f"owned by {owner}",
                          create=f"ALTER {kind} {identity} OWNER TO {pg_ident(owner)};", stage="post"))
@@ -589,8 +596,9 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
         if acl is None:
             continue
         for grantee, priv, grantable, grantee_name in (await rows(_ACL_ITEMS, (acl,))):
-            if grantee_name == owner:
-                continue
+            if grantee_name == owner or (kind == "SCHEMA" and identity == "public" and grantee == "PUBLIC"
+                                         and priv == "USAGE"):
+                continue  # the owner's own rights; the public schema's default
             on = "TABLE" if kind in ("VIEW", "MATERIALIZED VIEW") else kind
             if on == "AGGREGATE":
                 on = "FUNCTION"

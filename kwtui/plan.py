@@ -31,6 +31,8 @@ from typing import Any
 from psycopg import sql
 
 from kwtui.catalog import BASE, PARTITIONED, TS_TABLE, Column, Index
+from kwtui.inventory import Inventory, assign_fates, read_inventory
+from kwtui.names import TableName, pg_ident
 from kwtui.transfer.engine import kwdb_to_pg_type
 from kwtui.transfer.native import quote_ident
 
@@ -140,6 +142,7 @@ class Assessment:
     tables: list[TableAssessment] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # every finding, database-wide ones included
     ts_suggestions: list[TsSuggestion] = field(default_factory=list)
+    inventory: Any = None  # kwtui.inventory.Inventory: every object of a PostgreSQL source, with its fate
 
     def table(self, qualified: str) -> TableAssessment:
         return next(t for t in self.tables if t.qualified == qualified)
@@ -155,6 +158,7 @@ class Assessment:
             "findings": [asdict(f) for f in self.findings],
             "ts_suggestions": [{**asdict(s), "rows_per_device": round(s.rows_per_device, 1)}
                                for s in self.ts_suggestions],
+            "inventory": self.inventory.as_dict() if self.inventory is not None else None,
         }
 
 
@@ -179,7 +183,8 @@ def assessment_from_dict(data: dict[str, Any]) -> Assessment:
         tables=[table(t) for t in data.get("tables", [])],
         findings=[Finding(**f) for f in data.get("findings", [])],
         ts_suggestions=[TsSuggestion(**{k: v for k, v in s.items() if k in fields_})
-                        for s in data.get("ts_suggestions", [])])
+                        for s in data.get("ts_suggestions", [])],
+        inventory=Inventory.from_dict(data.get("inventory")))
 
 
 # -- assessment -------------------------------------------------------------------------------
@@ -209,6 +214,12 @@ SELECT c.conname,
 FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
 WHERE c.conrelid = %s::regclass AND c.contype = 'f'
 ORDER BY c.conname
+""")
+
+_PG_PK = sql.SQL("""
+SELECT ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i)
+FROM pg_constraint c WHERE c.conrelid = %s::regclass AND c.contype = 'p'
 """)
 
 _PG_EXCLUSION = sql.SQL("""
@@ -258,6 +269,7 @@ async def assess(svc: Any, *, tables: Sequence[str] | None = None, exact: bool =
             if t.kind in (BASE, PARTITIONED, TS_TABLE) and (wanted is None or t.qualified in wanted):
                 listed.append(t)
     if kind == "postgres":
+        out.inventory = await read_inventory(svc, tables)
         for name, version in (await svc.query(_PG_EXTENSIONS)).rows:
             out.findings.append(Finding(
                 "", "extension", f"extension {name} {version}",
@@ -269,8 +281,8 @@ async def assess(svc: Any, *, tables: Sequence[str] | None = None, exact: bool =
                              columns=[_column_info(c) for c in detail.columns],
                              primary_key=list(detail.primary_key),
                              indexes=[i for i in detail.indexes])
-        if exact:
-            q = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(t.schema), sql.Identifier(t.name))
+        if exact or (t.est_rows is None and (t.size_bytes or 0) < 64 << 20):  # never analysed and small: count
+            q = sql.SQL("SELECT count(*) FROM {}").format(TableName(t.schema, t.name).sql())
             ta.exact_rows = int((await svc.query(q)).rows[0][0])
         if kind == "postgres":
             await _assess_pg_table(svc, ta)
@@ -292,6 +304,7 @@ async def _assess_pg_table(svc: Any, ta: TableAssessment) -> None:
     if ta.kind == PARTITIONED:
         keydef, parts = (await svc.query(_PG_PARTITIONS, (rc, rc))).rows[0]
         add(Finding(q, "partitioned table", f"PARTITION BY {keydef}, {parts} partition(s)",
+                    "a PostgreSQL target gets the same partitions; on KWDB the partitions are lost: "
                     "created as one plain table holding the rows of every partition; KWDB splits and "
                     "distributes ranges itself (for time-based partitions consider a TS table with a "
                     "RETENTIONS / PARTITION INTERVAL)"))
@@ -338,11 +351,16 @@ async def _assess_pg_table(svc: Any, ta: TableAssessment) -> None:
                     "unique key on a derived column"))
     for name, definition in (await svc.query(_PG_TRIGGERS, (rc,))).rows:
         add(Finding(q, "trigger", definition or name,
-                    "KWDB has no triggers: move the logic into the application (or a scheduled job); "
-                    "the copied rows already hold the trigger's effects"))
+                    "a PostgreSQL target gets the trigger after the load; on KWDB it is lost: KWDB has no "
+                    "triggers, so the application must do what it did (set columns, keep others up to date) or "
+                    "its writes break (a NOT NULL column the trigger filled, a timestamp that no longer moves); "
+                    "the copied rows already hold its past effects"))
     for name, definition in (await svc.query(_PG_RULES, (ta.schema, ta.name))).rows:
         add(Finding(q, "rule", f"{name}: {' '.join(str(definition).split())}",
                     "KWDB has no rules: rewrite them as application logic or views"))
+    pk = (await svc.query(_PG_PK, (rc,))).rows
+    if pk and pk[0][0]:
+        ta.primary_key = list(pk[0][0])  # the key's own column order (not the table's)
     for name, cols, rschema, rname, rcols, definition in (await svc.query(_PG_FKS, (rc,))).rows:
         ta.foreign_keys.append(ForeignKey(name, tuple(cols), f"{rschema}.{rname}", tuple(rcols), definition))
     for seq, col in (await svc.query(_PG_SEQUENCES, (rc,))).rows:
@@ -383,16 +401,20 @@ class Translation:
     target_kind: str
     tables: list[TableDdl] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # every warning (database-wide ones included)
+    pre: list[str] = field(default_factory=list)  # before the tables: extensions, schemas, types, functions
+    post: list[str] = field(default_factory=list)  # after the tables' post-load: views, triggers, comments...
 
     def script(self) -> str:
-        return ddl_script(f"-- kwtui plan: DDL for target kind {self.target_kind}", self.warnings, self.tables)
+        return ddl_script(f"-- kwtui plan: DDL for target kind {self.target_kind}", self.warnings, self.tables,
+                          self.pre, self.post)
 
 
-def ddl_script(header: str, warnings: Sequence[str], tables: Sequence[Any]) -> str:
-    """A DDL script: the CREATE TABLEs, then what runs after the load (``tables`` have
-    ``create`` and ``post_load``)."""
-    parts = [header, *(f"-- WARNING: {w}" for w in warnings), *(t.create for t in tables)]
-    post = [s for t in tables for s in t.post_load]
+def ddl_script(header: str, warnings: Sequence[str], tables: Sequence[Any], pre: Sequence[str] = (),
+               post_data: Sequence[str] = ()) -> str:
+    """A DDL script: what comes before the tables, the CREATE TABLEs, then what runs after the
+    load (``tables`` have ``create`` and ``post_load``; ``post_data`` after those)."""
+    parts = [header, *(f"-- WARNING: {w}" for w in warnings), *pre, *(t.create for t in tables)]
+    post = [s for t in tables for s in t.post_load] + list(post_data)
     if post:
         parts += ["-- after the data is loaded:", *post]
     return "\n\n".join(parts) + "\n"
@@ -520,9 +542,14 @@ def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverr
     for f in assessment.findings:
         if not f.table:
             out.warnings.append(f"{f.construct}: {f.detail}: {f.advice}")
+    inv = assessment.inventory if assessment.server_kind == "postgres" else None
+    if inv is not None and target_kind == "postgres":
+        out.pre = inv.statements("pre")
     for ta in order_tables(assessment)[0]:
         edits = (overrides or {}).get(ta.qualified) or {}
-        if target_kind == "postgres":
+        if target_kind == "postgres" and inv is not None:
+            ddl = _from_inventory(ta, inv)
+        elif target_kind == "postgres":
             ddl = _to_postgres(ta, edits)
         elif target_kind == "kwdb-ts":
             ddl = _to_kwdb_ts(ta, assessment.suggestion(ta.qualified), edits)
@@ -537,7 +564,25 @@ def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverr
                     ddl.warnings.append(f"{f.construct}: {f.detail} -- {f.advice}")
         out.tables.append(ddl)
         out.warnings += [f"{ta.qualified}: {w}" for w in ddl.warnings]
+    if inv is not None:
+        notes = {f"{t.qualified}.{m.name}": m.note for t in assessment.tables
+                 for m in column_mapping(assessment, target_kind, t.qualified, overrides) if m.note}
+        assign_fates(inv, target_kind, out.tables, notes)
+        if target_kind == "postgres":
+            per_table = {s for t in out.tables for s in t.post_load}
+            out.post = [s for s in inv.statements("post") if s not in per_table]
     return out
+
+
+def _from_inventory(ta: TableAssessment, inv: Inventory) -> TableDdl:
+    """A PostgreSQL target from a PostgreSQL source: the table as the catalog holds it (columns, defaults,
+    identity / serial, collations, constraints, partitions); its indexes and foreign keys after the load."""
+    q = ta.qualified
+    ddl = TableDdl(q, q, "")
+    mine = [o for o in inv.objects if o.table == q and o.create]
+    ddl.create = "\n".join(o.create for o in mine if o.stage == "table")
+    ddl.post_load = [o.create for o in mine if o.stage == "post" and o.kind in ("index", "foreign key")]
+    return ddl
 
 
 def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True) -> list[str]:
@@ -960,6 +1005,13 @@ def render_markdown(assessment: Assessment, translation: Translation | None,
         lines.append("None: every object carries over as it is.")
     for f in assessment.findings:
         lines.append(f"- **{f.construct}** {f.table or '(database)'}: {f.detail}. *Advice:* {f.advice}")
+    never = [t.qualified for t in assessment.tables if t.exact_rows is None and t.est_rows is None]
+    if never:
+        lines += ["", f"Rows 0 is an estimate: {', '.join(never)} never analysed (ANALYZE the source, or --exact)."]
+    if assessment.inventory is not None:
+        from kwtui.inventory import render_markdown as inventory_markdown
+
+        lines += ["", inventory_markdown(assessment.inventory).rstrip()]
     if assessment.ts_suggestions:
         lines += ["", "## Time-series suggestions", ""]
         for s in assessment.ts_suggestions:

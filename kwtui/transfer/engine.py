@@ -168,6 +168,9 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
             if missing:
                 raise UsageError(f"target table {tschema}.{name} lacks columns: {', '.join(missing)}")
             plan.same_types = all(tcols[c.name] == c.type for c in detail.columns)
+            # a column the target computes itself (GENERATED ALWAYS AS (expr) STORED) takes no values
+            plan.columns = [c for c in plan.columns if not any(
+                t.name == c and (t.default or "").startswith("GENERATED ALWAYS AS (") for t in tdetail.columns)]
         plan.path = choose_path(src, dst, plan, options)
         plans.append(plan)
     return plans

@@ -105,27 +105,36 @@ class Inventory:
 
 # -- reading the catalog ------------------------------------------------------------------------
 
-_SYS = "('pg_catalog', 'information_schema', 'kwtui_journal')"
-# an object made by an extension is the extension's (CREATE EXTENSION brings it back)
-_NOT_EXT = ("NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = {cls}::regclass AND e.objid = {oid} "
-            "AND e.deptype = 'e')")
+_SYS = sql.SQL("('pg_catalog', 'information_schema', 'kwtui_journal')")
 
 
-def _q(text: str) -> sql.SQL:
-    return sql.SQL(text)  # noqa: S608 -- constant catalog query text, no user input
+def _not_ext(cls: str, oid: str) -> sql.Composed:
+    """An object made by an extension is the extension's (CREATE EXTENSION brings it back)."""
+    return sql.SQL("NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = {}::regclass AND e.objid = {} "
+                   "AND e.deptype = 'e')").format(sql.SQL(cls), sql.SQL(oid))
 
 
-_SCHEMAS = _q(f"""
+_PARTS = {"sys": _SYS, "ne_namespace": _not_ext("'pg_namespace'", "n.oid"), "ne_type": _not_ext("'pg_type'", "t.oid"),
+          "ne_class": _not_ext("'pg_class'", "c.oid"), "ne_proc": _not_ext("'pg_proc'", "p.oid"),
+          "ne_desc": _not_ext("d.classoid", "d.objoid")}
+
+
+def _q(text: str) -> sql.Composed:
+    """A catalog query: its {sys} and {ne_*} parts filled in (constant text, composed by psycopg)."""
+    return sql.SQL(text).format(**{k: v for k, v in _PARTS.items() if "{" + k + "}" in text})
+
+
+_SCHEMAS = _q("""
 SELECT n.nspname, pg_get_userbyid(n.nspowner)
 FROM pg_namespace n
-WHERE n.nspname NOT IN {_SYS} AND n.nspname !~ '^pg_' AND {_NOT_EXT.format(cls="'pg_namespace'", oid="n.oid")}
+WHERE n.nspname NOT IN {sys} AND n.nspname !~ '^pg_' AND {ne_namespace}
 ORDER BY n.nspname""")
 
 _EXTENSIONS = _q("""
 SELECT e.extname, e.extversion, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE e.extname <> 'plpgsql' ORDER BY e.extname""")
 
-_TYPES = _q(f"""
+_TYPES = _q("""
 SELECT n.nspname, t.typname, t.typtype,
        CASE t.typtype
          WHEN 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
@@ -141,12 +150,12 @@ SELECT n.nspname, t.typname, t.typtype,
                           ORDER BY c.conname)
         FROM pg_constraint c WHERE c.contypid = t.oid AND c.contype = 'c')
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE t.typtype IN ('e', 'c', 'r', 'd') AND n.nspname NOT IN {_SYS} AND n.nspname !~ '^pg_'
+WHERE t.typtype IN ('e', 'c', 'r', 'd') AND n.nspname NOT IN {sys} AND n.nspname !~ '^pg_'
   AND (t.typtype <> 'c' OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
-  AND {_NOT_EXT.format(cls="'pg_type'", oid="t.oid")}
+  AND {ne_type}
 ORDER BY t.oid""")
 
-_SEQUENCES = _q(f"""
+_SEQUENCES = _q("""
 SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
        s.seqcache, s.seqcycle, pg_sequence_last_value(c.oid),
        (SELECT tn.nspname || '.' || tc.relname || '|' || a.attname || '|' || d.deptype::text
@@ -155,10 +164,10 @@ SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqinc
         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass
           AND d.deptype IN ('a', 'i') LIMIT 1)
 FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname NOT IN {_SYS} AND {_NOT_EXT.format(cls="'pg_class'", oid="c.oid")}
+WHERE n.nspname NOT IN {sys} AND {ne_class}
 ORDER BY c.oid""")
 
-_FUNCTIONS = _q(f"""
+_FUNCTIONS = _q("""
 SELECT n.nspname, p.proname, p.prokind, pg_get_function_identity_arguments(p.oid),
        CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END,
        EXISTS (SELECT 1 FROM pg_type t JOIN pg_class r ON r.oid = t.typrelid
@@ -167,25 +176,25 @@ SELECT n.nspname, p.proname, p.prokind, pg_get_function_identity_arguments(p.oid
                       OR t.oid = ANY (coalesce(p.proallargtypes, '{{}}'::oid[])))),
        l.lanname
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
-WHERE n.nspname NOT IN {_SYS} AND n.nspname !~ '^pg_' AND {_NOT_EXT.format(cls="'pg_proc'", oid="p.oid")}
+WHERE n.nspname NOT IN {sys} AND n.nspname !~ '^pg_' AND {ne_proc}
   AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass AND i.objid = p.oid
                   AND i.deptype = 'i')
 ORDER BY p.oid""")
 
-_AGGREGATES = _q(f"""
+_AGGREGATES = _q("""
 SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid),
        a.aggtransfn::regproc::text, format_type(a.aggtranstype, NULL),
        CASE WHEN a.aggfinalfn <> 0 THEN a.aggfinalfn::regproc::text END,
        CASE WHEN a.aggcombinefn <> 0 THEN a.aggcombinefn::regproc::text END,
        a.agginitval, a.aggkind,
        (SELECT bool_or(sp.prokind = 'f' AND sp.oid IN (a.aggtransfn, a.aggfinalfn)
-                       AND sn.nspname NOT IN {_SYS})
+                       AND sn.nspname NOT IN {sys})
         FROM pg_proc sp JOIN pg_namespace sn ON sn.oid = sp.pronamespace)
 FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname NOT IN {_SYS} AND n.nspname !~ '^pg_' AND {_NOT_EXT.format(cls="'pg_proc'", oid="p.oid")}
+WHERE n.nspname NOT IN {sys} AND n.nspname !~ '^pg_' AND {ne_proc}
 ORDER BY p.oid""")
 
-_RELATIONS = _q(f"""
+_RELATIONS = _q("""
 SELECT c.oid, n.nspname, c.relname, c.relkind, c.relispartition,
        CASE WHEN c.relispartition THEN (SELECT pn.nspname || '.' || pc.relname FROM pg_inherits i
             JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace
@@ -196,8 +205,8 @@ SELECT c.oid, n.nspname, c.relname, c.relkind, c.relispartition,
        c.relispopulated, c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner),
        c.relpersistence
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN {_SYS} AND n.nspname !~ '^pg_'
-  AND {_NOT_EXT.format(cls="'pg_class'", oid="c.oid")}
+WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN {sys} AND n.nspname !~ '^pg_'
+  AND {ne_class}
 ORDER BY c.oid""")
 
 _COLUMNS = _q("""
@@ -246,24 +255,24 @@ _POLICIES = _q("""
 SELECT p.polrelid, p.polname, p.polpermissive,
        CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE'
                      ELSE 'ALL' END,
-       CASE WHEN p.polroles = '{0}' THEN 'PUBLIC'
+       CASE WHEN p.polroles = '{{0}}' THEN 'PUBLIC'
             ELSE (SELECT string_agg(quote_ident(rolname), ', ' ORDER BY rolname) FROM pg_roles
                   WHERE oid = ANY (p.polroles)) END,
        pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
 FROM pg_policy p WHERE p.polrelid = ANY (%s) ORDER BY p.polrelid, p.polname""")
 
-_COMMENTS = _q(f"""
+_COMMENTS = _q("""
 SELECT o.type, o.identity, d.description, d.classoid::regclass::text, d.objoid, d.objsubid
 FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
 WHERE d.classoid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass,
                      'pg_namespace'::regclass, 'pg_constraint'::regclass, 'pg_trigger'::regclass,
                      'pg_policy'::regclass, 'pg_rewrite'::regclass)
-  AND coalesce(o.schema, '') NOT IN {_SYS} AND coalesce(o.schema, '') !~ '^pg_'
-  AND NOT (o.type = 'schema' AND (o.identity IN {_SYS} OR o.identity ~ '^pg_'))
-  AND {_NOT_EXT.format(cls="d.classoid", oid="d.objoid")}
+  AND coalesce(o.schema, '') NOT IN {sys} AND coalesce(o.schema, '') !~ '^pg_'
+  AND NOT (o.type = 'schema' AND (o.identity IN {sys} OR o.identity ~ '^pg_'))
+  AND {ne_desc}
 ORDER BY o.type, o.identity""")
 
-_ACLS = _q(f"""
+_ACLS = _q("""
 SELECT kind, identity, owner, acl FROM (
   SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
               ELSE 'TABLE' END AS kind,
@@ -289,7 +298,7 @@ SELECT kind, identity, owner, acl FROM (
   SELECT 'SCHEMA', quote_ident(n.nspname), pg_get_userbyid(n.nspowner), n.nspacl, n.nspname, n.oid, 'pg_namespace'
   FROM pg_namespace n
 ) x
-WHERE nsp NOT IN {_SYS} AND nsp !~ '^pg_'
+WHERE nsp NOT IN {sys} AND nsp !~ '^pg_'
   AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = cls::regclass AND e.objid = x.oid
                   AND e.deptype = 'e')
 ORDER BY kind, identity""")
@@ -457,7 +466,7 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
         cons.setdefault(int(row[0]), []).append(row[1:])
 
     views: list[int] = []
-    for oid, schema, name, relkind, is_part, parent, bound, key, vdef, populated, rls, force, _owner, persist in rels:
+    for oid, schema, name, relkind, is_part, parent, bound, key, _vdef, _pop, rls, force, _owner, persist in rels:
         oid = int(oid)
         if oid not in by_oid:
             continue
@@ -551,14 +560,14 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
     if oids:
         for relid, name, definition, enabled in (await rows(_TRIGGERS, (oids,))):
             q, _, owner = by_oid[int(relid)]
-            stmt = f"{definition};"
-            if enabled == "D":
-                stmt += f" ALTER TABLE {TableName.parse(q).pg()} DISABLE TRIGGER {pg_ident(name)};"
+            # made disabled: the catch-up syncs write like a replica; the cutover enables it (cutover_statements)
+            stmt = f"{definition}; ALTER TABLE {TableName.parse(q).pg()} DISABLE TRIGGER {pg_ident(name)};"
             add(DbObject("trigger", f"{q}.{name}", owner, definition + (" (disabled)" if enabled == "D" else ""),
                          stmt, "post"))
         for relid, name, definition in (await rows(_RULES, (oids,))):
             q, _, owner = by_oid[int(relid)]
-            add(DbObject("rule", f"{q}.{name}", owner, " ".join(str(definition).split()), str(definition), "post"))
+            add(DbObject("rule", f"{q}.{name}", owner, " ".join(str(definition).split()),
+                         f"{definition} ALTER TABLE {TableName.parse(q).pg()} DISABLE RULE {pg_ident(name)};", "post"))
         for relid, name, permissive, cmd, roles, qual, check in (await rows(_POLICIES, (oids,))):
             q, _, owner = by_oid[int(relid)]
             text = (f"AS {'PERMISSIVE' if permissive else 'RESTRICTIVE'} FOR {cmd} TO {roles}"
@@ -673,6 +682,8 @@ def assign_fates(inv: Inventory, target_kind: str, tables: Sequence[Any] = (), c
                 o.fate, o.note = TRANSLATED, "owned on the target by the user kwtui connects as"
             elif o.kind == "sequence" and not o.create:
                 o.note = "made by its identity column"
+            elif o.kind in ("trigger", "rule"):
+                o.note = "made after the load, disabled while catch-up syncs run, enabled at the cutover"
             elif o.kind == "function" and "LANGUAGE c" in o.detail:
                 o.fate, o.note = REFUSED, "a C function needs its library on the target server: install it there"
         elif o.table in ts_tables:
@@ -749,6 +760,24 @@ def _ts_fate(o: DbObject, notes: dict[str, str]) -> None:
         o.fate, o.note = REFUSED, "a TS table takes no sequence default: values copied, new ids from the application"
     else:
         _kwdb_fate(o, notes)
+
+
+def cutover_statements(inv: Inventory) -> list[str]:
+    """PostgreSQL target, at the cutover once the validation is equal: the triggers and rules made
+    disabled after the load are enabled (unless disabled on the source), materialized views refreshed."""
+    out = []
+    for o in inv.objects:
+        if o.fate == REFUSED or not o.create or o.kind not in ("trigger", "rule", "materialized view"):
+            continue
+        if o.kind == "materialized view":
+            if o.detail == "populated":
+                out.append(f"REFRESH MATERIALIZED VIEW {TableName.parse(o.name).pg()};")
+            continue
+        if o.detail.endswith("(disabled)"):
+            continue
+        table, _, name = o.name.rpartition(".")
+        out.append(f"ALTER TABLE {TableName.parse(table).pg()} ENABLE {o.kind.upper()} {pg_ident(name)};")
+    return out
 
 
 def unaccepted(inv: Inventory | None) -> list[DbObject]:

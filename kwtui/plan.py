@@ -31,7 +31,7 @@ from typing import Any
 from psycopg import sql
 
 from kwtui.catalog import BASE, PARTITIONED, TS_TABLE, Column, Index
-from kwtui.inventory import Inventory, assign_fates, read_inventory
+from kwtui.inventory import Inventory, assign_fates, cutover_statements, read_inventory
 from kwtui.names import TableName, pg_ident
 from kwtui.transfer.engine import kwdb_to_pg_type
 from kwtui.transfer.native import quote_ident
@@ -403,6 +403,7 @@ class Translation:
     warnings: list[str] = field(default_factory=list)  # every warning (database-wide ones included)
     pre: list[str] = field(default_factory=list)  # before the tables: extensions, schemas, types, functions
     post: list[str] = field(default_factory=list)  # after the tables' post-load: views, triggers, comments...
+    cutover: list[str] = field(default_factory=list)  # at the cutover: enable triggers and rules, refresh views
 
     def script(self) -> str:
         return ddl_script(f"-- kwtui plan: DDL for target kind {self.target_kind}", self.warnings, self.tables,
@@ -571,6 +572,7 @@ def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverr
         if target_kind == "postgres":
             per_table = {s for t in out.tables for s in t.post_load}
             out.post = [s for s in inv.statements("post") if s not in per_table]
+            out.cutover = cutover_statements(inv)
     return out
 
 
@@ -585,7 +587,12 @@ def _from_inventory(ta: TableAssessment, inv: Inventory) -> TableDdl:
     return ddl
 
 
-def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True) -> list[str]:
+_FK_ACTION = re.compile(r"\bON (UPDATE|DELETE) (CASCADE|RESTRICT|SET NULL|SET DEFAULT)\b", re.IGNORECASE)
+
+
+def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True, q: Any = None) -> list[str]:
+    """Indexes and foreign keys (with their ON UPDATE / ON DELETE actions), quoted by ``q`` (the target's rules)."""
+    _q = q or globals()["_q"]
     stmts = []
     if indexes:
         for ix in ta.indexes:
@@ -596,10 +603,11 @@ def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True) -> lis
             unique = "UNIQUE " if ix.unique else ""
             stmts.append(f"CREATE {unique}INDEX {_q(ix.name)} ON {target} ({', '.join(_q(c) for c in ix.columns)});")
     for fk in ta.foreign_keys:
-        ref_schema, _, ref_name = fk.ref_table.partition(".")
+        ref = TableName.parse(fk.ref_table)
+        actions = "".join(f" ON {m.group(1).upper()} {m.group(2).upper()}" for m in _FK_ACTION.finditer(fk.definition))
         stmts.append(f"ALTER TABLE {target} ADD CONSTRAINT {_q(fk.name)} FOREIGN KEY "
-                     f"({', '.join(_q(c) for c in fk.columns)}) REFERENCES {_qt(ref_schema, ref_name)} "
-                     f"({', '.join(_q(c) for c in fk.ref_columns)});")
+                     f"({', '.join(_q(c) for c in fk.columns)}) REFERENCES {_q(ref.schema)}.{_q(ref.name)} "
+                     f"({', '.join(_q(c) for c in fk.ref_columns)}){actions};")
     return stmts
 
 
@@ -822,7 +830,8 @@ def set_ts_role(assessment: Assessment, table: str, column: str, role: str) -> N
 
 
 def _to_postgres(ta: TableAssessment, edits: dict[str, str] | None = None) -> TableDdl:
-    target = _qt(ta.schema, ta.name)
+    _q = pg_ident  # PostgreSQL's keywords, not KWDB's
+    target = TableName(ta.schema, ta.name).pg()
     ddl = TableDdl(ta.qualified, f"{ta.schema}.{ta.name}", "")
     cols = [c for c in ta.columns if not c.is_tag] + [c for c in ta.columns if c.is_tag]
     lines = []
@@ -847,7 +856,7 @@ def _to_postgres(ta: TableAssessment, edits: dict[str, str] | None = None) -> Ta
     if key:
         lines.append(f"    PRIMARY KEY ({', '.join(_q(k) for k in key)})")
     ddl.create = f"CREATE TABLE {target} (\n" + ",\n".join(lines) + "\n);"
-    ddl.post_load = _post_load(ta, target, indexes=not ta.is_ts)
+    ddl.post_load = _post_load(ta, target, indexes=not ta.is_ts, q=pg_ident)
     return ddl
 
 

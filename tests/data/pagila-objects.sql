@@ -217,3 +217,4 @@ INSERT INTO ops.store_hours (store_id, during, label, prices, "verbose", "freeze
 VALUES (1, tstzrange('2022-01-01 09:00+00', '2022-01-01 17:00+00'), 'weekday', numrange(1, 5)::text::public.price_range,
         true, 1),
        (1, tstzrange('2022-01-02 10:00+00', '2022-01-02 14:00+00'), 'permanent', NULL, false, 0);
+REFRESH MATERIALIZED VIEW public.rental_by_category;

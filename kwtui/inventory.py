@@ -31,7 +31,7 @@ FATES = (CREATED, TRANSLATED, REFUSED)
 
 #: kinds in the order the inventory lists them
 KINDS = (
-    "extension", "schema", "enum type", "composite type", "range type", "domain", "sequence", "function",
+    "extension", "schema", "enum type", "composite type", "range type", "domain", "sequence", "sequence position", "function",
     "procedure", "aggregate", "table", "partitioned table", "partition", "column", "primary key",
     "unique constraint", "check constraint", "exclusion constraint", "foreign key", "index", "view",
     "materialized view", "trigger", "rule", "policy", "comment", "owner", "grant",
@@ -412,9 +412,10 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
             continue
         qn = _qn(schema, name)
         move = (f"SELECT setval({_literal(qn)}, {int(last)}, true);" if last is not None else "")
+        at = f", at {last}" if last is not None else ""
         if deptype == "i":  # an identity column's sequence: the column makes it; the position still moves
-            add(DbObject("sequence", q, owner_table, f"identity of {owner_table}.{owner_col}"
-                         + (f", at {last}" if last is not None else ""), move, "post"))
+            add(DbObject("sequence", q, owner_table, f"identity of {owner_table}.{owner_col}", stage="table"))
+            add(DbObject("sequence position", q, owner_table, f"after the load{at}", move, "post"))
             continue
         text = (f"AS {typ} START {start} INCREMENT {inc} MINVALUE {smin} MAXVALUE {smax} CACHE {cache}"
                 + (" CYCLE" if cycle else ""))
@@ -426,10 +427,10 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
         if move:
             post.append(move)
         add(DbObject("sequence", q, owner_table, (f"serial of {owner_table}.{owner_col}, " if owner_table else "")
-                     + text + (f", at {last}" if last is not None else ""), " ".join(stmts), "pre"))
-        if post:  # owned by and position: after the data (a second object of the same name, stage post)
-            add(DbObject("sequence", q + " (owner, position)", owner_table, "OWNED BY and position after the load",
-                         " ".join(post), "post"))
+                     + text, " ".join(stmts), "pre"))
+        if post:  # owned by (once the table exists) and the position: after the data
+            add(DbObject("sequence position", q, owner_table, ("OWNED BY, " if owner_table else "")
+                         + f"after the load{at}", " ".join(post), "post"))
 
     funcs = (await rows(_FUNCTIONS))
     post_funcs: set[str] = set()
@@ -696,7 +697,9 @@ def assign_fates(inv: Inventory, target_kind: str, tables: Sequence[Any] = (), c
 
 def _kwdb_fate(o: DbObject, notes: dict[str, str]) -> None:
     k = o.kind
-    if k in _KWDB_NONE:
+    if k == "owner" and not o.create:
+        o.fate, o.note = TRANSLATED, "owned on the target by the user kwtui connects as"
+    elif k in _KWDB_NONE:
         o.fate, o.note = REFUSED, _KWDB_NONE[k]
     elif k == "schema":
         o.fate, o.note = TRANSLATED, "its tables go to the target database's public schema"
@@ -704,7 +707,7 @@ def _kwdb_fate(o: DbObject, notes: dict[str, str]) -> None:
         o.fate, o.note = TRANSLATED, "each column of this type becomes VARCHAR with a CHECK (column IN (labels))"
     elif k == "domain":
         o.fate, o.note = TRANSLATED, "each column of this domain gets its base type; the domain's CHECK is dropped"
-    elif k == "sequence":
+    elif k in ("sequence", "sequence position"):
         if o.table:
             o.fate, o.note = TRANSLATED, ("values copied; the column's DEFAULT nextval is dropped: after cutover "
                                           "give it DEFAULT unique_rowid() or a KWDB sequence")
@@ -756,7 +759,7 @@ def _ts_fate(o: DbObject, notes: dict[str, str]) -> None:
         o.fate, o.note = TRANSLATED, "time-series table (timestamp first, tags, PRIMARY TAGS)"
     elif o.kind == "partition":
         o.fate, o.note = TRANSLATED, f"its rows go into the TS table {o.table}"
-    elif o.kind == "sequence":
+    elif o.kind in ("sequence", "sequence position"):
         o.fate, o.note = REFUSED, "a TS table takes no sequence default: values copied, new ids from the application"
     else:
         _kwdb_fate(o, notes)
@@ -850,7 +853,7 @@ def signature(inv: Inventory) -> set[tuple[str, str, str]]:
     out = set()
     for o in inv.objects:
         detail = o.detail
-        if o.kind == "sequence":
+        if o.kind == "sequence position":
             detail = detail.split(", at ")[0]
         out.add((o.kind, o.name, detail))
     return out

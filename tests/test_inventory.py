@@ -181,7 +181,7 @@ def test_pagila_for_kwdb_every_object_has_a_fate_and_refusals_block_the_run(
     code, out, err = run(capsys, "plan", "--source", src, "--target-kind", "kwdb", "--save", str(planfile),
                          "--accept-loss", "view,materialized view,function,aggregate,trigger,rule,policy",
                          "--accept-loss", "index,exclusion constraint,check constraint,range type,composite type",
-                         "--accept-loss", "extension,procedure,comment,grant,owner")
+                         "--accept-loss", "extension,procedure,comment,grant")
     assert code == 0, err
     p = migration.MigrationPlan.load(planfile)
     assert "view" in p.requirements.accept_loss

@@ -801,6 +801,22 @@ def accept_loss(inv: Inventory, accept: Iterable[str]) -> list[str]:
     return unknown
 
 
+def toggle_accept(inv: Inventory, accepted: list[str], entry: str) -> bool:
+    """The plan screen's key: accept the loss ``entry`` (a kind or an object's name) or take it back.
+
+    ``accepted`` is the plan's list (changed in place); returns whether ``entry`` is accepted now.
+    """
+    if entry in accepted:
+        accepted.remove(entry)
+        now = False
+    else:
+        accepted.append(entry)
+        now = True
+    for o in inv.objects:
+        o.accepted = o.fate == REFUSED and is_accepted(o, accepted)
+    return now
+
+
 # -- showing it --------------------------------------------------------------------------------
 
 
@@ -862,5 +878,5 @@ def signature(inv: Inventory) -> set[tuple[str, str, str]]:
 __all__ = [
     "DbObject", "Inventory", "read_inventory", "assign_fates", "unaccepted", "accept_loss", "is_accepted",
     "render_text", "render_markdown", "summary_lines", "signature", "CREATED", "TRANSLATED", "REFUSED", "KINDS",
-    "FAMILIES", "NO_BODY_CHECK",
+    "FAMILIES", "NO_BODY_CHECK", "toggle_accept", "cutover_statements",
 ]

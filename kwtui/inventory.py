@@ -394,12 +394,14 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
     rels = (await rows(_RELATIONS))
     by_oid: dict[int, tuple[str, str, str]] = {}  # oid -> (qualified, kind, owning table)
     table_oids: list[int] = []
+    schema_of: dict[int, str] = {}
     for oid, schema, name, relkind, is_part, parent, _bound, _key, _vdef, *_rest in rels:
         q = f"{schema}.{name}"
         owner = parent if is_part else q
         if relkind in ("r", "p") and wanted is not None and owner not in wanted:
             continue
         by_oid[int(oid)] = (q, relkind, owner)
+        schema_of[int(oid)] = schema
         if relkind in ("r", "p"):
             table_oids.append(int(oid))
     oids = list(by_oid)
@@ -534,7 +536,7 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
             # a partitioned table's index reads ON ONLY (pg_dump attaches each partition's own); without
             # ONLY, PostgreSQL makes the partitions' indexes itself
             stmt = str(definition).replace(" ON ONLY ", " ON ", 1) if relkind == "p" else str(definition)
-            add(DbObject("index", f"{q.split('.')[0]}.{name}", owner, f"{', '.join(flags)}: {definition}",
+            add(DbObject("index", f"{schema_of[int(relid)]}.{name}", owner, f"{', '.join(flags)}: {definition}",
                          f"{stmt};", "post"))
 
     deps: dict[int, set[int]] = {}

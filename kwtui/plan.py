@@ -345,6 +345,11 @@ async def _assess_pg_table(svc: Any, ta: TableAssessment) -> None:
             add(Finding(q, "tsvector", f"{name} {col.type}",
                         "KWDB has no full-text search types: becomes TEXT (the lexeme list as text); "
                         "search with LIKE or an external search engine, or rebuild it from source columns"))
+        elif typtype in ("r", "m", "c"):
+            col.kind = "range" if typtype != "c" else "composite"
+            add(Finding(q, f"{col.kind} column", f"{name} {col.type}",
+                        f"KWDB has no {col.kind} types: becomes TEXT holding the value's text form; store its "
+                        "parts as separate columns if they are queried"))
     for name, definition in (await svc.query(_PG_EXCLUSION, (rc,))).rows:
         add(Finding(q, "exclusion constraint", f"{name} {definition}",
                     "KWDB has no exclusion constraints: enforce the rule in the application or with a "
@@ -450,6 +455,8 @@ def kwdb_relational_type(c: ColumnInfo) -> tuple[str, str | None, str | None]:
     """(type, extra CHECK or None, warning or None) for a KWDB relational column."""
     if c.kind == "tsvector":
         return "TEXT", None, f"{c.name}: {c.type} -> TEXT (no full-text search in KWDB)"
+    if c.kind in ("range", "composite"):
+        return "TEXT", None, f"{c.name}: {c.kind} {c.type} -> TEXT (its text form; KWDB has no {c.kind} types)"
     if c.kind == "enum":
         width = max([len(label) for label in c.enum_labels] or [1])
         check = f"CHECK ({_q(c.name)} IN ({', '.join(_literal(v) for v in c.enum_labels)}))"
@@ -482,7 +489,7 @@ def kwdb_ts_type(c: ColumnInfo) -> tuple[str, str | None]:
     if c.kind == "enum":
         width = max([len(label) for label in c.enum_labels] or [1])
         return f"VARCHAR({width})", f"{c.name}: enum {c.type} -> VARCHAR({width}) (no CHECK on TS tables)"
-    if c.kind in ("array", "tsvector"):
+    if c.kind in ("array", "tsvector", "range", "composite"):
         return "NVARCHAR", f"{c.name}: {c.type} -> NVARCHAR (text form; TS tables have no {c.kind})"
     if c.kind == "domain":
         note = f"{c.name}: domain {c.type} -> base type {c.base_type}"
@@ -590,10 +597,17 @@ def _from_inventory(ta: TableAssessment, inv: Inventory) -> TableDdl:
 _FK_ACTION = re.compile(r"\bON (UPDATE|DELETE) (CASCADE|RESTRICT|SET NULL|SET DEFAULT)\b", re.IGNORECASE)
 
 
-def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True, q: Any = None) -> list[str]:
-    """Indexes and foreign keys (with their ON UPDATE / ON DELETE actions), quoted by ``q`` (the target's rules)."""
+def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True, q: Any = None,
+               fk_index: bool = False) -> list[str]:
+    """Indexes and foreign keys (with their ON UPDATE / ON DELETE actions), quoted by ``q`` (the target's rules).
+
+    ``fk_index`` (KWDB): a foreign key whose columns lead no index gets one first; KWDB refuses to add a
+    foreign key to a table holding rows without it ("foreign key requires an existing index on columns").
+    """
     _q = q or globals()["_q"]
     stmts = []
+    leading = [tuple(ta.primary_key)] + [tuple(ix.columns) for ix in ta.indexes
+                                         if not ix.definition or " USING BTREE" in ix.definition.upper()]
     if indexes:
         for ix in ta.indexes:
             if ix.primary or not ix.columns or any(not re.fullmatch(r"[\w\" ]+", c) for c in ix.columns):
@@ -604,6 +618,10 @@ def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True, q: Any
             stmts.append(f"CREATE {unique}INDEX {_q(ix.name)} ON {target} ({', '.join(_q(c) for c in ix.columns)});")
     for fk in ta.foreign_keys:
         ref = TableName.parse(fk.ref_table)
+        if fk_index and not any(cols[:len(fk.columns)] == tuple(fk.columns) for cols in leading):
+            name = f"{ta.name}_{'_'.join(fk.columns)}_fkey_idx"[:63]
+            stmts.append(f"CREATE INDEX {_q(name)} ON {target} ({', '.join(_q(c) for c in fk.columns)});")
+            leading.append(tuple(fk.columns))
         actions = "".join(f" ON {m.group(1).upper()} {m.group(2).upper()}" for m in _FK_ACTION.finditer(fk.definition))
         stmts.append(f"ALTER TABLE {target} ADD CONSTRAINT {_q(fk.name)} FOREIGN KEY "
                      f"({', '.join(_q(c) for c in fk.columns)}) REFERENCES {_q(ref.schema)}.{_q(ref.name)} "
@@ -622,7 +640,7 @@ def _to_kwdb(ta: TableAssessment, edits: dict[str, str] | None = None) -> TableD
         parts = [_q(c.name), typ]
         if c.default and not c.identity and c.kind != "generated" and not c.default.startswith("GENERATED"):
             default = c.default
-            if c.kind in ("enum", "domain", "array", "tsvector"):  # casts to types KWDB will not have
+            if c.kind in ("enum", "domain", "array", "tsvector", "range", "composite"):  # casts to types KWDB will not have
                 default = re.sub(r"::[\w\".]+(\[\])?$", "", default)
             parts.append(f"DEFAULT {default}")
         parts.append("NULL" if c.nullable else "NOT NULL")
@@ -639,7 +657,7 @@ def _to_kwdb(ta: TableAssessment, edits: dict[str, str] | None = None) -> TableD
     else:
         ddl.warnings.append("no primary key: KWDB adds a hidden rowid; sync and row-level validation need a key")
     ddl.create = f"CREATE TABLE {target} (\n" + ",\n".join(lines + checks) + "\n);"
-    ddl.post_load = _post_load(ta, target)
+    ddl.post_load = _post_load(ta, target, fk_index=True)
     return ddl
 
 

@@ -527,6 +527,20 @@ def kwdb_ts_type(c: ColumnInfo) -> tuple[str, str | None]:
     return "NVARCHAR", f"{c.name}: {c.type} -> NVARCHAR (no matching TS type)"
 
 
+def primary_tag_type(c: ColumnInfo, typ: str, note: str | None) -> tuple[str, str | None]:
+    """A primary tag's type by REFERENCE.md: no float or VARBYTES, VARCHAR of at most 128."""
+    if typ in ("NVARCHAR", "TEXT"):
+        return "VARCHAR(64)", f"{c.name}: primary tag {c.type} -> VARCHAR(64) (check the longest value)"
+    m = re.fullmatch(r"(N?VARCHAR|N?CHAR)\((\d+)\)", typ)
+    if m and int(m.group(2)) > 128:
+        return (f"{m.group(1)}(128)", f"{c.name}: primary tag {c.type} -> {m.group(1)}(128) (a primary tag holds at "
+                                      "most 128 characters: longer values are refused)")
+    if typ.startswith(("FLOAT", "VARBYTES")):
+        return "VARCHAR(64)", (f"{c.name}: primary tag {c.type} -> VARCHAR(64) (a primary tag cannot be {typ}: "
+                               "its text form)")
+    return typ, note
+
+
 _TIMESTAMP_TYPES = ("timestamp with time zone", "timestamp without time zone", "timestamptz", "timestamp")
 _ID_NAME = re.compile(r"(device|meter|sensor|station|machine|vehicle|asset|node|host|(^|_)id$)", re.IGNORECASE)
 
@@ -691,9 +705,8 @@ def _to_kwdb_ts(ta: TableAssessment, suggestion: TsSuggestion | None,
     for name in tags:
         c = ta.column(name)
         typ, warning = kwdb_ts_type(c)
-        if name in primary and typ in ("NVARCHAR", "TEXT"):
-            typ = "VARCHAR(64)"
-            warning = f"{name}: primary tag {c.type} -> VARCHAR(64) (check the longest value)"
+        if name in primary:
+            typ, warning = primary_tag_type(c, typ, warning)
         if name in edits:
             typ, warning = edits[name], None
         null = " NOT NULL" if name in primary or not c.nullable else ""
@@ -768,8 +781,8 @@ def column_mapping(assessment: Assessment, target_kind: str, table: str,
             for name in tags:
                 c = ta.column(name)
                 typ, note = kwdb_ts_type(c)
-                if name in primary and typ in ("NVARCHAR", "TEXT"):
-                    typ, note = "VARCHAR(64)", "primary tag: check the longest value"
+                if name in primary:
+                    typ, note = primary_tag_type(c, typ, note)
                 out.append(ColumnMap(name, c.type, typ, "primary tag" if name in primary else "tag", note or ""))
         else:
             target_kind = "kwdb"

@@ -150,6 +150,8 @@ def test_pagila_for_kwdb_every_object_has_a_fate_and_refusals_block_the_run(
     assert len(objects) >= 240 and all(o["fate"] in FATES for o in objects)
     assert all(o["note"] for o in objects if o["fate"] != "created")  # each translation and refusal said
     fate = {o["name"]: o for o in objects}
+    # never analysed, small: counted, not "rows 0"
+    assert {t["qualified"]: t["exact_rows"] for t in doc["tables"]}["public.payment"] == 20
     for name in ("public.film_list", "public.rental_by_category", "public.group_concat(text)",
                  "public.film.film_fulltext_trigger", "ops.store_hours.store_hours_no_delete",
                  "ops.store_hours.store_hours_visible", "public.film_fulltext_idx",
@@ -226,6 +228,14 @@ def test_pagila_for_kwdb_ts_follows_reference_rules(capsys: pytest.CaptureFixtur
     assert objects["public.payment.amount"]["fate"] == "translated"
     assert "LOSSY" in objects["public.payment.amount"]["note"]
     assert objects["public.idx_title"]["fate"] == REFUSED
+    # a primary tag is never a float or VARBYTES, nor wider than VARCHAR(128)
+    from kwtui.plan import ColumnInfo, primary_tag_type
+
+    wide = ColumnInfo("dev", "character varying(200)")
+    assert primary_tag_type(wide, "VARCHAR(200)", None)[0] == "VARCHAR(128)"
+    assert primary_tag_type(wide, "FLOAT8", None)[0] == "VARCHAR(64)"
+    assert primary_tag_type(wide, "VARBYTES", None)[0] == "VARCHAR(64)"
+    assert primary_tag_type(wide, "INT4", None) == ("INT4", None)
 
 
 def test_postgres_reserved_words_are_quoted_by_postgres_rules(two_dbs: tuple[str, str]) -> None:

@@ -504,6 +504,8 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
             kind = {"p": "primary key", "u": "unique constraint", "c": "check constraint",
                     "x": "exclusion constraint", "f": "foreign key"}[contype]
             text = f"CONSTRAINT {pg_ident(cname)} {definition}"
+            if is_part:
+                definition = f"{definition} (on partition {q})"
             if contype == "f":
                 add(DbObject(kind, f"{q}.{cname}", by_oid[oid][2], definition,
                              f"ALTER TABLE {qn} ADD {text};", "post"))
@@ -532,7 +534,7 @@ async def _read(svc: Any, rows: Any, tables: Iterable[str] | None) -> Inventory:
         for relid, name, definition, am, unique, partial, expr in (await rows(_INDEXES, (oids,))):
             q, relkind, owner = by_oid[int(relid)]
             flags = [am] + (["unique"] if unique else []) + (["partial"] if partial else []) \
-                + (["expression"] if expr else [])
+                + (["expression"] if expr else []) + (["on partition " + q] if q != owner else [])
             # a partitioned table's index reads ON ONLY (pg_dump attaches each partition's own); without
             # ONLY, PostgreSQL makes the partitions' indexes itself
             stmt = str(definition).replace(" ON ONLY ", " ON ", 1) if relkind == "p" else str(definition)
@@ -724,6 +726,9 @@ def _kwdb_fate(o: DbObject, notes: dict[str, str]) -> None:
         note = notes.get(o.name)
         if note:
             o.fate, o.note = TRANSLATED, note
+    elif "on partition " in o.detail and k in ("foreign key", "index", "primary key", "unique constraint"):
+        o.fate, o.note = REFUSED, ("KWDB holds the partitions' rows in one table: a partition's own key or index "
+                                   "is not carried (the partitioned table's are); add it to the table by hand")
     elif k == "foreign key":
         if "DEFERRABLE" in o.detail.upper() and "NOT DEFERRABLE" not in o.detail.upper():
             o.fate, o.note = TRANSLATED, "created without DEFERRABLE (KWDB checks at once)"

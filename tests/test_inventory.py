@@ -162,6 +162,9 @@ def test_pagila_for_kwdb_every_object_has_a_fate_and_refusals_block_the_run(
                  "public.film.rating", "public.film.fulltext", "public.actor_actor_id_seq"):
         assert fate[name]["fate"] == "translated", name
     assert fate["public.idx_title"]["fate"] == "created"
+    # a partition's own foreign key and index: not carried to the one KWDB table, said so
+    assert fate["public.payment_p2022_01.payment_p2022_01_staff_id_fkey"]["fate"] == REFUSED
+    assert fate["public.idx_fk_payment_p2022_01_staff_id"]["fate"] == REFUSED
     assert fate["public.film.film_language_id_fkey"]["fate"] == "created"
     # the foreign keys keep their actions on KWDB; the payment key keeps its column order
     ddl = {t["table"]: t for t in doc["ddl"]}
@@ -183,7 +186,8 @@ def test_pagila_for_kwdb_every_object_has_a_fate_and_refusals_block_the_run(
     code, out, err = run(capsys, "plan", "--source", src, "--target-kind", "kwdb", "--save", str(planfile),
                          "--accept-loss", "view,materialized view,function,aggregate,trigger,rule,policy",
                          "--accept-loss", "index,exclusion constraint,check constraint,range type,composite type",
-                         "--accept-loss", "extension,procedure,comment,grant")
+                         "--accept-loss", "extension,procedure,comment,grant",
+                         "--accept-loss", "public.payment_p2022_01.payment_p2022_01_staff_id_fkey")  # one object
     assert code == 0, err
     p = migration.MigrationPlan.load(planfile)
     assert "view" in p.requirements.accept_loss

@@ -187,6 +187,10 @@ CREATE INDEX idx_customer_lower_email ON public.customer (lower(email));
 CREATE RULE store_hours_no_delete AS ON DELETE TO ops.store_hours WHERE old.label = 'permanent' DO INSTEAD NOTHING;
 ALTER TABLE ops.store_hours ENABLE ROW LEVEL SECURITY;
 CREATE POLICY store_hours_visible ON ops.store_hours FOR SELECT TO PUBLIC USING (store_id > 0);
+-- as the published Pagila dump has them: a partition's own foreign key and index
+ALTER TABLE public.payment_p2022_01 ADD CONSTRAINT payment_p2022_01_staff_id_fkey FOREIGN KEY (staff_id)
+    REFERENCES public.staff (staff_id);
+CREATE INDEX idx_fk_payment_p2022_01_staff_id ON public.payment_p2022_01 USING btree (staff_id);
 COMMENT ON TABLE public.film IS 'Films in the catalogue';
 COMMENT ON COLUMN public.film.fulltext IS 'Kept up to date by film_fulltext_trigger';
 COMMENT ON VIEW public.film_list IS 'One row per film and category';

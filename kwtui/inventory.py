@@ -730,6 +730,7 @@ def _kwdb_fate(o: DbObject, notes: dict[str, str]) -> None:
         o.fate, o.note = REFUSED, ("KWDB holds the partitions' rows in one table: a partition's own key or index "
                                    "is not carried (the partitioned table's are); add it to the table by hand")
     elif k == "foreign key":
+        o.note = "with its ON UPDATE / ON DELETE actions; an index leading with its columns is made first if none"
         if "DEFERRABLE" in o.detail.upper() and "NOT DEFERRABLE" not in o.detail.upper():
             o.fate, o.note = TRANSLATED, "created without DEFERRABLE (KWDB checks at once)"
     elif k == "index":

@@ -157,7 +157,8 @@ ORDER BY t.oid""")
 
 _SEQUENCES = _q("""
 SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
-       s.seqcache, s.seqcycle, pg_sequence_last_value(c.oid),
+       s.seqcache, s.seqcycle,
+       CASE WHEN has_sequence_privilege(c.oid, 'SELECT') THEN pg_sequence_last_value(c.oid) END,
        (SELECT tn.nspname || '.' || tc.relname || '|' || a.attname || '|' || d.deptype::text
         FROM pg_depend d JOIN pg_class tc ON tc.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
         JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
@@ -300,7 +301,7 @@ SELECT kind, identity, owner, acl FROM (
 ) x
 WHERE nsp NOT IN {sys} AND nsp !~ '^pg_'
   AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = cls::regclass AND e.objid = x.oid
-                  AND e.deptype = 'e')
+                  AND e.deptype IN ('e', 'i'))
 ORDER BY kind, identity""")
 
 _ACL_ITEMS = _q("""

@@ -91,6 +91,10 @@ def test_pagila_pg_to_pg_same_catalog_object_for_object(capsys: pytest.CaptureFi
     # the copy and its phases up to change capture; then the application writes
     code, out, err = run(capsys, "run", str(planfile), "--through", "capture")
     assert code == 0, out + err
+    # the objects' statements repeat safely: a second schema phase keeps what the first one made
+    code, out, err = run(capsys, "run", str(planfile), "--phase", "schema")
+    assert code == 0, out + err
+    assert "kept from an earlier run" in out and "failed" not in out
     execute(src, """
         INSERT INTO public.actor (first_name, last_name) VALUES ('LATE', 'ACTOR');
         UPDATE public.film SET title = 'FILM THREE' WHERE film_id = 3;

@@ -72,4 +72,32 @@ async def run_statements(runner: Any, rec: Any, phase: str, statements: Sequence
         raise PhaseError(f"{len(failed)} object statement(s) failed, first: {failed[0]}")
 
 
-__all__ = ["check_losses", "run_statements", "DUPLICATE"]
+#: what a table's columns may need before its CREATE TABLE (kwtui transfer on its own, not a migration)
+TYPE_KINDS = ("extension", "schema", "enum type", "composite type", "range type", "domain")
+
+
+async def make_types(src: Any, dst: Any) -> list[str]:
+    """PostgreSQL -> PostgreSQL outside a migration (``kwtui transfer`` creating its tables): the source's
+    extensions, schemas, types and domains on the target first; those there already are kept. Returns
+    the statements that ran."""
+    from kwtui.inventory import read_inventory
+
+    inv = await read_inventory(src)
+    ran = []
+    conn = await dst.open_raw(autocommit=True)
+    try:
+        for o in inv.objects:
+            if o.kind not in TYPE_KINDS or not o.create:
+                continue
+            try:
+                await conn.execute(o.create)  # type: ignore[arg-type]
+                ran.append(o.create)
+            except psycopg.Error as exc:
+                if exc.sqlstate not in DUPLICATE:
+                    raise
+    finally:
+        await conn.close()
+    return ran
+
+
+__all__ = ["check_losses", "run_statements", "make_types", "DUPLICATE", "TYPE_KINDS"]

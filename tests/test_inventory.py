@@ -288,3 +288,16 @@ def test_pagila_onto_live_kwdb_relational(capsys: pytest.CaptureFixture[str], tw
                            "WHERE update_rule = 'CASCADE' AND delete_rule = 'RESTRICT'").fetchone()
         assert fks is not None and fks[0] >= 17
         assert conn.execute("SELECT count(*) FROM public.payment").fetchone() == (20,)
+
+
+def test_transfer_all_pg_to_pg_makes_the_types_first(capsys: pytest.CaptureFixture[str],
+                                                      two_dbs: tuple[str, str]) -> None:
+    """kwtui transfer --all of Pagila onto an empty PostgreSQL: the domain and the enum exist before film."""
+    src, dst = two_dbs
+    execute(src, PAGILA)
+    code, out, err = run(capsys, "transfer", "--source", src, "--target", dst, "--all")
+    assert code == 0, out + err
+    with psycopg.connect(dst) as conn:
+        assert conn.execute("SELECT count(*), min(rating::text) FROM public.film").fetchone() == (20, "G")
+        assert conn.execute("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attname = 'release_year' "
+                            "AND attrelid = 'public.film'::regclass").fetchone() == ("year",)

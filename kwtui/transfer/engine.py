@@ -454,6 +454,12 @@ class Transfer:
     async def create_target(self, plan: TablePlan, *, with_key: bool = True) -> None:
         assert self.dst.info is not None
         stmt = create_table_statement(plan, self.dst.info.kind, with_key=with_key)
+        if self.dst.info.kind == "postgres" and self.src.info is not None and self.src.info.kind == "postgres" \
+                and not getattr(self, "_types_made", False):
+            from kwtui.inventory_run import make_types
+
+            await make_types(self.src, self.dst)  # the enums, domains... its columns use (once per transfer)
+            self._types_made = True
         conn = await self.dst.open_raw(autocommit=True)
         try:
             if plan.target_schema != "public" and self.dst.info.kind == "postgres":

@@ -9,8 +9,10 @@ application set.
   started before, wrote, and committed after that start is not visible in the new snapshot
   either, so the next catch-up (whose baseline is the new snapshot) carries it. Updated_at
   values play no part: a commit "7 minutes late" is found like any other.
-* KWDB source: ``crdb_internal_mvcc_timestamp`` above the recorded timestamp, read ``AS OF
-  SYSTEM TIME`` one new timestamp.
+* KWDB source: KWDB V3.2.1 has no ``crdb_internal_mvcc_timestamp`` (checked on the live
+  server: "column does not exist"), so nothing in a row says when it was written. Such tables
+  keep the watermark sync (:mod:`kwtui.sync`) and are reconciled in full at cutover; the plan
+  says so per table (:func:`method_for`).
 * Deletes: by key anti-join, the target's keys in key-ordered chunks, each chunk checked
   against the source in the same snapshot; target rows whose key is gone are deleted.
 
@@ -30,7 +32,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from kwtui.snapshot import SnapshotIdentity, begin_in_snapshot, changed_since, kwdb_changed_since
+from kwtui.errors import UsageError
+from kwtui.snapshot import SnapshotIdentity, begin_in_snapshot, changed_since
 from kwtui.transfer.source import column_list, keyset_rows, qualified, split_name, text_everything
 
 #: target keys checked against the source per query
@@ -38,7 +41,6 @@ KEY_CHUNK = 5000
 WRITE_ROWS = 2000
 
 METHOD_PG = "PostgreSQL xmin not committed before the recorded snapshot (sees late commits); deletes by key anti-join"
-METHOD_KWDB = "KWDB crdb_internal_mvcc_timestamp after the recorded timestamp; deletes by key anti-join"
 
 
 @dataclass
@@ -79,17 +81,21 @@ class CatchUp:
                 "tables": [asdict(t) for t in self.tables]}
 
 
-def method_for(source_kind: str, key: Sequence[str]) -> tuple[str, str]:
+def method_for(source_kind: str, key: Sequence[str], watermark: str = "", sees_updates: bool = False) -> tuple[str, str]:
     """(method, why) of the change capture of one table: what the plan says it gets."""
+    if source_kind == "csv":
+        return "none", "files do not change after the import"
     if not key:
-        return "full", "no key: rows cannot be matched, so changes are reconciled in full at cutover"
+        return "full", ("no key: changed rows cannot be matched; the validation compares the table by content "
+                        "at cutover")
     if source_kind == "postgres":
-        return "xmin", ("rows written by transactions not committed before the copy's snapshot (xmin): sees "
-                        "late commits and needs no updated_at; deletes by key anti-join")
-    if source_kind == "kwdb":
-        return "mvcc", ("rows whose KWDB MVCC timestamp is after the copy's timestamp; deletes by key "
-                        "anti-join")
-    return "none", "files do not change"
+        return "xmin", ("rows written by transactions not committed before the copy's snapshot (xmin, then each "
+                        "catch-up's snapshot): sees late commits, needs no updated_at; deletes by key anti-join")
+    if watermark and sees_updates:
+        return "watermark", (f"KWDB has no MVCC timestamp column: {watermark} finds inserts and updates; the "
+                             "cutover reconciles the table in full (late commits, deletes)")
+    return "full", ("KWDB has no MVCC timestamp column and " + (f"{watermark} sees inserts only" if watermark else
+                    "there is no watermark") + ": the cutover reconciles the table in full")
 
 
 async def _columns(svc: Any, table: str) -> tuple[str, str, list[tuple[str, str]], Any]:
@@ -98,8 +104,6 @@ async def _columns(svc: Any, table: str) -> tuple[str, str, list[tuple[str, str]
     schema, name = split_name(table)
     detail = await _table_detail(svc, schema, name)
     if detail is None:
-        from kwtui.errors import UsageError
-
         raise UsageError(f"table {schema}.{name} does not exist on {svc.target.describe()}")
     return schema, name, [(c.name, c.type) for c in detail.columns], detail
 
@@ -131,13 +135,8 @@ async def catch_up(src: Any, dst: Any, tables: Sequence[ChangeTable], baseline: 
             current = SnapshotIdentity(kind, str(row[0]) if row else "", taken)
             where = changed_since(baseline.ident, current.ident)
         else:
-            if not snapshot:
-                row = await (await src_conn.execute("SELECT cluster_logical_timestamp()::text")).fetchone()
-                await src_conn.rollback()
-                snapshot = str(row[0]) if row else ""
-            await begin_in_snapshot(src_conn, kind, snapshot)
-            current = SnapshotIdentity(kind, snapshot, taken)
-            where = kwdb_changed_since(baseline.ident)
+            raise UsageError("the catch-up by snapshot needs a PostgreSQL source (KWDB rows carry no MVCC "
+                             "timestamp): use the watermark sync")
         out = CatchUp(baseline, current)
         shapes = []
         async with dst_conn.transaction():
@@ -146,7 +145,7 @@ async def catch_up(src: Any, dst: Any, tables: Sequence[ChangeTable], baseline: 
                 schema, name, cols, _ = await _columns(src, t.source)
                 tschema, tname, _, tdetail = await _columns(dst, t.target)
                 columns = [c for c, _ in cols]
-                res = TableChanges(t.source, t.target, method=METHOD_PG if kind == "postgres" else METHOD_KWDB)
+                res = TableChanges(t.source, t.target, method=METHOD_PG)
                 out.tables.append(res)
                 shapes.append((t, schema, name, cols, tschema, tname, bool(tdetail.table.is_ts), res))
                 if not t.key:
@@ -221,4 +220,4 @@ async def _delete_gone(src_conn: psycopg.AsyncConnection[Any], dst_conn: psycopg
     return deleted
 
 
-__all__ = ["ChangeTable", "TableChanges", "CatchUp", "catch_up", "method_for", "METHOD_PG", "METHOD_KWDB"]
+__all__ = ["ChangeTable", "TableChanges", "CatchUp", "catch_up", "method_for", "METHOD_PG"]

@@ -285,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--if-exists", choices=IF_EXISTS,
                     help="this run's table handling for the history (default: the plan's, else fail): " + IF_EXISTS_HELP)
     rn.add_argument("--json", action="store_true", help="print the phases as JSON")
+    rn.add_argument("--keep-bookkeeping", action="store_true",
+                    help="keep kwtui's own schema (kwtui_journal: checkpoints, locks) on the target after the "
+                         "cutover (default: removed once the validation is equal)")
     rn.add_argument("--target", "-t", metavar="T",
                     help="the target (profile or URI) for a plan made without one; it is saved into the plan")
     rn.add_argument("--rehearse", action="store_true",
@@ -1487,7 +1490,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 src = await stack.enter_async_context(_service(target_from_arg(p.requirements.source)))
             dst = await stack.enter_async_context(_service(target_from_arg(p.requirements.target)))
             runner = migration.MigrationRunner(p, state, src, dst, journal=journal, listener=say,
-                                               report_dir=runbook.parent, if_exists=args.if_exists)
+                                               report_dir=runbook.parent, if_exists=args.if_exists,
+                                               keep_bookkeeping=args.keep_bookkeeping)
             if args.phase:
                 return [await runner.run_phase(args.phase, confirmed=args.yes)]
             return await runner.run_all(through=args.through, confirmed=args.yes)

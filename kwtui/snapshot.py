@@ -8,7 +8,9 @@ while the application writes. The snapshot's identity (``pg_current_snapshot()``
 ``xmin:xmax:xip,...``) is recorded: the catch-up (:mod:`kwtui.changes`) finds every row written
 by a transaction not visible in it, however late it committed.
 
-KWDB: one timestamp (``cluster_logical_timestamp()``) read with ``AS OF SYSTEM TIME``.
+KWDB: one timestamp (``cluster_logical_timestamp()``); each reader's transaction starts with
+``SET TRANSACTION AS OF SYSTEM TIME`` it (checked on KWDB V3.2.1: a keyset read of several
+statements sees the table as of that timestamp).
 
 The watermarks (``max(updated_at)`` and such) are read inside the holder's transaction, so
 they belong to the same snapshot.
@@ -17,7 +19,6 @@ they belong to the same snapshot.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +88,7 @@ class SnapshotHolder:
         assert row is not None
         return cls(conn, kind, str(row[0]), SnapshotIdentity(kind, str(row[1]), taken))
 
-    async def scalar(self, query: sql.Composable) -> Any:
+    async def scalar(self, query: sql.Composed) -> Any:
         """One value read in the snapshot (PostgreSQL: in the holder's transaction)."""
         if self.conn is None:
             raise RuntimeError("no holder connection")
@@ -140,16 +141,5 @@ def changed_since(baseline: str, current: str) -> sql.Composed:
     return sql.SQL("({x} >= 3 AND {full} >= {base})").format(x=x, full=full, base=sql.Literal(base_xmin))
 
 
-def kwdb_changed_since(baseline: str) -> sql.Composed:
-    """KWDB: rows whose MVCC timestamp is after ``baseline`` (an HLC timestamp)."""
-    return sql.SQL("crdb_internal_mvcc_timestamp > {}::DECIMAL").format(sql.Literal(baseline))
-
-
-def key_tuple(key: Sequence[str]) -> sql.Composable:
-    from kwtui.transfer.source import column_list
-
-    return sql.SQL("({})").format(column_list(key)) if len(key) > 1 else sql.Identifier(key[0])
-
-
-__all__ = ["SnapshotIdentity", "SnapshotHolder", "begin_in_snapshot", "changed_since", "kwdb_changed_since",
+__all__ = ["SnapshotIdentity", "SnapshotHolder", "begin_in_snapshot", "changed_since",
            "pg_snapshot_parts"]

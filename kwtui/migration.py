@@ -375,6 +375,17 @@ def strategy_notes(p: MigrationPlan) -> list[str]:
                      "cutover (final sync + validation) while writes are stopped")
     full = [t.table for t in p.included if t.key and not t.sees_updates]
     blind = [t.table for t in p.included if not t.key and not t.watermark]
+    if r.source_writes and r.source_kind != "csv":
+        from kwtui.changes import method_for
+
+        groups: dict[tuple[str, str], list[str]] = {}
+        for t in p.included:
+            groups.setdefault(method_for(r.source_kind, t.key, t.watermark, t.sees_updates), []).append(t.table)
+        for (method, why), names in groups.items():
+            notes.append(f"change capture of {', '.join(names)}: {method}: {why}")
+    if r.source_kind == "postgres":
+        full = []  # the catch-up by xmin sees updates and deletes without an updated_at column
+        blind = [t.table for t in p.included if not t.key]
     if r.source_writes and full:
         notes.append(f"{', '.join(full)}: no updated_at-like column, so the watermark sees inserts only: at cutover "
                      "these are reconciled in full (every row compared, changed rows upserted, deleted rows "

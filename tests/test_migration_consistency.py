@@ -80,6 +80,8 @@ def test_history_is_one_snapshot_while_the_application_writes(capsys: pytest.Cap
     execute(src, FAMILY)
     planfile = tmp_path / "family.toml"
     p = _plan(capsys, src, dst, planfile, chunk=150)
+    capture = [n for n in p.notes if n.startswith("change capture of public.parents, public.children: xmin: ")]
+    assert capture and "sees late commits" in capture[0] and "deletes by key anti-join" in capture[0]
     app = Application(src)
     app.start()
     try:
@@ -104,6 +106,7 @@ def test_history_is_one_snapshot_while_the_application_writes(capsys: pytest.Cap
         == [(1,)]
     st = MigrationState.load(p, planfile)
     assert st.phase("cutover").data["validation"]["ok"]
+    assert capture[0] in (tmp_path / "family.toml.runbook.md").read_text()
     assert st.snapshot["ident"] != hist.data["snapshot"]["ident"]  # moved on with each catch-up
 
 

@@ -37,7 +37,7 @@ async def test_a_late_commit_is_carried_nothing_is_resent_and_deletes_follow(two
         # the copy, as of the snapshot, while a write lands after it (not in the copy)
         execute(src, "INSERT INTO items (id, name) VALUES (251, 'after the snapshot')")
         with psycopg.connect(src) as c, psycopg.connect(dst) as t:
-            rows = c.execute(f"BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{holder.exported}'")
+            c.execute(f"BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{holder.exported}'")  # type: ignore[arg-type]
             rows = c.execute("SELECT id, name, updated_at FROM items").fetchall()
             with t.cursor().copy("COPY items (id, name, updated_at) FROM STDIN") as cp:
                 for r in rows:

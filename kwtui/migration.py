@@ -12,16 +12,20 @@ or URIs without one). ``kwtui run PLANFILE`` and the phases screen execute it th
 
 1. schema: the plan's CREATE TABLE statements on the target (existing tables are kept);
 2. historical data: a journaled transfer job (resumable) or, from files, an import; then the
-   indexes and foreign keys; the source's watermark is read *before* the copy starts;
-3. change capture set-up: that watermark becomes each table's sync state in the journal;
-4. catch-up sync: :func:`kwtui.sync.sync_table` per table (repeatable; 0 rows when equal);
+   indexes and foreign keys (a failed one fails the phase, naming the offending rows);
+3. change capture set-up: the copy's snapshot (and its watermarks) become the sync state;
+4. catch-up sync: every change since that snapshot (PostgreSQL: :func:`kwtui.changes.catch_up`;
+   KWDB: :func:`kwtui.sync.sync_table` by watermark); repeatable, 0 rows when equal;
 5. cutover: after the user stopped writes, a final sync (with delete detection), the
    validation, and what to change in the application's connection string;
 6. validation and monitoring: a full validation with a saved report, and row counts
    compared with those at cutover.
 
-What ran is kept beside the plan in ``PLAN.state.json`` (:class:`PhaseRecord` per phase);
-:func:`kwtui.runbook.render_runbook` writes the runbook from both.
+The history is read as of one source snapshot (:mod:`kwtui.snapshot`), whose identity is the
+baseline of the catch-up (:mod:`kwtui.changes`: on PostgreSQL by xmin, so late commits are
+never missed; deletes by key anti-join). What ran is kept in the journal (SQLite,
+:class:`MigrationState`: a :class:`PhaseRecord` per phase, each target object's state, the
+current snapshot); :func:`kwtui.runbook.render_runbook` writes the runbook from both.
 """
 
 from __future__ import annotations
@@ -1121,15 +1125,20 @@ class MigrationRunner:
             if job.status == "completed":
                 rec.summary = f"job {job_id} already completed: {job.rows:,} rows"
                 return
-        holder = await SnapshotHolder.open(self.src)
+        earlier = SnapshotIdentity.from_dict(rec.data.get("snapshot"))
+        if earlier is not None and job_id is not None and earlier.kind == "kwdb":
+            holder = SnapshotHolder(None, "kwdb", earlier.ident, earlier)  # a timestamp outlives the process
+        else:
+            holder = await SnapshotHolder.open(self.src)
         try:
-            earlier = SnapshotIdentity.from_dict(rec.data.get("snapshot"))
             if earlier is None or job_id is None:
                 # the snapshot point for change capture: the copy's own snapshot, so no change is missed
                 rec.data["snapshot"] = holder.identity.as_dict()
                 rec.data["watermarks"] = await self._watermarks(holder)
                 rec.data["watermarks_at"] = _now()
                 rec.details.append(f"one snapshot for every table: {holder.identity.describe()}")
+            elif holder.identity == earlier:
+                rec.details.append(f"resumed: the remaining batches read the same {earlier.describe()}")
             else:
                 rec.details.append(f"resumed: the copy's snapshot {earlier.ident} ended with the process that held "
                                    f"it; the remaining batches read {holder.identity.ident}, then the changes "

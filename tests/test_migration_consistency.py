@@ -106,7 +106,9 @@ def test_history_is_one_snapshot_while_the_application_writes(capsys: pytest.Cap
         == [(1,)]
     st = MigrationState.load(p, planfile)
     assert st.phase("cutover").data["validation"]["ok"]
-    assert capture[0] in (tmp_path / "family.toml.runbook.md").read_text()
+    runbook = (tmp_path / "family.toml.runbook.md").read_text()
+    assert capture[0] in runbook and f"- Source snapshot of the copy: postgres `{hist.data['snapshot']['ident']}`" \
+        in runbook
     assert st.snapshot["ident"] != hist.data["snapshot"]["ident"]  # moved on with each catch-up
 
 

@@ -390,10 +390,14 @@ def strategy_notes(p: MigrationPlan) -> list[str]:
     if r.source_kind == "postgres":
         full = []  # the catch-up by xmin sees updates and deletes without an updated_at column
         blind = [t.table for t in p.included if not t.key]
+    if r.source_kind == "kwdb":
+        full = [t.table for t in p.included if t.key]
     if r.source_writes and full:
-        notes.append(f"{', '.join(full)}: no updated_at-like column, so the watermark sees inserts only: at cutover "
-                     "these are reconciled in full (every row compared, changed rows upserted, deleted rows "
-                     "removed), which adds to the downtime; an updated_at column avoids it")
+        notes.append(f"{', '.join(full)}: " + ("KWDB rows carry no MVCC timestamp and a watermark cannot see late "
+                                               "commits or deletes" if r.source_kind == "kwdb" else
+                                               "no updated_at-like column, so the watermark sees inserts only")
+                     + ": at cutover these are reconciled in full (every row compared, changed rows upserted, deleted "
+                     "rows removed), which adds to the downtime")
     if r.source_writes and blind:
         notes.append(f"{', '.join(blind)}: no key and no watermark: changes after the copy are not synced; "
                      "the validation compares them by content")
@@ -1028,6 +1032,8 @@ class MigrationRunner:
             if holder is not None and holder.conn is not None:
                 out[t.table] = await holder.scalar(q)
                 continue
+            if holder is not None and holder.kind == "kwdb":  # as of the copy's timestamp
+                q = q + sql.SQL(" AS OF SYSTEM TIME {}").format(sql.Literal(holder.exported))
             res = await self.src.query(q)
             out[t.table] = res.rows[0][0] if res.rows else None
         return out
@@ -1264,7 +1270,9 @@ class MigrationRunner:
         moved = 0
         results = []
         for t in self.plan.included:
-            full = final and bool(t.key) and not t.sees_updates
+            # no snapshot to find changes by (a KWDB source): a watermark cannot see late commits or
+            # deletes, so the final sync reconciles every keyed table in full
+            full = final and bool(t.key)
             if not t.watermark and not full:
                 continue
             column = t.watermark if not full else t.key[0]

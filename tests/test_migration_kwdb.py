@@ -35,6 +35,15 @@ def test_kwdb_source_history_reads_one_timestamp(db, kwdb: str, capsys: pytest.C
     assert "KWDB timestamp" in out
     with psycopg.connect(db.conninfo) as conn:
         assert conn.execute("SELECT count(*), sum(id) FROM k").fetchone() == (500, 125250)
+    # changes after the copy: nothing in a KWDB row says so; the cutover reconciles the table in full
+    with psycopg.connect(kwdb, autocommit=True) as conn:
+        conn.execute("UPDATE k SET v = 'changed' WHERE id <= 3")
+        conn.execute("DELETE FROM k WHERE id > 498")
+    code, out, err = run(capsys, "run", str(planfile), "--yes")
+    assert code == 0, err + out
+    assert "public.k: 3 rows moved" in out and "full reconciliation" in out and "2 deleted" in out
+    with psycopg.connect(db.conninfo) as conn:
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE v = 'changed') FROM k").fetchone() == (498, 3)
 
 
 def test_catch_up_by_xmin_into_kwdb_and_cutover_cleans_up(db, kwdb: str, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]

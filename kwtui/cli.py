@@ -780,7 +780,15 @@ def cmd_transfer(args: argparse.Namespace) -> int:
             elif sys.stderr.isatty():
                 print(f"job {job_id} (kwtui jobs show {job_id}; resume after a crash: kwtui jobs resume {job_id})",
                       file=sys.stderr)
-            return await JobRunner(journal, job_id, src, dst, printer, plans=plans).run()
+            from kwtui.snapshot import hold_if_possible
+
+            holder = await hold_if_possible(src)  # every table of the job read as of one moment
+            try:
+                return await JobRunner(journal, job_id, src, dst, printer, plans=plans,
+                                       snapshot=holder.exported if holder else None).run()
+            finally:
+                if holder is not None:
+                    await holder.close()
 
     try:
         outcome = asyncio.run(run())

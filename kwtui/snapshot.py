@@ -105,6 +105,15 @@ class SnapshotHolder:
             await conn.close()
 
 
+async def hold_if_possible(src: Any) -> SnapshotHolder | None:
+    """A holder, or None where the source cannot export a snapshot (the copy then reads each batch
+    in its own transaction, as a single-table copy always could)."""
+    try:
+        return await SnapshotHolder.open(src)
+    except psycopg.Error:
+        return None
+
+
 async def begin_in_snapshot(conn: psycopg.AsyncConnection[Any], kind: str, snapshot: str | None) -> None:
     """Make the transaction psycopg opens on ``conn`` (not autocommit) read as of ``snapshot``.
 
@@ -141,5 +150,5 @@ def changed_since(baseline: str, current: str) -> sql.Composed:
     return sql.SQL("({x} >= 3 AND {full} >= {base})").format(x=x, full=full, base=sql.Literal(base_xmin))
 
 
-__all__ = ["SnapshotIdentity", "SnapshotHolder", "begin_in_snapshot", "changed_since",
+__all__ = ["SnapshotIdentity", "SnapshotHolder", "hold_if_possible", "begin_in_snapshot", "changed_since",
            "pg_snapshot_parts"]

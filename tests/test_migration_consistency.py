@@ -112,6 +112,25 @@ def test_history_is_one_snapshot_while_the_application_writes(capsys: pytest.Cap
     assert st.snapshot["ident"] != hist.data["snapshot"]["ident"]  # moved on with each catch-up
 
 
+def test_transfer_of_all_tables_reads_one_snapshot(capsys: pytest.CaptureFixture[str], two_dbs: tuple[str, str]) -> None:
+    """kwtui transfer --all in many batches while the application writes: every child on the target has
+    its parent (the job's batches all read one exported snapshot)."""
+    src, dst = two_dbs
+    execute(src, FAMILY)
+    app = Application(src)
+    app.start()
+    try:
+        code, out, err = run(capsys, "transfer", "--source", src, "--target", dst, "--all", "--chunk-rows", "150")
+        assert code == 0, err + out
+    finally:
+        app.stop.set()
+        app.join(10)
+    assert app.error is None and app.transactions > 10, (app.error, app.transactions)
+    assert fetch(dst, "SELECT count(*) FROM children c WHERE NOT EXISTS "
+                      "(SELECT 1 FROM parents p WHERE p.id = c.parent_id)") == [(0,)]
+    assert fetch(dst, "SELECT count(*) FROM parents") == [(2000,)]  # each transaction adds one and removes one
+
+
 def test_a_key_that_cannot_be_added_fails_the_phase_naming_the_orphans(
         capsys: pytest.CaptureFixture[str], two_dbs: tuple[str, str], tmp_path: Path) -> None:
     """A source whose foreign key is NOT VALID (orphans exist): adding it on the target fails, the

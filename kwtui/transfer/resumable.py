@@ -476,11 +476,18 @@ async def run_transfer_job(journal: Journal, src: ConnectionService, dst: Connec
                            tables: Sequence[str] | None, options: TransferOptions, *,
                            batch_rows: int = DEFAULT_BATCH_ROWS, listener: Listener | None = None,
                            runner_box: list[JobRunner] | None = None) -> JobOutcome:
+    from kwtui.snapshot import hold_if_possible
+
     job_id = await create_transfer_job(journal, src, dst, tables, options, batch_rows)
-    runner = JobRunner(journal, job_id, src, dst, listener)
-    if runner_box is not None:
-        runner_box.append(runner)
-    return await runner.run()
+    holder = await hold_if_possible(src)  # every batch of every table reads one snapshot
+    try:
+        runner = JobRunner(journal, job_id, src, dst, listener, snapshot=holder.exported if holder else None)
+        if runner_box is not None:
+            runner_box.append(runner)
+        return await runner.run()
+    finally:
+        if holder is not None:
+            await holder.close()
 
 
 __all__ = ["JobRunner", "JobOutcome", "create_transfer_job", "run_transfer_job", "target_from_journal",

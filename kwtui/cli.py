@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     rn.add_argument("--if-exists", choices=IF_EXISTS,
                     help="this run's table handling for the history (default: the plan's, else fail): " + IF_EXISTS_HELP)
     rn.add_argument("--json", action="store_true", help="print the phases as JSON")
+    rn.add_argument("--keep-bookkeeping", action="store_true",
+                    help="keep kwtui's own schema (kwtui_journal: checkpoints, locks) on the target after the "
+                         "cutover (default: removed once the validation is equal)")
     rn.add_argument("--target", "-t", metavar="T",
                     help="the target (profile or URI) for a plan made without one; it is saved into the plan")
     rn.add_argument("--rehearse", action="store_true",
@@ -783,7 +786,15 @@ def cmd_transfer(args: argparse.Namespace) -> int:
             elif sys.stderr.isatty():
                 print(f"job {job_id} (kwtui jobs show {job_id}; resume after a crash: kwtui jobs resume {job_id})",
                       file=sys.stderr)
-            return await JobRunner(journal, job_id, src, dst, printer, plans=plans).run()
+            from kwtui.snapshot import hold_if_possible
+
+            holder = await hold_if_possible(src)  # every table of the job read as of one moment
+            try:
+                return await JobRunner(journal, job_id, src, dst, printer, plans=plans,
+                                       snapshot=holder.exported if holder else None).run()
+            finally:
+                if holder is not None:
+                    await holder.close()
 
     try:
         outcome = asyncio.run(run())
@@ -1524,7 +1535,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 src = await stack.enter_async_context(_service(target_from_arg(p.requirements.source)))
             dst = await stack.enter_async_context(_service(target_from_arg(p.requirements.target)))
             runner = migration.MigrationRunner(p, state, src, dst, journal=journal, listener=say,
-                                               report_dir=runbook.parent, if_exists=args.if_exists)
+                                               report_dir=runbook.parent, if_exists=args.if_exists,
+                                               keep_bookkeeping=args.keep_bookkeeping)
             if args.phase:
                 return [await runner.run_phase(args.phase, confirmed=args.yes)]
             return await runner.run_all(through=args.through, confirmed=args.yes)

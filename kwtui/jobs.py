@@ -98,6 +98,11 @@ CREATE TABLE IF NOT EXISTS sync_state (
     updated REAL NOT NULL,
     PRIMARY KEY (source, target, table_name, watermark_col)
 );
+CREATE TABLE IF NOT EXISTS migration_state (
+    plan_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    updated REAL NOT NULL
+);
 """
 
 
@@ -373,6 +378,19 @@ class Journal:
                        " DO UPDATE SET watermark=excluded.watermark, rows_moved=excluded.rows_moved,"
                        " updated=excluded.updated",
                        (source, target, table, column, watermark, rows_moved, time.time()))
+
+    # -- migration state (kwtui.migration: phases, per-object state, snapshots) ---------------
+
+    def get_migration(self, plan_id: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT doc FROM migration_state WHERE plan_id=?", (plan_id,)).fetchone()
+        return json.loads(row["doc"]) if row else None
+
+    def put_migration(self, plan_id: str, doc: dict[str, Any]) -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO migration_state (plan_id, doc, updated) VALUES (?,?,?) ON CONFLICT (plan_id)"
+                       " DO UPDATE SET doc=excluded.doc, updated=excluded.updated",
+                       (plan_id, json.dumps(doc, default=str), time.time()))
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -12,16 +12,20 @@ or URIs without one). ``kwtui run PLANFILE`` and the phases screen execute it th
 
 1. schema: the plan's CREATE TABLE statements on the target (existing tables are kept);
 2. historical data: a journaled transfer job (resumable) or, from files, an import; then the
-   indexes and foreign keys; the source's watermark is read *before* the copy starts;
-3. change capture set-up: that watermark becomes each table's sync state in the journal;
-4. catch-up sync: :func:`kwtui.sync.sync_table` per table (repeatable; 0 rows when equal);
+   indexes and foreign keys (a failed one fails the phase, naming the offending rows);
+3. change capture set-up: the copy's snapshot (and its watermarks) become the sync state;
+4. catch-up sync: every change since that snapshot (PostgreSQL: :func:`kwtui.changes.catch_up`;
+   KWDB: :func:`kwtui.sync.sync_table` by watermark); repeatable, 0 rows when equal;
 5. cutover: after the user stopped writes, a final sync (with delete detection), the
    validation, and what to change in the application's connection string;
 6. validation and monitoring: a full validation with a saved report, and row counts
    compared with those at cutover.
 
-What ran is kept beside the plan in ``PLAN.state.json`` (:class:`PhaseRecord` per phase);
-:func:`kwtui.runbook.render_runbook` writes the runbook from both.
+The history is read as of one source snapshot (:mod:`kwtui.snapshot`), whose identity is the
+baseline of the catch-up (:mod:`kwtui.changes`: on PostgreSQL by xmin, so late commits are
+never missed; deletes by key anti-join). What ran is kept in the journal (SQLite,
+:class:`MigrationState`: a :class:`PhaseRecord` per phase, each target object's state, the
+current snapshot); :func:`kwtui.runbook.render_runbook` writes the runbook from both.
 """
 
 from __future__ import annotations
@@ -388,10 +392,25 @@ def strategy_notes(p: MigrationPlan) -> list[str]:
                      "cutover (final sync + validation) while writes are stopped")
     full = [t.table for t in p.included if t.key and not t.sees_updates]
     blind = [t.table for t in p.included if not t.key and not t.watermark]
+    if r.source_writes and r.source_kind != "csv":
+        from kwtui.changes import method_for
+
+        groups: dict[tuple[str, str], list[str]] = {}
+        for t in p.included:
+            groups.setdefault(method_for(r.source_kind, t.key, t.watermark, t.sees_updates), []).append(t.table)
+        for (method, why), names in groups.items():
+            notes.append(f"change capture of {', '.join(names)}: {method}: {why}")
+    if r.source_kind == "postgres":
+        full = []  # the catch-up by xmin sees updates and deletes without an updated_at column
+        blind = [t.table for t in p.included if not t.key]
+    if r.source_kind == "kwdb":
+        full = [t.table for t in p.included if t.key]
     if r.source_writes and full:
-        notes.append(f"{', '.join(full)}: no updated_at-like column, so the watermark sees inserts only: at cutover "
-                     "these are reconciled in full (every row compared, changed rows upserted, deleted rows "
-                     "removed), which adds to the downtime; an updated_at column avoids it")
+        notes.append(f"{', '.join(full)}: " + ("KWDB rows carry no MVCC timestamp and a watermark cannot see late "
+                                               "commits or deletes" if r.source_kind == "kwdb" else
+                                               "no updated_at-like column, so the watermark sees inserts only")
+                     + ": at cutover these are reconciled in full (every row compared, changed rows upserted, deleted "
+                     "rows removed), which adds to the downtime")
     if r.source_writes and blind:
         notes.append(f"{', '.join(blind)}: no key and no watermark: changes after the copy are not synced; "
                      "the validation compares them by content")
@@ -657,9 +676,22 @@ class PhaseRecord:
 
 @dataclass
 class MigrationState:
+    """What ran, kept in the journal (SQLite, :meth:`kwtui.jobs.Journal.put_migration`) under the
+    plan's id: the phases, each target object's state (``objects``: created by which run, rows
+    loaded, each post-load step done or not) and the source snapshot the next catch-up starts
+    from. A ``PLAN.state.json`` left by an older kwtui is read once and moved into the journal."""
+
     plan_id: str
     phases: list[PhaseRecord] = field(default_factory=lambda: [PhaseRecord(k) for k in PHASE_KEYS])
     path: Path | None = None
+    #: target table -> {"created": run stamp or "", "rows": n, "post_load": {statement: "done"}}
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the source snapshot changes are found from (kwtui.snapshot.SnapshotIdentity as a dict)
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    journal: Any = None
+
+    def obj(self, target: str) -> dict[str, Any]:
+        return self.objects.setdefault(target, {"created": "", "rows": None, "post_load": {}})
 
     def phase(self, key: str) -> PhaseRecord:
         return next(p for p in self.phases if p.key == key)
@@ -673,23 +705,45 @@ class MigrationState:
         return p.with_name(p.name + ".state.json")
 
     @classmethod
-    def load(cls, plan: MigrationPlan, plan_path: str | Path | None) -> MigrationState:
+    def load(cls, plan: MigrationPlan, plan_path: str | Path | None, journal: Any = None) -> MigrationState:
         st = cls(plan.id)
         if plan_path is not None:
+            from kwtui.jobs import Journal
+
             st.path = cls.path_for(plan_path)
+            st.journal = journal or Journal()
             st.reload()
         return st
 
-    def reload(self) -> None:
-        """Read the phases again from the state file (another kwtui may have run some)."""
+    def _legacy(self) -> dict[str, Any] | None:
+        """An older kwtui's ``PLAN.state.json``: read once, moved into the journal, renamed."""
         if self.path is None or not self.path.exists():
-            return
+            return None
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise KwtuiError(f"{self.path} is damaged ({exc}): move it away to start the phases afresh") from None
         if data.get("plan_id") != self.plan_id:
+            return None
+        # tables the old schema phase created: their post-load steps are still kwtui's to run
+        created: list[str] = next((p.get("data", {}).get("created", []) for p in data.get("phases", [])
+                        if p.get("key") == "schema"), [])
+        data.setdefault("objects", {t: {"created": "before the journal", "rows": None, "post_load": {}}
+                                    for t in created})
+        if self.journal is not None:
+            self.journal.put_migration(self.plan_id, data)
+            self.path.replace(self.path.with_name(self.path.name + ".migrated"))
+        return data
+
+    def reload(self) -> None:
+        """Read the phases again from the journal (another kwtui may have run some)."""
+        if self.path is None:
             return
+        data = (self.journal.get_migration(self.plan_id) if self.journal is not None else None) or self._legacy()
+        if data is None:
+            return
+        self.objects = {k: dict(v) for k, v in (data.get("objects") or {}).items()}
+        self.snapshot = dict(data.get("snapshot") or {})
         known = {p["key"]: p for p in data.get("phases", [])}
         self.phases = [PhaseRecord(**{k: v for k, v in known[k2].items() if k in PhaseRecord.__dataclass_fields__})
                        if k2 in known else PhaseRecord(k2) for k2 in PHASE_KEYS]
@@ -751,12 +805,11 @@ class MigrationState:
             fh.close()
 
     def save(self) -> None:
-        if self.path is None:
+        if self.path is None or self.journal is None:
             return
-        from kwtui.transfer.layout import write_atomic
-
-        doc = {"plan_id": self.plan_id, "phases": [asdict(p) for p in self.phases]}
-        write_atomic(self.path, json.dumps(doc, indent=2, default=str).encode("utf-8"), fsync=False)
+        doc = {"plan_id": self.plan_id, "phases": [asdict(p) for p in self.phases], "objects": self.objects,
+               "snapshot": self.snapshot}
+        self.journal.put_migration(self.plan_id, json.loads(json.dumps(doc, default=str)))
 
 
 def rows_text(n: int) -> str:
@@ -777,24 +830,57 @@ class PhaseError(KwtuiError):
     """A phase could not finish; its record says why."""
 
 
-def connection_advice(p: MigrationPlan, source_desc: str, target: Any) -> list[str]:
-    """What to change in the application's connection string at cutover."""
+def connection_strings(params: dict[str, Any], default_port: int = 5432) -> dict[str, str]:
+    """One server's connection as a libpq URI, libpq key=value and JDBC (no password): right for a
+    Unix-socket directory (host=/path) as for host:port."""
+    from urllib.parse import quote
+
+    host = str(params.get("host") or "TARGET_HOST")
+    port = str(params.get("port") or default_port)
+    db = str(params.get("dbname") or "DATABASE")
+    user = str(params.get("user") or "USER")
+    extra = {k: str(params[k]) for k in ("sslmode", "sslrootcert", "sslcert", "sslkey") if params.get(k)}
+    if extra.get("sslmode") in ("disable", "allow", "prefer"):
+        extra = {k: v for k, v in extra.items() if k == "sslmode" and v == "disable"}
+    socket = host.startswith("/") or host.startswith("@")
+    query = "&".join(f"{k}={quote(v, safe='/')}" for k, v in extra.items())
+
+    def kv(value: str) -> str:
+        return value if value and not re.search(r"[\s'\\]", value) else \
+            "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    keyvals = " ".join(f"{k}={kv(v)}" for k, v in (("host", host), ("port", port), ("dbname", db), ("user", user),
+                                                    *extra.items()))
+    if socket:
+        uri = (f"postgresql://{quote(user)}@/{quote(db)}?host={quote(host, safe='/@')}&port={port}"
+               + (f"&{query}" if query else ""))
+        jdbc = (f"jdbc:postgresql://localhost:{port}/{db}?user={user}&socketFactory="
+                f"org.newsclub.net.unix.AFUNIXSocketFactory$FactoryArg&socketFactoryArg={quote(host, safe='/')}/.s.PGSQL.{port}"
+                " (a Unix socket: needs junixsocket on the classpath; or use the server's TCP host:port)")
+    else:
+        h = f"[{host}]" if ":" in host else host
+        uri = f"postgresql://{quote(user)}@{h}:{port}/{quote(db)}" + (f"?{query}" if query else "")
+        jdbc = f"jdbc:postgresql://{h}:{port}/{db}?user={user}" + (f"&{query}" if query else "")
+    return {"uri": uri, "keyvalue": keyvals, "jdbc": jdbc}
+
+
+def connection_advice(p: MigrationPlan, source: Any, target: Any) -> list[str]:
+    """What to change in the application's connection string at cutover (only after an equal validation)."""
     info = getattr(target, "info", None)
     t = getattr(target, "target", target)
     params = dict(getattr(t, "params", {}) or {})
     kwdb = p.target_kind.startswith("kwdb")
-    host = params.get("host") or "TARGET_HOST"
-    port = params.get("port") or (26257 if kwdb else 5432)
-    db = params.get("dbname") or "DATABASE"
-    user = params.get("user") or "USER"
-    tls = params.get("sslmode") not in (None, "disable", "allow", "prefer")
+    strings = connection_strings(params, 26257 if kwdb else 5432)
+    if hasattr(source, "params"):
+        src_params = dict(source.params)
+        source_desc = connection_strings(src_params)["uri"] if src_params else str(source)
+    else:
+        source_desc = str(source)
     lines = [f"Point the application at the target instead of {source_desc}:",
-             f"  postgresql://{user}@{host}:{port}/{db}" + (
-                 f"?sslmode={params.get('sslmode')}" + "".join(
-                     f"&{k}={params[k]}" for k in ("sslrootcert", "sslcert", "sslkey") if params.get(k))
-                 if tls else ""),
-             f"  JDBC: jdbc:postgresql://{host}:{port}/{db}"]
-    if p.target_kind.startswith("kwdb"):
+             f"  URI: {strings['uri']}",
+             f"  key=value: {strings['keyvalue']}",
+             f"  JDBC: {strings['jdbc']}"]
+    if kwdb:
         lines += ["  KWDB speaks the PostgreSQL protocol: keep the PostgreSQL driver; check SQL the application "
                   "uses that KWDB lacks (see the plan's warnings)",
                   "  sequences/serial columns: defaults were dropped; new ids need unique_rowid() or a sequence"]
@@ -809,8 +895,11 @@ class MigrationRunner:
 
     def __init__(self, plan: MigrationPlan, state: MigrationState, src: Any, dst: Any, *, journal: Any = None,
                  listener: PhaseListener | None = None, report_dir: Path | None = None,
-                 if_exists: str | None = None) -> None:
+                 if_exists: str | None = None, keep_bookkeeping: bool = False) -> None:
         from kwtui.transfer.tables import check_if_exists
+
+        #: keep kwtui's own schema (kwtui_journal) on the target after the cutover
+        self.keep_bookkeeping = keep_bookkeeping
 
         self.plan, self.state, self.src, self.dst = plan, state, src, dst
         #: the table handling of this run (--if-exists), else the plan's
@@ -831,7 +920,10 @@ class MigrationRunner:
                 return "the source is files: nothing changes after the import"
             if not r.source_writes:
                 return "the source takes no writes during the move"
-            if not any(t.watermark for t in self.plan.included):
+            if r.source_kind == "postgres":
+                if not any(t.key for t in self.plan.included):
+                    return "no table has a key: changes cannot be matched (the validation compares by content)"
+            elif not any(t.watermark for t in self.plan.included):
                 return "no table has a watermark column (the cutover reconciles the keyed tables in full)"
         return None
 
@@ -927,25 +1019,39 @@ class MigrationRunner:
                 stmt = f"CREATE SCHEMA IF NOT EXISTS {pg_ident(schema)};"
                 if stmt not in rec.statements:
                     await self._execute(rec, stmt)
+            obj = self.state.obj(t.target)
             if await self._existing(t.target):
+                if obj.get("created"):  # made by an earlier (failed) run of this migration: still ours
+                    created.append(t.target)
+                    rec.details.append(f"{t.target}: created by this migration's run of {obj['created']}")
+                    continue
                 kept.append(t.target)
                 rec.details.append(f"{t.target}: exists, kept as it is (its columns are checked by the copy)")
                 continue
             self.say("schema", f"creating {t.target}")
             await self._execute(rec, t.create)
+            obj.update(created=rec.started, rows=None, post_load={})
+            self.state.save()  # at once: a failure later in this phase must not lose it
             created.append(t.target)
             rec.details.append(f"{t.target}: created")
         rec.data = {"created": created, "kept": kept}
         rec.summary = f"{len(created)} table(s) created, {len(kept)} kept"
 
-    async def _watermarks(self) -> dict[str, str | None]:
+    async def _watermarks(self, holder: Any = None) -> dict[str, str | None]:
+        """Each table's watermark; with a PostgreSQL ``holder``, read in its snapshot (the copy's)."""
         out: dict[str, str | None] = {}
         for t in self.plan.included:
             if not t.watermark:
                 continue
             schema, _, name = t.table.partition(".")
-            res = await self.src.query(sql.SQL("SELECT max({})::text FROM {}.{}").format(
-                sql.Identifier(t.watermark), sql.Identifier(schema), sql.Identifier(name)))
+            q = sql.SQL("SELECT max({})::text FROM {}.{}").format(
+                sql.Identifier(t.watermark), sql.Identifier(schema), sql.Identifier(name))
+            if holder is not None and holder.conn is not None:
+                out[t.table] = await holder.scalar(q)
+                continue
+            if holder is not None and holder.kind == "kwdb":  # as of the copy's timestamp
+                q = q + sql.SQL(" AS OF SYSTEM TIME {}").format(sql.Literal(holder.exported))
+            res = await self.src.query(q)
             out[t.table] = res.rows[0][0] if res.rows else None
         return out
 
@@ -968,6 +1074,7 @@ class MigrationRunner:
 
             done = await handle_existing(self.dst, schema, name, REPLACE, is_ts=t.ts, recreate=recreate)
             rec.details.append(done)
+            self.state.obj(t.target).update(created=rec.started, rows=None, post_load={})
             if t.target not in created:
                 created.append(t.target)
         self.state.save()
@@ -978,33 +1085,62 @@ class MigrationRunner:
             await self._import_files(rec)
         else:
             await self._copy(rec)
-        post = [(t, s) for t in self.plan.included for s in t.post_load]
-        created = set(self.state.phase("schema").data.get("created", []))
-        for t, stmt in post:
-            if t.target not in created:
-                rec.details.append(f"{t.target}: existed before, its indexes/keys left as they are")
-                continue
-            self.say("historical", f"{t.target}: {stmt.split('(')[0].strip()}")
-            try:
-                await self._execute(rec, stmt)
-            except Exception as exc:
-                from kwtui.transfer.engine import error_message
-
-                rec.details.append(f"{t.target}: {stmt} failed: {error_message(exc)}")
-                rec.data.setdefault("post_load_failed", []).append(stmt)
-        from kwtui.inventory_run import run_statements
+        await self._post_load(rec)
+        from kwtui.inventory_run import run_statements  # views, functions, triggers... after the data
 
         await run_statements(self, rec, "historical", self.plan.post_data)
 
+    async def _post_load(self, rec: PhaseRecord) -> None:
+        """Each created table's indexes and keys, each step once (a re-run skips the done ones);
+        a step that fails fails the phase, with the cause and, for a foreign key, the orphan rows."""
+        from kwtui.postload import orphan_keys, orphan_text, parse_foreign_key
+        from kwtui.transfer.engine import error_message
+
+        failed: list[str] = []
+        for t in self.plan.included:
+            obj = self.state.obj(t.target)
+            if not obj.get("created"):
+                if t.post_load:
+                    rec.details.append(f"{t.target}: existed before, its indexes/keys left as they are")
+                continue
+            for stmt in t.post_load:
+                if obj["post_load"].get(stmt) == DONE:
+                    continue
+                self.say("historical", f"{t.target}: {stmt.split('(')[0].strip()}")
+                try:
+                    await self._execute(rec, stmt)
+                except Exception as exc:
+                    state = getattr(exc, "sqlstate", None) or ""
+                    if state in ("42P07", "42710"):  # made by a run that died before it could say so
+                        obj["post_load"][stmt] = DONE
+                        rec.details.append(f"{t.target}: {stmt} already there")
+                        continue
+                    cause = error_message(exc)
+                    fk = parse_foreign_key(stmt)
+                    if fk is not None and state == "23503":
+                        with contextlib.suppress(Exception):
+                            keys, total = await orphan_keys(self.dst, fk)
+                            cause += "; " + orphan_text(fk, keys, total)
+                    obj["post_load"][stmt] = f"failed: {cause}"
+                    rec.details.append(f"{t.target}: {stmt} failed: {cause}")
+                    rec.data.setdefault("post_load_failed", []).append(stmt)
+                    failed.append(f"{stmt.split(' (')[0].rstrip(';')}: {cause}")
+                else:
+                    obj["post_load"][stmt] = DONE
+                self.state.save()
+        if failed:
+            raise PhaseError(f"{len(failed)} post-load step(s) failed; the migration is not complete: "
+                             + " | ".join(failed))
+
     async def _copy(self, rec: PhaseRecord) -> None:
+        """The history as of ONE source snapshot (kwtui.snapshot): every batch of every table reads it,
+        and the watermarks and the change-capture baseline come from it. A resumed job cannot get
+        the old snapshot back: its remaining batches read a new one, and then every change since
+        the old one is applied as of the new one (kwtui.changes), so the target is one snapshot again."""
+        from kwtui.snapshot import SnapshotHolder, SnapshotIdentity
         from kwtui.transfer.engine import TransferOptions
         from kwtui.transfer.resumable import JobRunner, create_transfer_job
 
-        # the snapshot point for change capture: read before any row moves, so no change is missed
-        if not rec.data.get("watermarks"):
-            rec.data["watermarks"] = await self._watermarks()
-            rec.data["watermarks_at"] = _now()
-        self.state.save()
         workers = max((t.workers for t in self.plan.included), default=1)
         batch = min((t.batch_rows for t in self.plan.included), default=500)
         chunk = max((t.chunk_rows for t in self.plan.included), default=100_000)
@@ -1015,31 +1151,76 @@ class MigrationRunner:
             if job.status == "completed":
                 rec.summary = f"job {job_id} already completed: {job.rows:,} rows"
                 return
-        if job_id is None or self.journal is None:
-            # the table handling happens once, before the job exists; a resumed job keeps its own rows
-            options.if_exists = await self._replace_targets(rec)
-            job_id = await create_transfer_job(self.journal, self.src, self.dst,
-                                               [t.table for t in self.plan.included], options, batch_rows=chunk)
-            rec.data["job"] = job_id
+        earlier = SnapshotIdentity.from_dict(rec.data.get("snapshot"))
+        if earlier is not None and job_id is not None and earlier.kind == "kwdb":
+            holder = SnapshotHolder(None, "kwdb", earlier.ident, earlier)  # a timestamp outlives the process
+        else:
+            holder = await SnapshotHolder.open(self.src)
+        try:
+            if earlier is None or job_id is None:
+                # the snapshot point for change capture: the copy's own snapshot, so no change is missed
+                rec.data["snapshot"] = holder.identity.as_dict()
+                rec.data["watermarks"] = await self._watermarks(holder)
+                rec.data["watermarks_at"] = _now()
+                rec.details.append(f"one snapshot for every table: {holder.identity.describe()}")
+            elif holder.identity == earlier:
+                rec.details.append(f"resumed: the remaining batches read the same {earlier.describe()}")
+            else:
+                rec.details.append(f"resumed: the copy's snapshot {earlier.ident} ended with the process that held "
+                                   f"it; the remaining batches read {holder.identity.ident}, then the changes "
+                                   "since the first are applied as of it")
             self.state.save()
-        self.say("historical", f"transfer job {job_id}")
+            if job_id is None or self.journal is None:
+                # the table handling happens once, before the job exists; a resumed job keeps its own rows
+                options.if_exists = await self._replace_targets(rec)
+                job_id = await create_transfer_job(self.journal, self.src, self.dst,
+                                                   [t.table for t in self.plan.included], options, batch_rows=chunk)
+                rec.data["job"] = job_id
+                self.state.save()
+            self.say("historical", f"transfer job {job_id}")
 
-        def listen(ev: Any) -> None:
-            if self.listener is not None and ev.phase in ("copy", "create", "index", "failed"):
-                self.listener("historical", f"{ev.table or ''}: {ev.rows:,} rows, {ev.rows_per_s:,.0f} rows/s"
-                              if ev.phase == "copy" else f"{ev.table or ''}: {ev.message}")
+            def listen(ev: Any) -> None:
+                if self.listener is not None and ev.phase in ("copy", "create", "index", "failed"):
+                    self.listener("historical", f"{ev.table or ''}: {ev.rows:,} rows, {ev.rows_per_s:,.0f} rows/s"
+                                  if ev.phase == "copy" else f"{ev.table or ''}: {ev.message}")
 
-        outcome = await JobRunner(self.journal, job_id, self.src, self.dst, listen).run()
+            outcome = await JobRunner(self.journal, job_id, self.src, self.dst, listen,
+                                      snapshot=holder.exported).run()
+            if outcome.status == "completed" and earlier is not None and rec.data.get("snapshot") != \
+                    holder.identity.as_dict():
+                await self._repair_to(rec, earlier, holder)
+        finally:
+            await holder.close()
         rec.data["rows"] = outcome.rows
         rec.data["tables"] = [{"table": t["name"], "target": t["target"], "rows": t["rows"], "path": t["path"],
                                "error": t["error"]} for t in outcome.tables]
         for t in outcome.tables:
             rec.details.append(f"{t['name']} -> {t['target']} ({t['path']}): {t['rows']:,} rows"
                                + (f", FAILED: {t['error']}" if t["error"] else ""))
+            self.state.obj(t["target"])["rows"] = t["rows"]
         if outcome.status != "completed":
             raise PhaseError(f"transfer job {job_id} {outcome.status}: {outcome.error or 'see kwtui jobs show'}"
                              f" (run the phase again: the job resumes)")
         rec.summary = f"job {job_id}: {outcome.rows:,} rows in {len(outcome.tables)} table(s)"
+
+    async def _repair_to(self, rec: PhaseRecord, earlier: Any, holder: Any) -> None:
+        """A resumed copy read two snapshots: bring every table to the newer one."""
+        if holder.kind != "postgres":
+            rec.details.append("KWDB source resumed with a new timestamp: the cutover reconciles every keyed table "
+                               "in full")
+            rec.data["snapshot"] = holder.identity.as_dict()
+            return
+        from kwtui.changes import catch_up
+
+        res = await catch_up(self.src, self.dst, self._change_tables(), earlier, snapshot=holder.exported,
+                             listener=lambda m: self.say("historical", m))
+        rec.details.append(f"changes between the two snapshots applied: {rows_text(res.rows_moved)}")
+        rec.data["snapshot"] = res.snapshot.as_dict()
+
+    def _change_tables(self) -> list[Any]:
+        from kwtui.changes import ChangeTable
+
+        return [ChangeTable(t.table, t.target, list(t.key), t.ts) for t in self.plan.included]
 
     async def _import_files(self, rec: PhaseRecord) -> None:
         from kwtui.transfer.csvdialect import CsvDialect
@@ -1083,16 +1264,35 @@ class MigrationRunner:
                                "as of the copy's start")
         rec.data["watermarks"] = marks
         rec.summary = f"{sum(1 for t in self.plan.included if t.watermark)} table(s) tracked by watermark"
+        snap = self.state.phase("historical").data.get("snapshot")
+        if snap and self.src is not None and self.src.info is not None and self.src.info.kind == "postgres":
+            from kwtui.changes import method_for
+
+            self.state.snapshot = dict(snap)
+            rec.data["snapshot"] = dict(snap)
+            for t in self.plan.included:
+                method, why = method_for("postgres", t.key)
+                rec.details.append(f"{t.table}: {method}: {why}")
+            keyed = sum(1 for t in self.plan.included if t.key)
+            rec.summary = (f"{keyed} table(s) tracked from the copy's snapshot {snap.get('ident')} (changes by xmin, "
+                           "deletes by key)")
 
     async def _sync(self, rec: PhaseRecord, phase: str, *, final: bool = False) -> int:
         """Catch-up (``final`` False) or the cutover's final sync: there, tables whose watermark
         sees inserts only (or which have none) are reconciled in full, and deletes are detected."""
+        from kwtui.snapshot import SnapshotIdentity
         from kwtui.sync import sync_table
 
+        base = SnapshotIdentity.from_dict(self.state.snapshot)
+        if base is not None and base.kind == "postgres" and self.src.info is not None \
+                and self.src.info.kind == "postgres":
+            return await self._catch_up(rec, phase, base)
         moved = 0
         results = []
         for t in self.plan.included:
-            full = final and bool(t.key) and not t.sees_updates
+            # no snapshot to find changes by (a KWDB source): a watermark cannot see late commits or
+            # deletes, so the final sync reconciles every keyed table in full
+            full = final and bool(t.key)
             if not t.watermark and not full:
                 continue
             column = t.watermark if not full else t.key[0]
@@ -1112,6 +1312,22 @@ class MigrationRunner:
         rec.data.setdefault("syncs", []).append({"at": _now(), "rows_moved": moved, "tables": results})
         rec.data["rows_moved"] = moved
         return moved
+
+    async def _catch_up(self, rec: PhaseRecord, phase: str, base: Any) -> int:
+        """Every change since the recorded snapshot (kwtui.changes), then that snapshot moves on."""
+        from kwtui.changes import catch_up
+
+        self.say(phase, f"changes since {base.ident}")
+        res = await catch_up(self.src, self.dst, self._change_tables(), base, listener=lambda m: self.say(phase, m))
+        self.state.snapshot = res.snapshot.as_dict()  # the target committed: the next run starts here
+        for c in res.tables:
+            rec.details.append(f"{c.table}: {rows_text(c.rows_moved)} upserted of {c.rows_read:,} changed since "
+                               f"the snapshot, {c.deleted:,} deleted ({c.method}) in {c.elapsed:.2f} s")
+        rec.details.append(f"next catch-up starts from snapshot {res.snapshot.ident}")
+        rec.data.setdefault("syncs", []).append({"at": _now(), **res.as_dict()})
+        rec.data["rows_moved"] = res.rows_moved
+        rec.data["snapshot"] = res.snapshot.as_dict()
+        return res.rows_moved
 
     async def _reconcile(self, t: TableEntry) -> Any:
         """Find the differing rows with a validation (checksums of key ranges) and repair just
@@ -1187,6 +1403,8 @@ class MigrationRunner:
         return None
 
     async def _cutover(self, rec: PhaseRecord) -> None:
+        """Final sync, then the validation; only when it is equal is anything else touched on the
+        target (sequences moved, kwtui's bookkeeping removed) and the switch advised."""
         rec.details.append("confirmed: the application's writes to the source are stopped")
         moved = 0
         if self.skip_reason("catchup") is None or (self.plan.requirements.source_writes
@@ -1195,6 +1413,13 @@ class MigrationRunner:
         self.say("cutover", "validating")
         await self._validate(rec, "cutover-validation")
         ok = rec.data.get("validation", {}).get("ok")
+        rec.data.pop("advice", None)
+        if not ok:
+            raise PhaseError("the validation found differences: do not switch the application; nothing was "
+                             "changed on the target (see the report; run catch-up sync again, then the cutover)")
+        from kwtui.inventory_run import run_statements
+
+        await run_statements(self, rec, "cutover", self.plan.cutover_data)  # triggers and rules on, views refreshed
         counts = {}
         for t in self.plan.included:
             schema, _, name = t.target.partition(".")
@@ -1203,18 +1428,30 @@ class MigrationRunner:
             counts[t.target] = int(res.rows[0][0])
         rec.data["counts_at_cutover"] = counts
         await self._reset_sequences(rec)
-        advice = connection_advice(self.plan, self.src.target.describe() if self.src is not None
+        await self._drop_bookkeeping(rec)
+        advice = connection_advice(self.plan, self.src.target if self.src is not None
                                    else self.plan.requirements.source, self.dst)
         rec.data["advice"] = advice
         rec.details += advice
-        if not ok:
-            raise PhaseError("the validation found differences: do not switch the application; see the report "
-                             "(run catch-up sync again, then the cutover)")
-        from kwtui.inventory_run import run_statements
-
-        await run_statements(self, rec, "cutover", self.plan.cutover_data)  # triggers and rules on, views refreshed
         rec.summary = (f"final sync moved {rows_text(moved)}; validation equal; switch the application now "
                        "(see the connection string)")
+
+    async def _drop_bookkeeping(self, rec: PhaseRecord) -> None:
+        """kwtui's own schema on the target (checkpoints, table locks) goes, unless kept on request."""
+        from kwtui.transfer.resumable import CHECKPOINT_SCHEMA
+
+        if self.keep_bookkeeping:
+            rec.details.append(f"kwtui's bookkeeping schema {CHECKPOINT_SCHEMA} kept on the target (as asked)")
+            return
+        try:
+            await self._execute(rec, f"DROP SCHEMA IF EXISTS {CHECKPOINT_SCHEMA} CASCADE;")
+        except Exception as exc:
+            from kwtui.transfer.engine import error_message
+
+            rec.details.append(f"kwtui's bookkeeping schema {CHECKPOINT_SCHEMA} not removed: {error_message(exc)} "
+                               f"(drop it by hand: DROP SCHEMA {CHECKPOINT_SCHEMA} CASCADE)")
+            return
+        rec.details.append(f"kwtui's bookkeeping schema {CHECKPOINT_SCHEMA} removed from the target")
 
     async def _reset_sequences(self, rec: PhaseRecord) -> None:
         """PostgreSQL target: move each identity/serial sequence past the copied ids, so the
@@ -1332,7 +1569,7 @@ async def open_services(p: MigrationPlan, password_prompt: Any = None) -> tuple[
 
 __all__ = [
     "PHASES", "PHASE_KEYS", "Requirements", "TableEntry", "Eta", "MigrationPlan", "build_plan", "assess_files",
-    "measure_eta", "PhaseRecord", "MigrationState", "MigrationRunner", "connection_advice", "suggest_watermark",
+    "measure_eta", "PhaseRecord", "MigrationState", "MigrationRunner", "connection_advice", "connection_strings", "suggest_watermark",
     "progress_text", "next_action", "strategy_notes", "DOWNTIMES", "SOURCE_KINDS", "plan_migration",
     "safe_reference", "deployment_of", "default_plan_path", "plans_dir", "connect_target", "open_services",
 ]

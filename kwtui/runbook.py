@@ -116,6 +116,10 @@ def render_runbook(plan: MigrationPlan, state: MigrationState, *, title: str | N
         if key == "historical" and data.get("job") is not None:
             lines.append(f"- Job: {data['job']} (`kwtui jobs show {data['job']}`); rows {data.get('rows', 0):,}"
                          + (f"; rejects {data['rejects']:,}" if data.get("rejects") else ""))
+        if data.get("snapshot") and key in ("historical", "catchup", "cutover"):
+            snap = data["snapshot"]
+            lines.append(f"- Source snapshot {'of the copy' if key == 'historical' else 'the next catch-up starts from'}"
+                         f": {snap.get('kind')} `{snap.get('ident')}` (taken {snap.get('taken', '')})")
         if key == "historical" and data.get("watermarks"):
             lines.append(f"- Watermarks read before the copy ({data.get('watermarks_at', '')}): "
                          + ", ".join(f"{k} = {v}" for k, v in data["watermarks"].items()))

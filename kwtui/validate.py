@@ -201,14 +201,23 @@ class OrphanCheck:
     orphans: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    #: the same key's orphans in the source (a NOT VALID foreign key keeps them there): a target
+    #: with exactly these is a faithful copy, said as a warning; None when not counted
+    source_orphans: int | None = None
+
+    @property
+    def extra_orphans(self) -> int:
+        """Orphans the target has beyond the source's own."""
+        return max(0, self.orphans - (self.source_orphans or 0))
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.orphans == 0
+        return self.error is None and self.extra_orphans == 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"constraint": self.constraint, "columns": self.columns, "parent": self.parent,
                 "parent_columns": self.parent_columns, "orphans": self.orphans,
+                "source_orphans": self.source_orphans,
                 "examples": [{k: jsonable(v) for k, v in e.items()} for e in self.examples],
                 "error": self.error}
 
@@ -1159,7 +1168,7 @@ class Validation:
             return DIFFERS
         if any(tv.diff_counts.values()) or tv.differing_aggregates:
             return DIFFERS
-        if any(r.orphans for r in tv.references):  # a reference that could not be checked is a warning
+        if any(r.extra_orphans for r in tv.references):  # a reference that could not be checked is a warning
             return DIFFERS
         if plan.schema_differs and tv.level != COUNT:
             return DIFFERS
@@ -1715,7 +1724,7 @@ class Validation:
             return
         dst_cat = _Catalog(self.dst)
         kind = self.dst.info.kind if self.dst.info else "postgres"
-        _, b = await self._pair(0)
+        a, b = await self._pair(0)
         for fk in fks:
             ref_schema, ref_table, cols, ref_cols = fk.ref_schema, fk.ref_table, fk.columns, fk.ref_columns
             parent = await dst_cat.find(target_schema_for(ref_schema, kind), ref_table)
@@ -1752,9 +1761,31 @@ class Validation:
                     async with b.cursor() as cur:
                         await cur.execute(q)
                         check.examples = [dict(zip(show, r, strict=True)) for r in await cur.fetchall()]
+                    check.source_orphans = await self._source_orphans(a, plan, fk)
+                    if check.source_orphans is not None and check.extra_orphans == 0:
+                        tv.warnings.append(
+                            f"foreign key {fk.name}: {check.orphans:,} row(s) of the target have no parent, exactly "
+                            f"as in the source (its key is not enforced there: NOT VALID or disabled)")
             except psycopg.Error as exc:
                 check.error = _message(exc)
                 tv.warnings.append(f"foreign key {fk.name} not checked: {check.error}")
+
+    @staticmethod
+    async def _source_orphans(a: Any, plan: _Plan, fk: Any) -> int | None:
+        """The same foreign key's orphan rows counted in the source (None when it cannot be counted)."""
+        assert plan.source_table is not None
+        child = sql.SQL("{}.{}").format(sql.Identifier(plan.source_table.schema),
+                                        sql.Identifier(plan.source_table.name))
+        par = sql.SQL("{}.{}").format(sql.Identifier(fk.ref_schema), sql.Identifier(fk.ref_table))
+        not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in fk.columns)
+        join = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(sql.Identifier(r), sql.Identifier(c))
+                                     for r, c in zip(fk.ref_columns, fk.columns, strict=True))
+        try:
+            return int(await _scalar(a, sql.SQL("SELECT count(*) FROM {} c WHERE {} AND NOT EXISTS "
+                                                "(SELECT 1 FROM {} p WHERE {})").format(child, not_null, par, join))
+                       or 0)
+        except psycopg.Error:
+            return None
 
 
 def _target_column(plan: _Plan, source_name: str) -> str | None:
@@ -2070,7 +2101,7 @@ def findings(t: TableValidation) -> str:
     bad = len(t.differing_aggregates)
     if bad:
         out.append(f"{bad} aggregate{'s' if bad != 1 else ''} differ{'s' if bad == 1 else ''}")
-    orphans = sum(r.orphans for r in t.references)
+    orphans = sum(r.extra_orphans for r in t.references)
     if orphans:
         out.append(f"{orphans:,} orphan row{'s' if orphans != 1 else ''}")
     if t.warnings:
@@ -2105,7 +2136,7 @@ def render_text(result: ValidationResult) -> str:
         for a in t.differing_aggregates:
             lines.append(f"  aggregate {a.column}.{a.metric}: {_cell(a.source, 60)} -> {_cell(a.target, 60)}")
         for r in t.references:
-            if r.orphans:
+            if r.extra_orphans:
                 ex = "; ".join(", ".join(f"{k}={text_value(v)}" for k, v in e.items()) for e in r.examples)
                 lines.append(f"  foreign key {r.constraint} ({', '.join(r.columns)}) -> {r.parent}: "
                              f"{r.orphans:,} orphan row{'s' if r.orphans != 1 else ''} in the target"

@@ -73,7 +73,7 @@ def test_plan_save_and_run_all_phases(capsys: pytest.CaptureFixture[str], two_db
     # cutover refuses without confirmation; then final sync + validation + connection advice
     code, out, err = run(capsys, "run", str(planfile), "--phase", "cutover")
     assert code == 2 and "writes stopped" in err
-    # readings has no updated_at: updated rows are found by the cutover's full reconciliation
+    # readings has no updated_at: its updates are found by the catch-up's xmin all the same
     assert p.entry("public.readings").watermark == "" and not p.entry("public.readings").sees_updates
     execute(src, "DELETE FROM orders WHERE id = 77; UPDATE readings SET value = -1 WHERE device_id = 3;"
                  "DELETE FROM readings WHERE device_id = 4 AND ts < '2024-01-01 00:10'")
@@ -82,7 +82,11 @@ def test_plan_save_and_run_all_phases(capsys: pytest.CaptureFixture[str], two_db
     assert "Point the application at the target" in out and "phase 6 Validation and monitoring: done" in out
     assert checksum(src, "orders", "id") == checksum(dst, "orders", "id")
     assert checksum(src, "readings", "ts, device_id") == checksum(dst, "readings", "ts, device_id")
-    assert "full reconciliation" in out and "extra rows; repaired" in out
+    # found by xmin since the last catch-up's snapshot, not by a watermark: readings (no updated_at) too
+    assert "public.readings: 300 rows upserted of 300 changed since the snapshot, 10 deleted" in out
+    assert "public.orders: 0 rows upserted of 0 changed since the snapshot, 1 deleted" in out
+    assert "kwtui_journal removed from the target" in out
+    assert fetch(dst, "SELECT count(*) FROM pg_namespace WHERE nspname = 'kwtui_journal'") == [(0,)]
     # the identity sequence was moved past the copied ids: the application's next insert works
     assert fetch(dst, "INSERT INTO customers (name) VALUES ('after cutover') RETURNING id") == [(202,)]
     st = MigrationState.load(p, planfile)

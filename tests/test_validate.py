@@ -336,6 +336,30 @@ def test_orphan_rows_found_by_the_referential_check(dbs: tuple[str, str], capsys
     assert code == 1 and "missing_in_target  id=7" in out
 
 
+def test_orphans_the_source_has_too_are_a_warning_not_a_difference(
+        dbs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A source whose key is NOT VALID keeps 3 orphan rows; a faithful copy has the same 3. That is
+    "equal" with a warning naming them; one orphan more in the target is "differs"."""
+    src, dst = dbs
+    for uri in (src, dst):
+        execute(uri, "CREATE TABLE parent (id integer PRIMARY KEY)", "INSERT INTO parent VALUES (1), (2)",
+                "CREATE TABLE child (id integer PRIMARY KEY, parent_id integer)",
+                "INSERT INTO child VALUES (1, 1), (2, 7), (3, 8), (4, 8), (5, NULL)")
+    execute(src, "ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent (id) "
+                 "NOT VALID")
+    code, out, _ = cli(capsys, src, dst, "--table", "child", "--json")
+    t = json_result(out)["tables"][0]
+    assert code == 0 and t["verdict"] == "equal", t
+    (ref,) = t["references"]
+    assert (ref["orphans"], ref["source_orphans"]) == (3, 3)
+    assert any("exactly as in the source" in w for w in t["warnings"])
+    execute(dst, "DELETE FROM parent WHERE id = 1")  # child 1 loses its parent on the target only
+    code, out, _ = cli(capsys, src, dst, "--table", "child", "--json")
+    t = json_result(out)["tables"][0]
+    assert code == 1 and t["verdict"] == "differs"
+    assert t["references"][0]["orphans"] == 4
+
+
 def test_missing_table(dbs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     src, dst = dbs
     execute(src, "CREATE TABLE only_here (id integer PRIMARY KEY)", "INSERT INTO only_here VALUES (1), (2)")

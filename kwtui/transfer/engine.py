@@ -423,7 +423,7 @@ class Transfer:
         """PostgreSQL: one exported snapshot so parallel ranges read one consistent state."""
         if ranges <= 1 or self.src.info is None or self.src.info.kind != "postgres":
             return None, None
-        holder = await self.src.open_raw()
+        holder = await self.src.open_raw(autocommit=True)  # else psycopg's own BEGIN comes first
         await holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         row = await (await holder.execute("SELECT pg_export_snapshot()")).fetchone()
         return (str(row[0]) if row else None), holder
@@ -571,7 +571,10 @@ class Transfer:
         dst_conn = await self.dst.open_raw()
         queue: asyncio.Queue[Block | None] = asyncio.Queue(maxsize=QUEUE_DEPTH)
         try:
-            await src_conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ") if fmt != ROWS else None
+            if snapshot and self.src.info is not None:  # every range of a copy reads one snapshot
+                from kwtui.snapshot import begin_in_snapshot
+
+                await begin_in_snapshot(src_conn, self.src.info.kind, snapshot)
 
             async def reader() -> None:
                 try:

@@ -193,8 +193,10 @@ class JobRunner:
     def __init__(self, journal: Journal, job_id: int, src: ConnectionService, dst: ConnectionService,
                  listener: Listener | None = None, *, heartbeat_every: float = 1.0,
                  retry_delays: Sequence[float] = (0.5, 1, 2, 4, 8, 15),
-                 plans: Sequence[TablePlan] | None = None) -> None:
+                 plans: Sequence[TablePlan] | None = None, snapshot: str | None = None) -> None:
         self.journal = journal
+        #: a held source snapshot every batch reads (kwtui.snapshot): one consistent copy of all tables
+        self.snapshot = snapshot
         self.job_id = job_id
         self.src, self.dst = src, dst
         self.listener = listener
@@ -449,7 +451,7 @@ class JobRunner:
                     "INSERT INTO kwtui_journal.checkpoints (job_id, table_name, batch, rows) VALUES ({}, {}, {}, {})"
                 ).format(sql.Literal(self.job_id), sql.Literal(table), sql.Literal(batch), sql.Placeholder("rows"))
             try:
-                return await self._transfer.copy_range(plan, lower, upper, None, checkpoint, tally)
+                return await self._transfer.copy_range(plan, lower, upper, self.snapshot, checkpoint, tally)
             except Exception as exc:
                 if not retryable(exc) or attempt >= len(self.retry_delays) or self.cancelled:
                     raise
@@ -474,11 +476,18 @@ async def run_transfer_job(journal: Journal, src: ConnectionService, dst: Connec
                            tables: Sequence[str] | None, options: TransferOptions, *,
                            batch_rows: int = DEFAULT_BATCH_ROWS, listener: Listener | None = None,
                            runner_box: list[JobRunner] | None = None) -> JobOutcome:
+    from kwtui.snapshot import hold_if_possible
+
     job_id = await create_transfer_job(journal, src, dst, tables, options, batch_rows)
-    runner = JobRunner(journal, job_id, src, dst, listener)
-    if runner_box is not None:
-        runner_box.append(runner)
-    return await runner.run()
+    holder = await hold_if_possible(src)  # every batch of every table reads one snapshot
+    try:
+        runner = JobRunner(journal, job_id, src, dst, listener, snapshot=holder.exported if holder else None)
+        if runner_box is not None:
+            runner_box.append(runner)
+        return await runner.run()
+    finally:
+        if holder is not None:
+            await holder.close()
 
 
 __all__ = ["JobRunner", "JobOutcome", "create_transfer_job", "run_transfer_job", "target_from_journal",

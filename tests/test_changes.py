@@ -117,3 +117,27 @@ async def test_a_row_written_in_a_subtransaction_of_a_late_commit_is_carried(two
     finally:
         await s.close()
         await d.close()
+
+
+async def test_deletes_by_a_composite_key_with_awkward_text(two_dbs: tuple[str, str]) -> None:
+    """Deletes are found by comparing key arrays with the source: a (text, timestamptz, int) key whose
+    text holds commas, quotes, braces, backslashes, 'NULL' and non-ASCII; exactly the deleted ones go."""
+    src, dst = two_dbs
+    ddl = "CREATE TABLE k (a text, b timestamptz, c int, v text, PRIMARY KEY (a, b, c))"
+    rows = ("INSERT INTO k SELECT (ARRAY['x,y', 'q\"uote', '{br}', 'back\\\\slash', 'NULL', '', 'Ünï ☃'])[1 + g % 7],"
+            " timestamptz '2024-01-01 00:00:00.123456+00' + g * interval '1 second', g, 'v' || g"
+            " FROM generate_series(1, 700) g")
+    for uri in (src, dst):
+        execute(uri, ddl + ";" + rows)
+    s, d = await _services(src, dst)
+    try:
+        baseline = (await SnapshotHolder.open(s))
+        ident = baseline.identity
+        await baseline.close()
+        execute(src, "DELETE FROM k WHERE c % 50 = 0")  # 14 rows, across every text value
+        out = await catch_up(s, d, [ChangeTable("public.k", "public.k", ["a", "b", "c"])], ident)
+        assert out.tables[0].deleted == 14
+        assert checksum(src, "k", "a, b, c") == checksum(dst, "k", "a, b, c")
+    finally:
+        await s.close()
+        await d.close()

@@ -102,9 +102,24 @@ def test_pagila_pg_to_pg_same_catalog_object_for_object(capsys: pytest.CaptureFi
         INSERT INTO public.payment (customer_id, staff_id, rental_id, amount, payment_date)
         VALUES (2, 1, 5, 7.77, '2022-04-01 12:00+00');
     """)
+    # a transaction that starts before the catch-up and commits after it started, its rows dated
+    # before everything already copied (the old time overlap would have missed it)
+    late = psycopg.connect(src)
+    assert late.execute("SELECT count(*) FROM public.film_actor WHERE film_id = 19").fetchone() == (1,)
+    late.execute("UPDATE public.customer SET first_name = 'LATE', last_update = now() - interval '7 minutes' "
+                 "WHERE customer_id = 4")
+    assert late.execute("UPDATE public.customer SET first_name = first_name WHERE customer_id = 4").rowcount == 1
+    late.execute("DELETE FROM public.film_actor WHERE film_id = 19")
+    code, out, err = run(capsys, "run", str(planfile), "--phase", "catchup")
+    assert code == 0, out + err
+    late.commit()
+    late.close()
     code, out, err = run(capsys, "run", str(planfile), "--yes")
     assert code == 0, out + err
     assert "validation equal" in out
+    with psycopg.connect(dst) as conn:
+        assert conn.execute("SELECT first_name FROM public.customer WHERE customer_id = 4").fetchone() == ("LATE",)
+        assert conn.execute("SELECT count(*) FROM public.film_actor WHERE film_id = 19").fetchone() == (0,)
     # the catalog, object for object: 243 objects of 27 kinds (sequence positions aside)
     a, b = _inventory(src), _inventory(dst)
     assert len(a.objects) >= 240

@@ -49,7 +49,7 @@ PLAN_VERSION = 1
 
 #: (key, title, what it does)
 PHASES: tuple[tuple[str, str, str], ...] = (
-    ("preflight", "Preflight", "the doctor's read-only checks of source and target; blockers stop the schema phase"),
+    ("preflight", "Preflight", "the doctor's read-only checks; blockers stop the schema phase"),
     ("schema", "Schema", "create the target tables from the plan's DDL"),
     ("historical", "Historical data", "copy every row as of now (journaled, resumable), then indexes and keys"),
     ("capture", "Change capture set-up", "record each table's watermark at the copy's snapshot"),
@@ -1318,6 +1318,10 @@ def next_action(plan: MigrationPlan, state: MigrationState) -> str:
     nxt = state.next_phase()
     if nxt is None:
         return "All phases are done. Keep the source read-only until you are sure, then retire it."
+    if nxt.key == "preflight" and nxt.state == FAILED:
+        what = "blockers" if nxt.data.get("blockers") else "warnings"
+        return (f"The preflight found {what}: fix them (its checklist says how), then run it again"
+                + ("." if what == "blockers" else ", or accept them (--accept-warnings; w)."))
     if nxt.state == FAILED:
         return f"{nxt.title} failed ({nxt.summary}). Fix the cause and run it again: it resumes safely."
     hints = {

@@ -399,6 +399,15 @@ class KwtuiApp(App[int]):
                             "settings, disks (read-only)", self.action_open_doctor)
         yield SystemCommand("Validate…", "Prove that tables match: row counts, aggregates, checksums to the row",
                             self.action_open_validation)
+        from kwtui.screens.phases import PhasesScreen
+
+        if isinstance(screen, PhasesScreen):
+            yield SystemCommand("Preflight", "Run the doctor's checks for this plan (read-only; p)",
+                                screen.action_preflight)
+            yield SystemCommand("Rehearse", "Rehearse the plan on a 10% sample in a scratch schema: ETA (r)",
+                                screen.action_rehearse)
+            yield SystemCommand("Post-migration", "Statistics, indexes and keys, sequences, rollback plan (t)",
+                                screen.action_post_migration)
         if self.service is not None:
             yield SystemCommand("SQL console", "Open the SQL console on the connected database (read mode)",
                                 lambda: self.open_console(self._browse_target()[0]))

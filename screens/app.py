@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
 from kwtui.screens.welcome import WelcomeScreen
 from kwtui.screens.workers import WorkerFailed, guarded
 from kwtui.styles import APP_CSS
+from kwtui.troubleshoot import Diagnosis
 
 
 class KwtuiApp(App[int]):
@@ -87,8 +88,10 @@ class KwtuiApp(App[int]):
     # -- errors and prompts -----------------------------------------------------------------
 
     def show_error(self, title: str, error: KwtuiError | str, detail: str | None = None, *,
-                   committed: str | None = None, next_step: str | None = None) -> None:
-        self.push_screen(ErrorModal(title, error, detail, committed=committed, next_step=next_step))
+                   committed: str | None = None, next_step: str | None = None,
+                   diagnosis: Diagnosis | None = None, on_fix: Callable[[Diagnosis], None] | None = None) -> None:
+        self.push_screen(ErrorModal(title, error, detail, committed=committed, next_step=next_step,
+                                    diagnosis=diagnosis, on_fix=on_fix))
 
     @on(WorkerFailed)
     def on_worker_failed(self, message: WorkerFailed) -> None:

@@ -447,7 +447,8 @@ def _uri(params: dict[str, Any]) -> str:
     port = f":{params['port']}" if params.get("port") else ""
     db = f"/{quote(str(params['dbname']))}" if params.get("dbname") else ""
     rest = {k: v for k, v in params.items() if k not in ("host", "port", "user", "dbname")}
-    return f"postgresql://{user}{host}{port}{db}" + (f"?{urlencode(rest)}" if rest else "")
+    # quote, not quote_plus: libpq reads a '+' in a URI as a plus, not a space (options=-c%20x%3Dy)
+    return f"postgresql://{user}{host}{port}{db}" + (f"?{urlencode(rest, quote_via=quote)}" if rest else "")
 
 
 async def plan_migration(req: Requirements, src: Any | None, dst: Any | None, *, exact: bool = False,

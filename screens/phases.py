@@ -638,6 +638,36 @@ class PhasesScreen(KwScreen[None]):
             table.cursor_coordinate = Coordinate(PHASE_KEYS.index(nxt.key), 0)
         if rec.state == FAILED:
             self.notify(f"{rec.title} failed: run it again when the cause is fixed", severity="error")
+            if rec.key != "preflight":  # the preflight's checklist is its own explanation
+                self.explain_failure(rec)
+
+    def explain_failure(self, rec: PhaseRecord) -> None:
+        """A failed phase whose error the knowledge base knows: the error modal with the cause, the fix
+        and, for a fix that resumes (a job, the phase), a key that runs the phase again."""
+        from dataclasses import replace
+
+        from kwtui.troubleshoot import Action, diagnose, job_diagnosis
+
+        job = rec.data.get("job")
+        d = None
+        with contextlib.suppress(KwtuiError, ValueError):
+            d = job_diagnosis(kwtui_app(self).journal, int(job)) if job is not None else None
+        if d is None:
+            d = diagnose(rec.summary.removeprefix("failed: "), context={"job": job} if job is not None else None)
+        if d is None:
+            return
+        if d.action is None and d.entry.action is not None and d.entry.action.id == "resume-job":
+            # it stopped before its job existed (or had none): the fix is the phase run again
+            d = replace(d, action=Action("rerun-phase", f"Run {rec.title.lower()} again", key="r"))
+        kwtui_app(self).show_error(f"{rec.title} failed", rec.summary, diagnosis=d,
+                                   on_fix=lambda d, key=rec.key: self.apply_fix(key, d))
+
+    def apply_fix(self, key: str, d: Any) -> None:
+        if d.action is not None and d.action.id in ("resume-job", "rerun-phase"):
+            self.start([key])  # the phase runs again: its job resumes where it stopped
+            return
+        if d.action is not None:
+            self.notify(f"the fix: {d.action.command or d.action.flag}", markup=False)
 
     @on(PhasesStopped)
     def on_phases_stopped(self, message: PhasesStopped) -> None:

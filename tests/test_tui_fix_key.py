@@ -93,3 +93,54 @@ def test_snapshot_failed_job_cause_and_fix_key(snap_compare, journal: Journal, m
         await pilot.pause(0.2)
 
     assert snap_compare(JobsApp(store=ProfileStore(profiles_path)), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_a_failed_history_phase_offers_r_which_runs_it_again_and_resumes(
+        two_dbs: tuple[str, str], journal: Journal, profiles_path: Path, tmp_path: Path) -> None:
+    """The historical phase meets a lock timeout on the source (another session holds the table, the
+    plan's source URI sets lock_timeout); the modal over the phases screen names cause and fix; once
+    the lock is gone, r runs the phase again and its copy completes."""
+    from kwtui import migration
+    from kwtui.migration import DONE, MigrationPlan, MigrationRunner, MigrationState
+    from kwtui.migration import FAILED as PHASE_FAILED
+
+    from .test_tui_phases import PhasesApp, make_plan, screen, states
+
+    src, dst = two_dbs
+    execute(src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g "
+                 "FROM generate_series(1, 5000) g")
+    planfile = tmp_path / "t.plan.toml"
+    await make_plan(src + "?options=-c%20lock_timeout%3D300", dst, planfile)
+    p = MigrationPlan.load(planfile)
+    state = MigrationState.load(p, planfile)
+    s, d = await migration.open_services(p)
+    assert s is not None
+    try:
+        for key in ("preflight", "schema"):
+            rec = await MigrationRunner(p, state, s, d, journal=journal, accept_warnings=True).run_phase(key)
+            assert rec.state == DONE, rec.summary
+    finally:
+        await s.close()
+        await d.close()
+    holder = psycopg.connect(src)
+    holder.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("enter")  # the historical data
+            await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), timeout=60)
+            modal = app.screen
+            assert isinstance(modal, ErrorModal)
+            assert "Historical data failed" in modal.title_text and "lock timeout" in modal.message
+            assert "Cause: another session held a lock" in modal.message and modal.fix_key == "r"
+            holder.close()  # the blocker finished
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, type(screen(app))) and states(app)[2] == DONE
+                           and screen(app).running_key is None, timeout=60)
+    finally:
+        holder.close()
+    on_disk = MigrationState.load(p, planfile)
+    assert on_disk.phase("historical").state == DONE and on_disk.phase("historical").runs == 2
+    assert on_disk.phase("historical").data["job"] is not None and PHASE_FAILED not in [
+        ph.state for ph in on_disk.phases]
+    assert checksum(src, "t", "id") == checksum(dst, "t", "id")

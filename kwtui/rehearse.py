@@ -22,6 +22,8 @@ from kwtui.errors import KwtuiError, UsageError
 
 #: rows of one table at most in a rehearsal, whatever the percentage
 MAX_SAMPLE_ROWS = 100_000
+#: rows per INSERT where the target's COPY cannot take the sample as text (KWDB)
+INSERT_ROWS = 500
 
 
 @dataclass
@@ -165,11 +167,19 @@ async def _one_table(plan: Any, planmod: Any, src: Any, dst: Any, ta: Any, rt: R
     t0 = time.perf_counter()  # after the connection opened: the real run opens its few once
     try:
         async with conn.cursor() as cur:
-            copy_stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(target, sql.SQL(", ").join(map(sql.Identifier,
-                                                                                                 cols)))
-            async with cur.copy(copy_stmt) as cp:
-                for r in rows:
-                    await cp.write_row(r)
+            names = sql.SQL(", ").join(map(sql.Identifier, cols))
+            if target_kind == "kwdb":
+                # KWDB's COPY FROM does not undo text-format escapes (a JSON "\u00e9", a bytea "\x..",
+                # a newline arrive doubled): parameters, in multi-row INSERTs, as the real run writes KWDB
+                one = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(cols)))
+                for i in range(0, len(rows), INSERT_ROWS):
+                    chunk = rows[i:i + INSERT_ROWS]
+                    await cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES {}").format(
+                        target, names, sql.SQL(", ").join([one] * len(chunk))), [v for r in chunk for v in r])
+            else:
+                async with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(target, names)) as cp:
+                    for r in rows:
+                        await cp.write_row(r)
         await conn.commit()
     except Exception as exc:  # noqa: BLE001 - the table's rehearsal failed: say why, go on
         from kwtui.transfer.engine import error_message

@@ -169,8 +169,8 @@ async def _one_table(plan: Any, planmod: Any, src: Any, dst: Any, ta: Any, rt: R
         async with conn.cursor() as cur:
             names = sql.SQL(", ").join(map(sql.Identifier, cols))
             if target_kind == "kwdb":
-                # KWDB's COPY FROM does not undo text-format escapes (a JSON "\u00e9", a bytea "\x..",
-                # a newline arrive doubled): parameters, in multi-row INSERTs, as the real run writes KWDB
+                # KWDB's COPY FROM refused the demo's text-format rows ("could not parse JSON: ... invalid
+                # character 'u' after array element"): parameters, in multi-row INSERTs, as the real run does
                 one = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(cols)))
                 for i in range(0, len(rows), INSERT_ROWS):
                     chunk = rows[i:i + INSERT_ROWS]

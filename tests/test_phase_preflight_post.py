@@ -118,3 +118,29 @@ def test_post_migration_is_the_last_phase_with_its_checklist_in_the_runbook(
         assert text in runbook, text
     code, out, _ = run(capsys, "run", str(planfile), "--status")
     assert code == 0 and "8/8 phases done" in out
+
+
+@pytest.mark.kwdb
+def test_all_eight_phases_into_kwdb(capsys: pytest.CaptureFixture[str], db: object, kwdb: str,
+                                    tmp_path: Path) -> None:
+    """Preflight against a real KWDB node, the move, then the post-migration phase runs KWDB's
+    CREATE STATISTICS and finds the plan's index made by the historical phase."""
+    from .conftest import TestDb
+
+    assert isinstance(db, TestDb)
+    db.execute("CREATE TABLE item (id int PRIMARY KEY, sku text, qty int)")
+    db.execute("CREATE INDEX item_sku_ix ON item (sku)")
+    db.execute("INSERT INTO item SELECT g, 's' || g, g FROM generate_series(1, 50) g")
+    planfile = tmp_path / "k.plan.toml"
+    assert run(capsys, "plan", "--source", db.uri, "--target", kwdb, "--save", str(planfile))[0] == 0
+    code, out, err = run(capsys, "run", str(planfile), "--yes", "--accept-warnings", "--json")
+    assert code == 0, out + err
+    phases = {p["key"]: p for p in json.loads(out)["phases"]}
+    assert phases["preflight"]["state"] == "done" and phases["preflight"]["data"]["blockers"] == []
+    assert any(c["id"] == "connect.target" and c["verdict"] == "ok" for c in phases["preflight"]["data"]["checks"])
+    post = phases["post-migration"]
+    assert post["state"] == "done", post["summary"]
+    tasks = {t["id"]: t for t in post["data"]["tasks"]}
+    assert tasks["statistics"]["verdict"] == "done" and "CREATE STATISTICS" in tasks["statistics"]["evidence"]
+    assert tasks["objects.public.item"]["verdict"] in ("ok", "done"), tasks["objects.public.item"]
+    assert "8/8 phases done" in run(capsys, "run", str(planfile), "--status")[1]

@@ -44,7 +44,7 @@ ROLLBACK = {
                "(kwtui transfer or sync from target to source) before the next attempt.",
     "validation": "If the validation or the monitoring shows a problem: switch the application back to the source "
                   "(see cutover), fix, and re-run from the catch-up sync.",
-    "post-migration": "Statistics need no rollback; for the rest, follow the rollback plan below.",
+    "post-migration": "Statistics need no rollback; for the rest, follow the rollback plan above.",
 }
 
 
@@ -103,7 +103,7 @@ def render_runbook(plan: MigrationPlan, state: MigrationState, *, title: str | N
         if rec.started:
             lines.append(f"- Ran: {rec.started} to {rec.finished or '…'} ({_secs(rec.seconds)}), "
                          f"{rec.runs} run(s)")
-        if rec.details:
+        if rec.details and key not in ("preflight", "post-migration"):  # those two: their checklist below
             lines += ["- What happened:"] + [("    - " if d.startswith("  ") else "  - ") + _md(d.strip())
                                              for d in rec.details]
         if rec.statements:

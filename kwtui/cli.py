@@ -280,10 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     rn = sub.add_parser("run", help="execute a saved migration plan phase by phase (kwtui plan --save PLANFILE)")
     rn.add_argument("planfile", help="the plan (TOML) written by kwtui plan --save or the plan screen")
-    rn.add_argument("--phase", choices=["schema", "historical", "capture", "catchup", "cutover", "validation"],
-                    help="run only this phase (its earlier phases must be done)")
-    rn.add_argument("--through", choices=["schema", "historical", "capture", "catchup", "cutover", "validation"],
-                    help="run the pending phases up to this one")
+    phase_keys = ["preflight", "schema", "historical", "capture", "catchup", "cutover", "validation",
+                  "post-migration"]
+    rn.add_argument("--phase", choices=phase_keys, help="run only this phase (its earlier phases must be done)")
+    rn.add_argument("--through", choices=phase_keys, help="run the pending phases up to this one")
+    rn.add_argument("--accept-warnings", action="store_true",
+                    help="go on past the preflight's warnings (never past its blockers)")
     rn.add_argument("--yes", action="store_true",
                     help="confirm the cutover: the application's writes to the source are stopped")
     rn.add_argument("--runbook", metavar="FILE", help="write the runbook here (default: PLANFILE.runbook.md)")
@@ -1506,8 +1508,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(json.dumps({"plan": p.id, "phases": [asdict(r) for r in state.phases],
                               "next": migration.next_action(p, state)}, default=str))
             return
-        for i, r in enumerate(state.phases, 1):
-            print(f"  {i}. [{r.state:8s}] {r.title}" + (f": {r.summary}" if r.summary else ""))
+        for r in state.phases:
+            print(f"  {migration.phase_number(r.key)}. [{r.state:8s}] {r.title}" + (f": {r.summary}" if r.summary else ""))
         print(f"\n{migration.progress_text(state)}. {migration.next_action(p, state)}")
 
     if args.status:
@@ -1536,7 +1538,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             dst = await stack.enter_async_context(_service(target_from_arg(p.requirements.target)))
             runner = migration.MigrationRunner(p, state, src, dst, journal=journal, listener=say,
                                                report_dir=runbook.parent, if_exists=args.if_exists,
-                                               keep_bookkeeping=args.keep_bookkeeping)
+                                               keep_bookkeeping=args.keep_bookkeeping,
+                                               accept_warnings=args.accept_warnings)
             if args.phase:
                 return [await runner.run_phase(args.phase, confirmed=args.yes)]
             return await runner.run_all(through=args.through, confirmed=args.yes)
@@ -1547,7 +1550,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         runbook.write_text(render_runbook(p, state), encoding="utf-8")
     for r in ran:
         if not args.json:
-            print(f"phase {migration.PHASE_KEYS.index(r.key) + 1} {r.title}: {r.state}"
+            print(f"phase {migration.phase_number(r.key)} {r.title}: {r.state}"
                   + (f" ({r.summary})" if r.summary else "") + f" in {r.seconds:.2f} s")
             for d in r.details:
                 print(f"    {d}")

@@ -692,6 +692,18 @@ async def run_doctor(source: Any | None, target: Any | None, options: DoctorOpti
     return doc.report
 
 
+async def preflight(plan: Any, src: Any | None, dst: Any | None,
+                    options: DoctorOptions | None = None) -> DoctorReport:
+    """The doctor's read-only checks for a plan, on services the caller has connected (and closes):
+    the preflight phase of :class:`kwtui.migration.MigrationRunner`."""
+    doc = Doctor(None, None, options_from_plan(plan, options or DoctorOptions()), plan)
+    for side, svc in (("source", src), ("target", dst)):
+        if svc is not None:
+            doc.connected(side, svc)
+    doc.src, doc.dst = src, dst
+    return await doc.run()
+
+
 def options_from_plan(plan: Any, opts: DoctorOptions) -> DoctorOptions:
     """The plan's tables, change capture and target kind, where the options leave them open."""
     if not opts.tables:
@@ -737,5 +749,6 @@ def plan_sides(plan: Any) -> tuple[Any | None, Any | None]:
     return src, dst
 
 
-__all__ = ["Check", "DoctorReport", "DoctorOptions", "TsCandidate", "Doctor", "run_doctor", "options_from_plan",
+__all__ = ["Check", "DoctorReport", "DoctorOptions", "TsCandidate", "Doctor", "run_doctor", "preflight",
+           "options_from_plan",
            "parse_ts_spec", "render_text", "plan_sides", "OK", "WARNING", "BLOCKER"]

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,6 +42,18 @@ def check_losses(plan: Any) -> None:
                      f"PLANFILE --accept-loss {','.join(kinds)} (or add them to accept_loss in the plan file)")
 
 
+async def _schema_exists(runner: Any, statement: str) -> bool:
+    """Whether ``CREATE SCHEMA IF NOT EXISTS name;`` names a schema the target already has."""
+    m = re.fullmatch(r"CREATE SCHEMA IF NOT EXISTS (.+);", statement.strip())
+    if m is None or runner.dst is None:
+        return False
+    try:
+        res = await runner.dst.query("SELECT to_regnamespace(%s) IS NOT NULL", (m.group(1),))
+    except Exception:
+        return False
+    return bool(res.rows and res.rows[0][0])
+
+
 def _head(statement: str) -> str:
     text = statement.removeprefix("SET check_function_bodies = false; ")
     return " ".join(text.split())[:90]
@@ -58,7 +71,9 @@ async def run_statements(runner: Any, rec: Any, phase: str, statements: Sequence
             await runner._execute(rec, stmt)
             done += 1
         except psycopg.Error as exc:
-            if exc.sqlstate in DUPLICATE:
+            if exc.sqlstate in DUPLICATE or (exc.sqlstate == "42501" and await _schema_exists(runner, stmt)):
+                # (CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema is
+                # there: a user allowed to create only in it meets "permission denied")
                 kept += 1
                 rec.details.append(f"exists already, kept: {_head(stmt)}")
                 continue

@@ -54,17 +54,25 @@ PLAN_VERSION = 1
 
 #: (key, title, what it does)
 PHASES: tuple[tuple[str, str, str], ...] = (
+    ("preflight", "Preflight", "the doctor's read-only checks; blockers stop the schema phase"),
     ("schema", "Schema", "create the target tables from the plan's DDL"),
     ("historical", "Historical data", "copy every row as of now (journaled, resumable), then indexes and keys"),
     ("capture", "Change capture set-up", "record each table's watermark at the copy's snapshot"),
     ("catchup", "Catch-up sync", "copy rows changed since the watermark (repeat until the lag is small)"),
     ("cutover", "Cutover", "writes stopped: final sync, validation, switch the application"),
     ("validation", "Validation and monitoring", "full validation report; row counts since cutover"),
+    ("post-migration", "Post-migration", "statistics, indexes and keys, sequences, rollback plan, connection "
+     "strings, monitoring queries"),
 )
 PHASE_KEYS = tuple(p[0] for p in PHASES)
 #: a full reconciliation repairs at most this many differing rows by key; more: the table is re-read whole
 REPAIR_MAX_KEYS = 100_000
 PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
+
+
+def phase_number(key: str) -> int:
+    """The number a phase is shown with: preflight is 0, the schema 1, ..., post-migration 7."""
+    return PHASE_KEYS.index(key)
 
 SOURCE_KINDS = ("postgres", "kwdb", "csv")
 DOWNTIMES = ("hours", "minutes", "seconds")
@@ -471,7 +479,8 @@ def _uri(params: dict[str, Any]) -> str:
     port = f":{params['port']}" if params.get("port") else ""
     db = f"/{quote(str(params['dbname']))}" if params.get("dbname") else ""
     rest = {k: v for k, v in params.items() if k not in ("host", "port", "user", "dbname")}
-    return f"postgresql://{user}{host}{port}{db}" + (f"?{urlencode(rest)}" if rest else "")
+    # quote, not quote_plus: libpq reads a '+' in a URI as a plus, not a space (options=-c%20x%3Dy)
+    return f"postgresql://{user}{host}{port}{db}" + (f"?{urlencode(rest, quote_via=quote)}" if rest else "")
 
 
 async def plan_migration(req: Requirements, src: Any | None, dst: Any | None, *, exact: bool = False,
@@ -747,6 +756,8 @@ class MigrationState:
         known = {p["key"]: p for p in data.get("phases", [])}
         self.phases = [PhaseRecord(**{k: v for k, v in known[k2].items() if k in PhaseRecord.__dataclass_fields__})
                        if k2 in known else PhaseRecord(k2) for k2 in PHASE_KEYS]
+        if "preflight" not in known and self.phases[1].state != PENDING:  # a state from before preflight existed
+            self.phases[0] = PhaseRecord("preflight", SKIPPED, summary="skipped: the migration began before it")
         if not self._locked and self._held_elsewhere():
             return  # another kwtui is running a phase right now
         for ph in self.phases:
@@ -895,7 +906,8 @@ class MigrationRunner:
 
     def __init__(self, plan: MigrationPlan, state: MigrationState, src: Any, dst: Any, *, journal: Any = None,
                  listener: PhaseListener | None = None, report_dir: Path | None = None,
-                 if_exists: str | None = None, keep_bookkeeping: bool = False) -> None:
+                 if_exists: str | None = None, keep_bookkeeping: bool = False,
+                 accept_warnings: bool = False) -> None:
         from kwtui.transfer.tables import check_if_exists
 
         #: keep kwtui's own schema (kwtui_journal) on the target after the cutover
@@ -908,6 +920,8 @@ class MigrationRunner:
         self.listener = listener
         self.report_dir = report_dir
         self.cancelled = False
+        #: the preflight's warnings are accepted (--accept-warnings; A on the phases screen): never its blockers
+        self.accept_warnings = accept_warnings
 
     def say(self, key: str, message: str) -> None:
         if self.listener is not None:
@@ -938,9 +952,13 @@ class MigrationRunner:
             raise UsageError(f"unknown phase {key!r}: one of {', '.join(PHASE_KEYS)}")
         idx = PHASE_KEYS.index(key)
         for earlier in self.state.phases[:idx]:
+            if earlier.key == "preflight" and earlier.state == FAILED:
+                raise UsageError(preflight_block(earlier), hint="fix them and run the preflight again"
+                                 + ("" if earlier.data.get("blockers") else "; or accept the warnings: kwtui run "
+                                    "--accept-warnings, A on the phases screen"))
             if earlier.state not in (DONE, SKIPPED):
-                raise UsageError(f"phase {idx + 1} ({PHASES[idx][1]}) waits for phase "
-                                 f"{PHASE_KEYS.index(earlier.key) + 1} ({earlier.title}), which is {earlier.state}")
+                raise UsageError(f"phase {idx} ({PHASES[idx][1]}) waits for phase "
+                                 f"{PHASE_KEYS.index(earlier.key)} ({earlier.title}), which is {earlier.state}")
         if key == "cutover" and not confirmed:
             raise UsageError("cutover needs the application's writes stopped: confirm it (kwtui run --yes, or "
                              "Enter on the phases screen)")
@@ -955,7 +973,7 @@ class MigrationRunner:
         self.state.save()
         t0 = time.perf_counter()
         try:
-            await getattr(self, f"_{key}")(rec)
+            await getattr(self, "_" + key.replace("-", "_"))(rec)
         except asyncio.CancelledError:
             rec.state, rec.summary = FAILED, "cancelled: run it again to continue"
             raise
@@ -1500,6 +1518,59 @@ class MigrationRunner:
         if not v.get("ok") and self.state.phase("cutover").state != DONE:
             raise PhaseError("the validation found differences")
 
+    async def _preflight(self, rec: PhaseRecord) -> None:
+        """The doctor's read-only checks for this plan's sides; each check's verdict, evidence and
+        fix go into the record. Blockers fail the phase (so the schema phase waits); warnings too,
+        unless they are accepted (``accept_warnings``)."""
+        from kwtui.doctor import BLOCKER, WARNING, DoctorOptions, preflight
+
+        report = await preflight(self.plan, self.src, self.dst, DoctorOptions())
+        checks = [c.as_dict() for c in report.checks]
+        blockers = [c for c in checks if c["verdict"] == BLOCKER]
+        warnings = [c for c in checks if c["verdict"] == WARNING]
+        rec.data = {"checks": checks, "counts": report.counts(), "blockers": [c["title"] for c in blockers],
+                    "warnings": [c["title"] for c in warnings], "accepted": bool(warnings and self.accept_warnings)}
+        for c in checks:
+            rec.details.append(f"[{c['verdict']}] {c['title']}: {c['evidence']}"
+                               + (f" -- fix: {c['fix']}" if c["fix"] and c["verdict"] != "ok" else ""))
+        n = report.counts()
+        counts = f"{n['ok']} ok, {n['warning']} warning(s), {n['blocker']} blocker(s)"
+        if blockers or (warnings and not self.accept_warnings):
+            rec.state = FAILED
+            rec.summary = preflight_block(rec)
+            return
+        rec.summary = counts + ("; warnings accepted" if warnings else "")
+
+    async def _post_migration(self, rec: PhaseRecord) -> None:
+        """The tasks after the last row landed (:mod:`kwtui.aftercare`): statistics, the plan's indexes
+        and keys, sequences, connection string, rollback plan, monitoring queries; its checklist is
+        the record's ``data["tasks"]`` and the runbook shows it."""
+        from kwtui.aftercare import FAILED as TASK_FAILED
+        from kwtui.aftercare import run_aftercare
+
+        self.say("post-migration", "statistics, indexes and keys, sequences")
+        report = await run_aftercare(self.plan, self.src, self.dst)
+        rec.data = report.as_dict()
+        for t in report.tasks:
+            rec.details.append(f"[{t.verdict}] {t.title}: {t.evidence}" + (f" -- fix: {t.fix}" if t.fix else ""))
+            rec.statements += t.statements
+        rec.details.append(f"new connection string: {report.connection}")
+        todo = [t.title for t in report.tasks if t.verdict not in ("done", "ok")]
+        if any(t.verdict == TASK_FAILED for t in report.tasks):
+            raise PhaseError("post-migration task(s) failed: " + ", ".join(todo))
+        rec.summary = (f"{len(report.tasks)} task(s) " + ("done" if not todo else f"run, to look at: {', '.join(todo)}")
+                       + "; rollback plan and monitoring queries in the runbook")
+
+
+def preflight_block(rec: PhaseRecord) -> str:
+    """What the preflight found that stops the schema phase: each blocker (and unaccepted warning)
+    named with its fix."""
+    bad = [c for c in rec.data.get("checks", []) if c.get("verdict") == "blocker"] or \
+        [c for c in rec.data.get("checks", []) if c.get("verdict") == "warning"]
+    kind = "blocker" if rec.data.get("blockers") else "warning"
+    parts = [f"{c['title']} ({c['evidence']})" + (f": {c['fix']}" if c.get("fix") else "") for c in bad]
+    return f"preflight found {len(bad)} {kind}(s): " + "; ".join(parts) if bad else rec.summary or "preflight failed"
+
 
 def progress_text(state: MigrationState) -> str:
     done = sum(1 for p in state.phases if p.state in (DONE, SKIPPED))
@@ -1511,9 +1582,15 @@ def next_action(plan: MigrationPlan, state: MigrationState) -> str:
     nxt = state.next_phase()
     if nxt is None:
         return "All phases are done. Keep the source read-only until you are sure, then retire it."
+    if nxt.key == "preflight" and nxt.state == FAILED:
+        what = "blockers" if nxt.data.get("blockers") else "warnings"
+        return (f"The preflight found {what}: fix them (its checklist says how), then run it again"
+                + ("." if what == "blockers" else ", or accept them (--accept-warnings; w)."))
     if nxt.state == FAILED:
         return f"{nxt.title} failed ({nxt.summary}). Fix the cause and run it again: it resumes safely."
     hints = {
+        "preflight": "Check the ground first: connectivity, privileges, disk, keys, settings (read-only).",
+        "post-migration": "Refresh statistics, check indexes, keys and sequences; the runbook gets the rollback plan.",
         "schema": "Review the DDL, then create the tables on the target.",
         "historical": "Copy the history. It runs as a journaled job: a crash resumes where it stopped.",
         "capture": "Record where the copy started, so the sync finds every later change.",
@@ -1571,5 +1648,5 @@ __all__ = [
     "PHASES", "PHASE_KEYS", "Requirements", "TableEntry", "Eta", "MigrationPlan", "build_plan", "assess_files",
     "measure_eta", "PhaseRecord", "MigrationState", "MigrationRunner", "connection_advice", "connection_strings", "suggest_watermark",
     "progress_text", "next_action", "strategy_notes", "DOWNTIMES", "SOURCE_KINDS", "plan_migration",
-    "safe_reference", "deployment_of", "default_plan_path", "plans_dir", "connect_target", "open_services",
+    "safe_reference", "deployment_of", "phase_number", "preflight_block", "default_plan_path", "plans_dir", "connect_target", "open_services",
 ]

@@ -31,6 +31,7 @@ def _md(text: Any) -> str:
 
 
 ROLLBACK = {
+    "preflight": "Nothing to undo: the checks only read.",
     "schema": "Drop the tables this phase created on the target (in reverse order): {created}. "
               "The source is untouched.",
     "historical": "Drop or truncate the target tables and start the phase again; the source is untouched. "
@@ -43,6 +44,7 @@ ROLLBACK = {
                "(kwtui transfer or sync from target to source) before the next attempt.",
     "validation": "If the validation or the monitoring shows a problem: switch the application back to the source "
                   "(see cutover), fix, and re-run from the catch-up sync.",
+    "post-migration": "Statistics need no rollback; for the rest, follow the rollback plan above.",
 }
 
 
@@ -100,14 +102,14 @@ def render_runbook(plan: MigrationPlan, state: MigrationState, *, title: str | N
             lines += [f"- {tname}.{c} -> {typ}" for c, typ in cols.items()]
     lines += ["", "## DDL", "", "```sql", plan.ddl_script().rstrip(), "```", "", "## Phases", ""]
     for (key, title_, what), rec in zip(PHASES, state.phases, strict=True):
-        n = PHASES.index((key, title_, what)) + 1
+        n = PHASES.index((key, title_, what))
         mark = {DONE: "[x]", SKIPPED: "[-]", FAILED: "[!]"}.get(rec.state, "[ ]")
         lines += [f"### {mark} Phase {n}: {title_}", "", f"*{what}.*", ""]
         lines.append(f"- State: **{rec.state}**" + (f" — {rec.summary}" if rec.summary else ""))
         if rec.started:
             lines.append(f"- Ran: {rec.started} to {rec.finished or '…'} ({_secs(rec.seconds)}), "
                          f"{rec.runs} run(s)")
-        if rec.details:
+        if rec.details and key not in ("preflight", "post-migration"):  # those two: their checklist below
             lines += ["- What happened:"] + [("    - " if d.startswith("  ") else "  - ") + _md(d.strip())
                                              for d in rec.details]
         if rec.statements:
@@ -134,6 +136,18 @@ def render_runbook(plan: MigrationPlan, state: MigrationState, *, title: str | N
             lines.append("")
             if data.get("report"):
                 lines.append(f"- Report: {data['report']}")
+        if key == "preflight" and data.get("checks"):
+            lines += ["- Checklist:"] + [f"  - [{c['verdict']}] {_md(c['title'])}: {_md(c['evidence'])}"
+                                         + (f" — fix: {_md(c['fix'])}" if c.get("fix") and c["verdict"] != "ok"
+                                            else "") for c in data["checks"]]
+        if key == "post-migration" and data.get("tasks"):
+            lines += ["- Checklist:"] + [f"  - [{'x' if t['verdict'] in ('done', 'ok') else ' '}] {_md(t['title'])}"
+                                         f" ({t['verdict']}): {_md(t['evidence'])}" for t in data["tasks"]]
+            lines += ["", "#### New connection strings", "", f"    {data.get('connection', '')}", "",
+                      "#### Rollback plan (what to point back, what to copy back)", ""]
+            lines += [f"{i}. {_md(step)}" for i, step in enumerate(data.get("rollback", []), 1)]
+            lines += ["", "#### Monitoring queries (re-run them)", "", "```sql", *data.get("monitoring", []),
+                      "```", ""]
         for s in data.get("syncs", []):
             lines.append(f"- Sync at {s['at']}: {s['rows_moved']:,} rows moved")
         rb = ROLLBACK[key].format(created=", ".join(reversed(state.phase("schema").data.get("created", [])))

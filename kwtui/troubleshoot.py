@@ -544,6 +544,24 @@ def rerun_diagnosis(d: Diagnosis, journal: Any, job_id: int, targets: list[str])
                      action, d.sqlstate, d.groups)
 
 
+def job_diagnosis(journal: Any, job_id: int) -> Diagnosis | None:
+    """The knowledge-base entry for a journaled job's failure: its tables' errors first (the job's
+    own error is often only "table X failed"), with the job id filled into the fix and action."""
+    job = journal.get(job_id)
+    errors = [t.error for t in job.tables if t.error] + ([job.error] if job.error else [])
+    for error in errors:
+        d = diagnose(error, context={"job": job_id})
+        if d is not None:
+            return rerun_diagnosis(d, journal, job_id, [t.target for t in job.tables])
+    return None
+
+
+def action_job(d: Diagnosis, default: int) -> int:
+    """The job a resume action names (a re-run's fix may name an earlier job), else ``default``."""
+    m = re.search(r"jobs resume (\d+)", (d.action.command or "") if d.action is not None else "")
+    return int(m.group(1)) if m else default
+
+
 def job_error_lines(error: str | None, job: int | None = None, journal: Any = None,
                     targets: list[str] | None = None) -> list[str]:
     """Cause and fix lines for a job's recorded error (for the journal and ``jobs show``)."""
@@ -556,4 +574,4 @@ def job_error_lines(error: str | None, job: int | None = None, journal: Any = No
 
 
 __all__ = ["Action", "Entry", "Diagnosis", "ENTRIES", "entry", "diagnose", "fresh_dir", "job_error_lines",
-           "rerun_diagnosis"]
+           "rerun_diagnosis", "job_diagnosis", "action_job"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from kwtui.screens.modals import ErrorModal, HelpScreen, PasswordModal
 from kwtui.screens.welcome import WelcomeScreen
 from kwtui.screens.workers import WorkerFailed, guarded
 from kwtui.styles import APP_CSS
+from kwtui.troubleshoot import Diagnosis
 
 
 class KwtuiApp(App[int]):
@@ -87,8 +88,10 @@ class KwtuiApp(App[int]):
     # -- errors and prompts -----------------------------------------------------------------
 
     def show_error(self, title: str, error: KwtuiError | str, detail: str | None = None, *,
-                   committed: str | None = None, next_step: str | None = None) -> None:
-        self.push_screen(ErrorModal(title, error, detail, committed=committed, next_step=next_step))
+                   committed: str | None = None, next_step: str | None = None,
+                   diagnosis: Diagnosis | None = None, on_fix: Callable[[Diagnosis], None] | None = None) -> None:
+        self.push_screen(ErrorModal(title, error, detail, committed=committed, next_step=next_step,
+                                    diagnosis=diagnosis, on_fix=on_fix))
 
     @on(WorkerFailed)
     def on_worker_failed(self, message: WorkerFailed) -> None:
@@ -409,6 +412,15 @@ class KwtuiApp(App[int]):
                             "settings, disks (read-only)", self.action_open_doctor)
         yield SystemCommand("Validate…", "Prove that tables match: row counts, aggregates, checksums to the row",
                             self.action_open_validation)
+        from kwtui.screens.phases import PhasesScreen
+
+        if isinstance(screen, PhasesScreen):
+            yield SystemCommand("Preflight", "Run the doctor's checks for this plan (read-only; p)",
+                                screen.action_preflight)
+            yield SystemCommand("Rehearse", "Rehearse the plan on a 10% sample in a scratch schema: ETA (r)",
+                                screen.action_rehearse)
+            yield SystemCommand("Post-migration", "Statistics, indexes and keys, sequences, rollback plan (t)",
+                                screen.action_post_migration)
         if self.service is not None:
             yield SystemCommand("SQL console", "Open the SQL console on the connected database (read mode)",
                                 lambda: self.open_console(self._browse_target()[0]))

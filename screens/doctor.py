@@ -50,8 +50,9 @@ class DoctorScreen(Screen[None]):
     """
 
     def __init__(self, source: str = "", target: str = "", report: DoctorReport | None = None,
-                 options: DoctorOptions | None = None) -> None:
+                 options: DoctorOptions | None = None, *, run_now: bool = False) -> None:
         super().__init__()
+        self.run_now = run_now  # the new-migration wizard's preflight: check at once
         self.source_text = source
         self.target_text = target
         self.report = report
@@ -87,6 +88,8 @@ class DoctorScreen(Screen[None]):
             self.show_report(self.report)
         else:
             self.query_one("#d-source", Input).focus()
+            if self.run_now:
+                self.action_run_checks()
 
     def show_report(self, report: DoctorReport) -> None:
         self.report = report

@@ -144,6 +144,7 @@ class JobsScreen(KwScreen[None]):
         Binding("p", "pause_job", "Pause"),
         Binding("r", "resume_job", "Resume"),
         Binding("v", "view_rejects", "Rejects"),
+        Binding("e", "explain", "Why it failed: cause, fix and its key", show=False),
         Binding("k", "native_jobs", "KWDB jobs"),
         Binding("f5", "refresh", "Refresh"),
         Binding("escape", "app.pop_screen", "Back"),
@@ -356,6 +357,41 @@ class JobsScreen(KwScreen[None]):
     @on(RejectsRead)
     def on_rejects_read(self, message: RejectsRead) -> None:
         self.app.push_screen(RejectsModal(message.path, message.lines, message.more))
+
+    def action_explain(self) -> None:
+        """e: the failed job's cause and fix from the knowledge base; its action's key applies it."""
+        from kwtui.troubleshoot import job_diagnosis
+
+        job = self.current()
+        errors = [t.error for t in job.tables if t.error] if job is not None else []
+        if job is None or not (job.error or errors):
+            self.notify("this job has no error", severity="information")
+            return
+        try:
+            d = job_diagnosis(self.journal, job.id)
+        except KwtuiError as exc:
+            kwtui_app(self).show_error("Cannot read the job journal", exc)
+            return
+        kwtui_app(self).show_error(f"Job {job.id} {job.status}", errors[0] if errors else str(job.error),
+                                   diagnosis=d, on_fix=lambda d, job_id=job.id: self.apply_fix(d, job_id))
+
+    def apply_fix(self, d: Any, job_id: int) -> None:
+        """The action of a diagnosis, applied: resume the job (or the earlier one it names), open the
+        rejects; others are a flag of the command that failed, which is said."""
+        from kwtui.troubleshoot import action_job
+
+        action = d.action
+        if action is None:
+            return
+        if action.id == "resume-job":
+            target = action_job(d, job_id)
+            kwtui_app(self).resume_job(target)
+            self.notify(f"job {target}: resuming (failed and unfinished tables run again)")
+        elif action.id == "open-rejects":
+            self.action_view_rejects()
+        else:
+            self.notify(f"run the command again with {action.flag}" if action.flag else str(action.command),
+                        markup=False)
 
     def action_resume_job(self) -> None:
         job = self.current()

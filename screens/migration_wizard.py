@@ -91,6 +91,7 @@ class NewMigrationScreen(KwScreen[None]):
     HELP_TITLE = "new migration"
     BINDINGS = [
         Binding("f5", "make_plan", "Make the plan"),
+        Binding("f4", "preflight", "Preflight"),
         Binding("ctrl+enter", "make_plan", "Make the plan", show=False),
         Binding("escape", "app.pop_screen", "Back"),
     ]
@@ -342,6 +343,24 @@ class NewMigrationScreen(KwScreen[None]):
         self.query_one("#mw-run", Button).disabled = True
         self.set_status(Text("⟳ connecting …"))
         self.make_plan(request)
+
+    def action_preflight(self) -> None:
+        """F4: the doctor's read-only checks of this source and target, before the plan is made (the
+        doctor screen connects through the core, in a worker; Esc comes back here)."""
+        from kwtui.doctor import DoctorOptions
+        from kwtui.screens.doctor import DoctorScreen
+
+        try:
+            request = self.read_form()
+        except KwtuiError as exc:
+            self.set_status(Text(f"✗ {exc.one_line()}"), error=True)
+            self.app.bell()
+            return
+        req = request.requirements
+        csv = req.source_kind == "csv"
+        options = DoctorOptions(tables=list(req.tables), cdc=req.source_writes and not csv,
+                                target_kind=req.target_kind, files=req.source if csv else None)
+        self.app.push_screen(DoctorScreen("" if csv else req.source, req.target, options=options, run_now=True))
 
     @on(Button.Pressed, "#mw-run")
     def on_run_pressed(self) -> None:

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from kwtui.errors import KwtuiError
 from kwtui.screens.base import KwModal
+from kwtui.troubleshoot import Diagnosis
 
 
 class ErrorModal(KwModal[None]):
-    """Shows any error: one clear line, then the server's own words."""
+    """Shows any error: one clear line, then the server's own words. With a knowledge-base
+    ``diagnosis`` it says the cause and the fix; when the fix is mechanical and the caller can
+    apply it (``on_fix``), the action's key (r, f, t, ...) applies it."""
 
+    DEFAULT_CSS = """
+    #error-buttons { height: auto; }
+    #error-buttons Button { margin-right: 2; }
+    """
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("enter", "close", "Close", show=False),
     ]
 
     def __init__(self, title: str, error: KwtuiError | str, detail: str | None = None, *,
-                 committed: str | None = None, next_step: str | None = None) -> None:
+                 committed: str | None = None, next_step: str | None = None,
+                 diagnosis: Diagnosis | None = None, on_fix: Callable[[Diagnosis], None] | None = None) -> None:
         super().__init__()
         self.title_text = title
         if isinstance(error, KwtuiError):
@@ -37,6 +45,15 @@ class ErrorModal(KwModal[None]):
             self.message += f"\nCommitted: {committed}"
         if next_step:
             self.message += f"\nNext: {next_step}"
+        self.diagnosis = diagnosis
+        if diagnosis is not None:
+            self.message += f"\nCause: {diagnosis.cause}\nFix: {diagnosis.fix}"
+        action = diagnosis.action if diagnosis is not None else None
+        self.on_fix = on_fix if action is not None and action.key else None
+        self.fix_key = action.key if self.on_fix is not None and action is not None else None
+        if self.fix_key is not None and action is not None:
+            self._bindings.bind(self.fix_key, "fix", action.label)
+            self.add_class("-fixable")
 
     def compose(self) -> ComposeResult:
         with Vertical(id="error-dialog"):
@@ -45,16 +62,32 @@ class ErrorModal(KwModal[None]):
             if self.detail and " ".join(self.detail.split()) not in " ".join(self.message.split()):
                 with VerticalScroll(id="error-detail"):
                     yield Static(f"Server said: {self.detail}", markup=False)
-            yield Button("OK", variant="error", id="error-ok")
+            if self.fix_key is not None and self.diagnosis is not None and self.diagnosis.action is not None:
+                with Horizontal(id="error-buttons"):
+                    yield Button(f"{self.fix_key}: {self.diagnosis.action.label}", variant="success",
+                                 id="error-fix")
+                    yield Button("OK", variant="error", id="error-ok")
+            else:
+                yield Button("OK", variant="error", id="error-ok")
 
     def on_mount(self) -> None:
         self.query_one("#error-ok", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "error-fix":
+            self.action_fix()
+            return
         self.dismiss(None)
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_fix(self) -> None:
+        """Close, then let the caller apply the diagnosis's action."""
+        fix, diagnosis = self.on_fix, self.diagnosis
+        self.dismiss(None)
+        if fix is not None and diagnosis is not None:
+            fix(diagnosis)
 
 
 class PasswordModal(KwModal[str | None]):

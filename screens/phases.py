@@ -1,4 +1,5 @@
-"""The phased-migration checklist: a saved plan's six phases, what each did, and running them.
+"""The phased-migration checklist: a saved plan's phases (preflight, the six of the move, the
+post-migration tasks), what each did, and running them; a rehearsal on a sample (r).
 
 The screen owns no SQL: a worker opens the plan's services (:func:`kwtui.migration.open_services`),
 runs one phase at a time through :class:`kwtui.migration.MigrationRunner`, and posts past-tense
@@ -101,6 +102,12 @@ class PhasesStopped(Message):
         self.cancelled, self.error = cancelled, error
 
 
+class RehearsalFinished(Message):
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
 class RunbookWritten(Message):
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -113,14 +120,19 @@ class RunbookWritten(Message):
 def phase_detail(plan: MigrationPlan, state: MigrationState, key: str, *, running: bool = False) -> Text:
     """What the phase does, what ran (details, statements, data) and how to roll it back."""
     rec = state.phase(key)
-    n = PHASE_KEYS.index(key) + 1
-    what = PHASES[n - 1][2]
+    n = migration.phase_number(key)
+    what = PHASES[PHASE_KEYS.index(key)][2]
     out = Text()
     shown = RUNNING if running else rec.state
     icon, style = ICONS.get(shown, ("?", ""))
     out.append(f"{icon} Phase {n}: {rec.title}", style="bold")
     out.append(f"  ({shown}" + (f", {rec.runs} runs" if rec.runs > 1 else "") + ")\n", style=style or "dim")
     out.append(f"{what[0].upper()}{what[1:]}.\n", style="italic")
+    checks = checklist_lines(key, rec)
+    if checks:
+        out.append("Checklist\n", style="bold")
+        for line, line_style in checks:
+            out.append(f"  {line}\n", style=line_style)
     advice = list(rec.data.get("advice") or []) if key == "cutover" and rec.state == DONE else []
     if advice:
         out.append("\nSwitch the application now\n", style="bold reverse green")
@@ -139,7 +151,7 @@ def phase_detail(plan: MigrationPlan, state: MigrationState, key: str, *, runnin
             out.append("\nWhat it will do\n", style="bold")
             for line in planned:
                 out.append(f"  {line}\n")
-    details = [d for d in rec.details if d not in advice]
+    details = [d for d in rec.details if d not in advice] if key not in ("preflight", "post-migration") else []
     if details:
         out.append("\nWhat ran\n", style="bold")
         for d in details:
@@ -166,6 +178,15 @@ def _plan_lines(plan: MigrationPlan, key: str) -> list[str]:
     why = MigrationRunner(plan, MigrationState(plan.id), None, None).skip_reason(key)  # plan only: no I/O
     if why is not None:
         return [f"nothing: it will be skipped ({why})"]
+    if key == "preflight":
+        return ["connectivity, versions, clock skew, privileges, disk space,",
+                "keys, TS candidates, source settings, encodings (read-only)",
+                "p runs it; w accepts its warnings (never its blockers)"]
+    if key == "post-migration":
+        return [f"ANALYZE / CREATE STATISTICS on {len(tables)} table(s)",
+                "indexes and keys against the plan; sequence positions",
+                "rollback plan, connection strings, monitoring queries: the runbook",
+                "t runs it"]
     if key == "schema":
         return [f"create {t.target}" + (" (time-series)" if t.ts else "") for t in tables]
     if key == "historical":
@@ -185,6 +206,25 @@ def _plan_lines(plan: MigrationPlan, key: str) -> list[str]:
                 "then says what to change in the application's connection string"]
     return [f"validate {len(tables)} table(s) again (the report is saved beside the plan)",
             "compare the target's row counts with those at cutover"]
+
+
+_VERDICT_STYLE = {"ok": "green", "done": "green", "warning": "yellow", "blocker": "bold red", "failed": "bold red"}
+
+
+def checklist_lines(key: str, rec: PhaseRecord) -> list[tuple[str, str]]:
+    """The preflight's checks (verdict, evidence, fix) or the post-migration tasks, one line each."""
+    lines: list[tuple[str, str]] = []
+    items = rec.data.get("checks") if key == "preflight" else rec.data.get("tasks") if key == "post-migration" \
+        else None
+    rank = {"blocker": 0, "failed": 0, "warning": 1}
+    for c in sorted(items or [], key=lambda c: rank.get(c["verdict"], 2)):  # what stops the move first
+        mark = {"ok": "✓", "done": "✓", "warning": "!", "blocker": "✗", "failed": "✗"}.get(c["verdict"], "?")
+        lines.append((f"{mark} {c['title']}: {c['evidence']}", _VERDICT_STYLE.get(c["verdict"], "")))
+        if c.get("fix") and c["verdict"] not in ("ok", "done"):
+            lines.append((f"    fix: {c['fix']}", ""))
+    if key == "post-migration" and rec.data.get("connection"):
+        lines.append((f"new connection string: {rec.data['connection']}", "bold"))
+    return lines
 
 
 def _data_lines(key: str, rec: PhaseRecord) -> list[tuple[str, str]]:
@@ -227,12 +267,12 @@ def _data_lines(key: str, rec: PhaseRecord) -> list[tuple[str, str]]:
 
 
 class PhasesScreen(KwScreen[None]):
-    """A saved plan's six phases as a checklist; Enter runs the next one."""
+    """A saved plan's phases as a checklist; Enter runs the next one."""
 
     HELP_TITLE = "migration phases"
     DEFAULT_CSS = """
     #ph-progress { height: auto; max-height: 3; padding: 0 1; background: $boost; }
-    #ph-table { height: 7; }
+    #ph-table { height: 9; }
     #ph-status { height: 1; padding: 0 1; color: $text-muted; }
     #ph-handling { height: 1; padding: 0 1; }
     #ph-handling Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
@@ -244,8 +284,12 @@ class PhasesScreen(KwScreen[None]):
         Binding("f5", "run", "Run"),
         Binding("enter", "run", "Run the next phase (or catch-up again)", show=False, priority=True),
         Binding("a", "run_all", "Run all"),
-        Binding("f9", "cancel", "Cancel"),
+        Binding("f9", "cancel", "Cancel", show=False),  # the progress line says "F9 cancels" while one runs
         Binding("c", "cancel", "Cancel the running phase", show=False),
+        Binding("p", "preflight", "Preflight"),
+        Binding("w", "accept_warnings", "Accept the preflight's warnings and run it again", show=False),
+        Binding("r", "rehearse", "Rehearse"),
+        Binding("t", "post_migration", "Post-migration"),
         Binding("g", "runbook", "Runbook"),
         Binding("j", "app.open_jobs", "Jobs"),
         Binding("pagedown", "scroll_detail(1)", "Scroll the detail down", show=False, priority=True),
@@ -311,13 +355,13 @@ class PhasesScreen(KwScreen[None]):
         table = self.query_one("#ph-table", DataTable)
         row = table.cursor_row
         table.clear()
-        for i, rec in enumerate(self.state.phases, 1):
+        for rec in self.state.phases:
             state = self.shown_state(rec)
             icon, style = ICONS.get(state, ("?", ""))
             summary = rec.summary or ("running …" if state == RUNNING else "")
             time_text = "…" if state == RUNNING else (took(rec.seconds) if rec.finished and rec.state != SKIPPED
                                                       else "")
-            table.add_row(str(i), Text(icon, style=style), Text(rec.title, style="bold" if state == RUNNING else ""),
+            table.add_row(str(migration.phase_number(rec.key)), Text(icon, style=style), Text(rec.title, style="bold" if state == RUNNING else ""),
                           Text(summary, style="red" if state == FAILED else "", no_wrap=True, overflow="ellipsis"),
                           Text(time_text, justify="right"), key=rec.key)
         table.cursor_coordinate = Coordinate(max(0, min(row, table.row_count - 1)), 0)
@@ -337,7 +381,7 @@ class PhasesScreen(KwScreen[None]):
     def refresh_detail(self) -> None:
         key = self.highlighted()
         detail = self.query_one("#ph-detail", VerticalScroll)
-        detail.border_title = f"Phase {PHASE_KEYS.index(key) + 1} of {len(PHASE_KEYS)}"
+        detail.border_title = f"Phase {migration.phase_number(key)} of {len(PHASE_KEYS) - 1}"
         self.query_one("#ph-detail-text", Static).update(
             phase_detail(self.plan, self.state, key, running=key == self.running_key))
 
@@ -395,13 +439,69 @@ class PhasesScreen(KwScreen[None]):
             return
         self.start(None)
 
-    def start(self, keys: list[str] | None, *, confirmed: bool = False) -> None:
+    def action_preflight(self, accept_warnings: bool = False) -> None:
+        """p: the doctor's checks for this plan (again); w: the same, its warnings accepted."""
+        if self.phase_running():
+            self.notify("a phase is running: wait, or F9 cancels it", severity="warning")
+            return
+        self.query_one("#ph-table", DataTable).cursor_coordinate = Coordinate(0, 0)
+        self.start(["preflight"], accept_warnings=accept_warnings)
+
+    def action_accept_warnings(self) -> None:
+        if self.state.phase("preflight").data.get("blockers"):
+            self.notify("the preflight found blockers: fix them first (warnings only can be accepted)",
+                        severity="error")
+            return
+        self.action_preflight(accept_warnings=True)
+
+    def action_post_migration(self) -> None:
+        if self.phase_running():
+            self.notify("a phase is running: wait, or F9 cancels it", severity="warning")
+            return
+        self.query_one("#ph-table", DataTable).cursor_coordinate = Coordinate(PHASE_KEYS.index("post-migration"), 0)
+        self.start(["post-migration"])
+
+    def action_rehearse(self) -> None:
+        if self.phase_running():
+            self.notify("a phase is running: wait, or F9 cancels it", severity="warning")
+            return
+        self.set_status("⟳ rehearsing on a 10% sample in a scratch schema …", "yellow")
+        self.worker = self.run_rehearsal(10.0)
+
+    @guarded("The rehearsal could not run", exclusive=True, group="phases")
+    async def run_rehearsal(self, percent: float) -> None:
+        from kwtui.rehearse import rehearse
+
+        app: Any = self.app
+        src, dst = await migration.open_services(self.plan, getattr(app, "prompt_password", None))
+        try:
+            result = await rehearse(self.plan, src, dst, percent=percent,
+                                    say=lambda m: self.post_message(PhaseProgressed("rehearsal", m)))
+        finally:
+            for svc in (src, dst):
+                if svc is not None:
+                    with contextlib.suppress(Exception):
+                        await svc.close()
+        self.post_message(RehearsalFinished(result))
+
+    @on(RehearsalFinished)
+    def on_rehearsal_finished(self, message: RehearsalFinished) -> None:
+        from kwtui.rehearse import eta_text
+
+        r = message.result
+        text = (f"{'✓' if r.ok else '✗'} rehearsal {r.percent:g}%: {sum(t.loaded_rows for t in r.tables):,} rows "
+                f"in {r.seconds:.1f} s; ETA of the real run about {eta_text(r.eta_s)}; scratch "
+                + ("dropped" if r.dropped else f"{r.scratch} kept"))
+        self.set_status(text, "green" if r.ok else "bold red")
+        self.notify(text, severity="information" if r.ok else "error", markup=False)
+
+    def start(self, keys: list[str] | None, *, confirmed: bool = False, accept_warnings: bool = False) -> None:
         if self.load_error is not None:  # running on a fresh state would redo (and double) what ran
             kwtui_app(self).show_error("Cannot run: the migration's state is unreadable",
                                 self.load_error)
             return
         self.set_status("connecting …")
-        self.worker = self.run_phases(keys, confirmed)
+        self.worker = self.run_phases(keys, confirmed, accept_warnings)
 
     def action_cancel(self) -> None:
         if not self.phase_running() or self.worker is None:
@@ -461,7 +561,7 @@ class PhasesScreen(KwScreen[None]):
     # -- the worker --------------------------------------------------------------------------
 
     @guarded("The phase could not run", exclusive=True, group="phases")
-    async def run_phases(self, keys: list[str] | None, confirmed: bool) -> None:
+    async def run_phases(self, keys: list[str] | None, confirmed: bool, accept_warnings: bool = False) -> None:
         """Run ``keys`` in order (None: every pending phase before the cutover); stop at a failure."""
         app: Any = self.app
         src = dst = None
@@ -470,7 +570,8 @@ class PhasesScreen(KwScreen[None]):
                 src, dst = await migration.open_services(self.plan, getattr(app, "prompt_password", None))
                 runner = MigrationRunner(self.plan, self.state, src, dst, journal=app.journal,
                                          listener=self._heard, report_dir=self.path.parent,
-                                         if_exists=str(self.query_one("#ph-if-exists", Select).value))
+                                         if_exists=str(self.query_one("#ph-if-exists", Select).value),
+                                         accept_warnings=accept_warnings)
                 todo = list(keys) if keys is not None else None
                 while True:
                     if todo is not None:
@@ -519,7 +620,7 @@ class PhasesScreen(KwScreen[None]):
 
     @on(PhaseProgressed)
     def on_phase_progressed(self, message: PhaseProgressed) -> None:
-        if self.running_key is not None:
+        if self.running_key is not None or message.key == "rehearsal":
             self.set_status(f"⟳ [{message.key}] {message.text}", "yellow")
 
     @on(PhaseFinished)
@@ -537,6 +638,36 @@ class PhasesScreen(KwScreen[None]):
             table.cursor_coordinate = Coordinate(PHASE_KEYS.index(nxt.key), 0)
         if rec.state == FAILED:
             self.notify(f"{rec.title} failed: run it again when the cause is fixed", severity="error")
+            if rec.key != "preflight":  # the preflight's checklist is its own explanation
+                self.explain_failure(rec)
+
+    def explain_failure(self, rec: PhaseRecord) -> None:
+        """A failed phase whose error the knowledge base knows: the error modal with the cause, the fix
+        and, for a fix that resumes (a job, the phase), a key that runs the phase again."""
+        from dataclasses import replace
+
+        from kwtui.troubleshoot import Action, diagnose, job_diagnosis
+
+        job = rec.data.get("job")
+        d = None
+        with contextlib.suppress(KwtuiError, ValueError):
+            d = job_diagnosis(kwtui_app(self).journal, int(job)) if job is not None else None
+        if d is None:
+            d = diagnose(rec.summary.removeprefix("failed: "), context={"job": job} if job is not None else None)
+        if d is None:
+            return
+        if d.action is None and d.entry.action is not None and d.entry.action.id == "resume-job":
+            # it stopped before its job existed (or had none): the fix is the phase run again
+            d = replace(d, action=Action("rerun-phase", f"Run {rec.title.lower()} again", key="r"))
+        kwtui_app(self).show_error(f"{rec.title} failed", rec.summary, diagnosis=d,
+                                   on_fix=lambda d, key=rec.key: self.apply_fix(key, d))
+
+    def apply_fix(self, key: str, d: Any) -> None:
+        if d.action is not None and d.action.id in ("resume-job", "rerun-phase"):
+            self.start([key])  # the phase runs again: its job resumes where it stopped
+            return
+        if d.action is not None:
+            self.notify(f"the fix: {d.action.command or d.action.flag}", markup=False)
 
     @on(PhasesStopped)
     def on_phases_stopped(self, message: PhasesStopped) -> None:

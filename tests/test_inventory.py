@@ -295,7 +295,7 @@ def test_pagila_onto_live_kwdb_relational(capsys: pytest.CaptureFixture[str], tw
     code, out, err = run(capsys, "plan", "--source", src, "--target", kwdb, "--save", str(planfile),
                          "--accept-loss", "all")
     assert code == 0, err
-    code, out, err = run(capsys, "run", str(planfile), "--through", "historical")
+    code, out, err = run(capsys, "run", str(planfile), "--through", "historical", "--accept-warnings")
     assert code == 0, out + err
     assert "16 table(s) created" in out and " failed" not in out, out
     with psycopg.connect(kwdb, autocommit=True) as conn:

@@ -97,7 +97,7 @@ def test_plan_save_and_run_all_phases(capsys: pytest.CaptureFixture[str], two_db
                  "Rollback:", "equal", "ETA of the historical copy"):
         assert text in runbook
     code, out, _ = run(capsys, "run", str(planfile), "--status")
-    assert code == 0 and "6/6 phases done" in out
+    assert code == 0 and "8/8 phases done" in out
 
 
 def test_no_writes_skips_capture_and_a_failed_phase_resumes(capsys: pytest.CaptureFixture[str],

@@ -159,7 +159,7 @@ def test_a_key_that_cannot_be_added_fails_the_phase_naming_the_orphans(
     assert "3 row(s) of public.children have no parent in public.parents: (parent_id) = (7); (8)" in out
     assert "migration complete" not in out
     code, out, _ = run(capsys, "run", str(planfile), "--status")
-    assert "1/6 phases done" in out and "Historical data failed" in out
+    assert "2/8 phases done" in out and "Historical data failed" in out  # preflight and schema
 
 
 def test_a_failed_schema_phase_reruns_to_the_same_state_as_a_clean_run(

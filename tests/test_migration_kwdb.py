@@ -27,7 +27,7 @@ def test_kwdb_source_history_reads_one_timestamp(db, kwdb: str, capsys: pytest.C
     code, out, err = run(capsys, "plan", "--source", kwdb, "--target", db.uri, "--save", str(planfile))
     assert code == 0, err
     assert "KWDB has no MVCC timestamp column" in out
-    code, out, err = run(capsys, "run", str(planfile), "--through", "historical")
+    code, out, err = run(capsys, "run", str(planfile), "--through", "historical", "--accept-warnings")
     assert code == 0, err + out
     p = MigrationPlan.load(planfile)
     snap = MigrationState.load(p, planfile).phase("historical").data["snapshot"]
@@ -56,7 +56,7 @@ def test_catch_up_by_xmin_into_kwdb_and_cutover_cleans_up(db, kwdb: str, capsys:
     planfile = tmp_path / "s.toml"
     code, out, err = run(capsys, "plan", "--source", db.uri, "--target", kwdb, "--save", str(planfile))
     assert code == 0, err
-    code, out, err = run(capsys, "run", str(planfile), "--through", "catchup")
+    code, out, err = run(capsys, "run", str(planfile), "--through", "catchup", "--accept-warnings")
     assert code == 0, err + out
     with psycopg.connect(db.conninfo, autocommit=True) as conn:
         conn.execute("UPDATE s SET v = 'changed' WHERE id <= 3; DELETE FROM s WHERE id > 295;"

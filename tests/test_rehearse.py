@@ -76,3 +76,30 @@ def test_rehearsal_into_kwdb(capsys: pytest.CaptureFixture[str], db: object, kwd
     doc = json.loads(out)
     assert code == 0, json.dumps(doc, indent=1) + err
     assert all(t["orphans"] == 0 and t["sample_rows"] > 0 for t in doc["tables"]) and doc["dropped"]
+
+
+@pytest.mark.kwdb
+def test_rehearsal_of_the_demo_shop_into_kwdb(capsys: pytest.CaptureFixture[str], db: object, kwdb: str,
+                                              tmp_path: Path) -> None:
+    """The demo's shop (notes with newlines and quotes, bytea avatars, JSON): the text-format COPY of
+    the sample into KWDB failed on customers ('could not parse JSON: ... invalid character 'u' after
+    array element'), so a KWDB target is loaded by parameters; every sampled row lands."""
+    from kwtui.demo import SHOP_SQL
+
+    from .conftest import TestDb
+
+    assert isinstance(db, TestDb)
+    with psycopg.connect(db.uri, autocommit=True) as c:
+        c.execute(SHOP_SQL)  # type: ignore[arg-type]  # one trusted multi-statement script
+    plan = tmp_path / "shop.plan.toml"
+    assert run(capsys, "plan", "--source", db.uri, "--target", kwdb, "--save", str(plan))[0] == 0
+    code, out, err = run(capsys, "run", str(plan), "--rehearse", "--sample", "10", "--json")
+    doc = json.loads(out)
+    assert code == 0, json.dumps(doc, indent=1) + err
+    tables = {t["table"]: t for t in doc["tables"]}
+    assert tables["public.customers"]["sample_rows"] > 0 and tables["public.customers"]["error"] is None
+    assert all(t["loaded_rows"] == t["sample_rows"] and t["orphans"] == 0 for t in doc["tables"])
+    assert doc["eta_s"] > 0 and doc["dropped"]
+    with psycopg.connect(kwdb, autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM [SHOW SCHEMAS] WHERE schema_name LIKE 'kwtui_rehearsal%'"
+                         ).fetchone() == (0,)

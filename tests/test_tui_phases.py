@@ -1,10 +1,11 @@
-"""The phases screen: a saved plan's six phases run from the checklist (embedded PostgreSQL), and snapshots."""
+"""The phases screen: a saved plan's phases run from the checklist (embedded PostgreSQL), and snapshots."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from textual.pilot import Pilot
@@ -23,6 +24,9 @@ from kwtui.screens.welcome import WelcomeScreen
 from .test_migration import SHOP, fetch
 from .test_transfer import checksum, execute
 from .tui_helpers import wait_for
+
+if TYPE_CHECKING:
+    from .conftest import PgServer
 
 SIZE = (80, 24)
 
@@ -82,13 +86,20 @@ async def test_phases_walk_through_all_six_on_two_databases(two_dbs: tuple[str, 
     await make_plan(src, dst, planfile)
     app = PhasesApp(planfile, store=ProfileStore(profiles_path))
     async with app.run_test(size=SIZE) as pilot:
-        assert states(app) == [PENDING] * 6
-        assert "0/6 phases done" in str(app.screen.query_one("#ph-progress", Static).render())
-        assert "What it will do" in detail(app) and "create public.orders" in detail(app)
-        await pilot.press("enter")  # 1. schema
+        assert states(app) == [PENDING] * 8
+        assert "0/8 phases done" in str(app.screen.query_one("#ph-progress", Static).render())
+        assert "What it will do" in detail(app) and "read-only checks" in detail(app)
+        await pilot.press("enter")  # 0. preflight: the doctor's checklist
         await wait_for(pilot, lambda: states(app)[0] == DONE)
+        await wait_for(pilot, lambda: screen(app).running_key is None)
+        await pilot.press("up")
+        assert "✓ source reachable" in detail(app) and "✓ target allows CREATE" in detail(app)
+        await pilot.press("down")
+        assert "create public.orders" in detail(app)
+        await pilot.press("enter")  # 1. schema
+        await wait_for(pilot, lambda: states(app)[1] == DONE)
         await pilot.press("enter")  # 2. historical data: a journaled job
-        await wait_for(pilot, lambda: states(app)[1] == DONE, timeout=60)
+        await wait_for(pilot, lambda: states(app)[2] == DONE, timeout=60)
         await wait_for(pilot, lambda: screen(app).running_key is None)
         for t, key in (("customers", "id"), ("orders", "id"), ("readings", "ts, device_id")):
             assert checksum(src, t, key) == checksum(dst, t, key)
@@ -99,16 +110,16 @@ async def test_phases_walk_through_all_six_on_two_databases(two_dbs: tuple[str, 
         assert f"transfer job {job}" in detail(app) and "binary COPY" in detail(app)
         assert "Rollback" in detail(app)
         await pilot.press("enter")  # not the next phase under the cursor: Enter runs the next one (capture)
-        await wait_for(pilot, lambda: states(app)[2] == DONE)
-        await pilot.press("enter")  # 4. catch-up: nothing changed yet
         await wait_for(pilot, lambda: states(app)[3] == DONE)
+        await pilot.press("enter")  # 4. catch-up: nothing changed yet
+        await wait_for(pilot, lambda: states(app)[4] == DONE)
         await wait_for(pilot, lambda: screen(app).running_key is None)
         assert screen(app).state.phase("catchup").data["rows_moved"] == 0
         # the application writes on: catch-up again, from the highlighted (done) catch-up row
         execute(src, "INSERT INTO customers (id, name) VALUES (201, 'new');"
                      "UPDATE orders SET amount = 0, updated_at = now() WHERE id <= 10")
         table = app.screen.query_one("#ph-table", DataTable)
-        assert table.cursor_row == 4  # on the cutover
+        assert table.cursor_row == 5  # on the cutover
         await pilot.press("up", "enter")
         await wait_for(pilot, lambda: screen(app).state.phase("catchup").runs == 2 and screen(app).running_key is None)
         assert screen(app).state.phase("catchup").data["rows_moved"] == 11
@@ -118,21 +129,26 @@ async def test_phases_walk_through_all_six_on_two_databases(two_dbs: tuple[str, 
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         assert "Stop the application's writes to the source now" in app.screen.question  # type: ignore[attr-defined]
         await pilot.press("y")
-        await wait_for(pilot, lambda: states(app)[4] == DONE, timeout=60)
+        await wait_for(pilot, lambda: states(app)[5] == DONE, timeout=60)
         await wait_for(pilot, lambda: screen(app).running_key is None)
-        assert table.cursor_row == 4
+        assert table.cursor_row == 5
         text = detail(app)
         assert "Switch the application now" in text and "Point the application at the target" in text
         assert "validation: equal" in text
         assert checksum(src, "orders", "id") == checksum(dst, "orders", "id")
         # 6. validation and monitoring (after the cutover, Enter on the catch-up row no longer syncs again)
         await pilot.press("up", "enter")
-        await wait_for(pilot, lambda: states(app)[5] == DONE, timeout=60)
+        await wait_for(pilot, lambda: states(app)[6] == DONE, timeout=60)
         await wait_for(pilot, lambda: screen(app).running_key is None)
         assert screen(app).state.phase("catchup").runs == 2
-        assert set(states(app)) <= {DONE, SKIPPED}
-        assert "6/6 phases done" in str(app.screen.query_one("#ph-progress", Static).render())
         assert "Validation and monitoring" in status(app)
+        # 7. post-migration (t): statistics, indexes and keys, sequences; its checklist in the detail
+        await pilot.press("t")
+        await wait_for(pilot, lambda: states(app)[7] == DONE, timeout=60)
+        await wait_for(pilot, lambda: screen(app).running_key is None)
+        assert "✓ planner statistics" in detail(app) and "new connection string" in detail(app)
+        assert set(states(app)) <= {DONE, SKIPPED}
+        assert "8/8 phases done" in str(app.screen.query_one("#ph-progress", Static).render())
         # g writes the runbook where asked
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, PathPrompt) and bool(app.screen.query_one(Input)))
@@ -144,6 +160,7 @@ async def test_phases_walk_through_all_six_on_two_databases(two_dbs: tuple[str, 
     on_disk = MigrationState.load(MigrationPlan.load(planfile), planfile)
     assert all(p.state == DONE for p in on_disk.phases)
     assert "### [x] Phase 6: Validation and monitoring" in runbook.read_text()
+    assert "#### Rollback plan (what to point back, what to copy back)" in runbook.read_text()
     assert (tmp_path / "final-validation.md").exists()  # reports beside the plan
     assert fetch(dst, "SELECT count(*) FROM customers")[0][0] == 201
 
@@ -159,7 +176,7 @@ async def test_an_unreachable_target_is_an_error_modal_not_a_traceback(journal: 
         await pilot.press("f5")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal), timeout=30)
         await pilot.press("escape")
-        assert states(app) == [PENDING] * 6
+        assert states(app) == [PENDING] * 8
         assert "✗" in status(app)
 
 
@@ -180,16 +197,18 @@ async def test_cancel_stops_a_running_phase_and_it_runs_again(two_dbs: tuple[str
     monkeypatch.setattr(migration.MigrationRunner, "_schema", stuck)
     app = PhasesApp(planfile, store=ProfileStore(profiles_path))
     async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")  # the preflight
+        await wait_for(pilot, lambda: states(app)[0] == DONE and screen(app).running_key is None)
         await pilot.press("enter")
         await wait_for(pilot, lambda: slow.is_set() and screen(app).running_key == "schema")
-        assert "⟳" in str(app.screen.query_one("#ph-table", DataTable).get_row_at(0)[1])
+        assert "⟳" in str(app.screen.query_one("#ph-table", DataTable).get_row_at(1)[1])
         await pilot.press("f9")
-        await wait_for(pilot, lambda: screen(app).running_key is None and states(app)[0] == FAILED)
+        await wait_for(pilot, lambda: screen(app).running_key is None and states(app)[1] == FAILED)
         assert "cancelled" in screen(app).state.phase("schema").summary
         assert "cancelled" in status(app)
         monkeypatch.setattr(migration.MigrationRunner, "_schema", real)
         await pilot.press("enter")  # it runs again
-        await wait_for(pilot, lambda: states(app)[0] == DONE)
+        await wait_for(pilot, lambda: states(app)[1] == DONE)
     on_disk = MigrationState.load(MigrationPlan.load(planfile), planfile)
     assert on_disk.phase("schema").state == DONE and on_disk.phase("schema").runs == 2
 
@@ -225,6 +244,7 @@ def _ran(start: str, end: str, seconds: float, summary: str, **more: object) -> 
 
 
 MIXED: dict[str, dict[str, object]] = {
+    "preflight": _ran("09:59:58", "09:59:59", 1.2, "12 ok, 1 warning(s), 0 blocker(s); warnings accepted"),
     "schema": _ran("10:00:00", "10:00:01", 0.8, "2 table(s) created, 0 kept",
                    details=["public.customers: created", "public.orders: created"],
                    statements=["CREATE TABLE public.customers (id INT8 NOT NULL PRIMARY KEY, name STRING);"],
@@ -255,10 +275,10 @@ async def test_declining_the_cutover_runs_nothing(journal: Journal, profiles_pat
     p = _snapshot_plan()
     p.save(planfile)
     _write_state(planfile, p, {k: _ran("10:00:00", "10:00:01", 1.0, "ok")
-                               for k in ("schema", "historical", "capture", "catchup")})
+                               for k in ("preflight", "schema", "historical", "capture", "catchup")})
     app = PhasesApp(planfile, store=ProfileStore(profiles_path))
     async with app.run_test(size=SIZE) as pilot:
-        assert app.screen.query_one("#ph-table", DataTable).cursor_row == 4  # the next phase: cutover
+        assert app.screen.query_one("#ph-table", DataTable).cursor_row == 5  # the next phase: cutover
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")
@@ -333,3 +353,122 @@ def test_snapshot_phases_done_failed_skipped(snap_compare, journal: Journal, pro
 
     assert snap_compare(PhasesApp(planfile, store=ProfileStore(profiles_path)), terminal_size=SIZE,
                         run_before=run_before)
+
+
+PREFLIGHT_FAILED: dict[str, dict[str, object]] = {
+    "preflight": {
+        "state": FAILED, "started": "2025-01-02T09:59:58+00:00", "finished": "2025-01-02T09:59:59+00:00",
+        "seconds": 1.2, "runs": 1,
+        "summary": "preflight found 1 blocker(s): target allows CREATE (CREATE on schema public: no): GRANT "
+                   "CREATE ON SCHEMA public TO app",
+        "data": {"blockers": ["target allows CREATE"], "warnings": ["tables have a primary key"], "accepted": False,
+                 "checks": [
+                     {"id": "connect.source", "title": "source reachable", "verdict": "ok",
+                      "evidence": "PostgreSQL 16.4 at db.example:5432 as app", "fix": ""},
+                     {"id": "tables.no-pk", "title": "tables have a primary key", "verdict": "warning",
+                      "evidence": "1 table(s) without a primary key: public.notes",
+                      "fix": "ALTER TABLE ... ADD PRIMARY KEY"},
+                     {"id": "privileges.create", "title": "target allows CREATE", "verdict": "blocker",
+                      "evidence": "CREATE on schema public: no", "fix": "GRANT CREATE ON SCHEMA public TO app"},
+                     {"id": "clock-skew", "title": "clocks agree", "verdict": "ok",
+                      "evidence": "source and target clocks differ by 0.002 s", "fix": ""}]}},
+}
+
+
+def test_snapshot_phases_preflight_checklist(snap_compare, journal: Journal, profiles_path: Path,
+                                             tmp_path: Path) -> None:
+    """The picture proves: the phases screen opens on the failed preflight (phase 0, first of the eight
+    rows), whose detail is the doctor's checklist with the blocker first and its fix under it, then the
+    warning with its fix; the footer offers p Preflight and r Rehearse (t Post-migration is cut at 80
+    columns: F1 lists it, see test_help_and_palette_list_preflight_rehearsal_and_post_migration)."""
+    planfile = tmp_path / "shop.plan.toml"
+    p = _snapshot_plan()
+    p.save(planfile)
+    _write_state(planfile, p, PREFLIGHT_FAILED)
+
+    async def run_before(pilot: Pilot) -> None:
+        await pilot.pause()
+
+    assert snap_compare(PhasesApp(planfile, store=ProfileStore(profiles_path)), terminal_size=SIZE,
+                        run_before=run_before)
+
+
+async def test_preflight_key_blocks_then_accepting_warnings_lets_the_schema_run(
+        two_dbs: tuple[str, str], pg_server: PgServer, journal: Journal, profiles_path: Path, tmp_path: Path) -> None:
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    src, dst = two_dbs
+    execute(src, "CREATE TABLE items (id int PRIMARY KEY); CREATE TABLE notes (body text)")
+    role = "pft_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(dst, autocommit=True) as c:
+        c.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        c.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    limited = pg_server.uri(dst.rsplit("/", 1)[1], role)
+    planfile = tmp_path / "p.plan.toml"
+    await make_plan(src, limited, planfile)
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("p")
+            await wait_for(pilot, lambda: states(app)[0] == FAILED and screen(app).running_key is None)
+            assert "✗ target allows CREATE" in detail(app) and "fix: " in detail(app)
+            await pilot.press("w")  # a blocker cannot be accepted
+            await pilot.pause(0.2)
+            assert screen(app).worker is None or screen(app).worker.is_finished
+            assert states(app)[0] == FAILED
+            await pilot.press("enter")  # Enter runs the preflight again: still blocked, the schema does not run
+            await wait_for(pilot, lambda: screen(app).state.phase("preflight").runs == 2
+                           and screen(app).running_key is None)
+            assert states(app)[1] == PENDING
+            with psycopg.connect(dst, autocommit=True) as c:
+                c.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+            await pilot.press("p")  # now only the keyless table: a warning, which stops it until accepted
+            await wait_for(pilot, lambda: screen(app).state.phase("preflight").runs == 3
+                           and screen(app).running_key is None)
+            assert states(app)[0] == FAILED and "! tables have a primary key" in detail(app)
+            await pilot.press("w")
+            await wait_for(pilot, lambda: states(app)[0] == DONE and screen(app).running_key is None)
+            assert screen(app).state.phase("preflight").data["accepted"] is True
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: states(app)[1] == DONE)
+    finally:
+        with psycopg.connect(dst, autocommit=True) as c:
+            c.execute("DROP TABLE IF EXISTS items, notes")
+            c.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            c.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+async def test_rehearse_key_reports_an_eta_and_drops_its_scratch(two_dbs: tuple[str, str], journal: Journal,
+                                                                 profiles_path: Path, tmp_path: Path) -> None:
+    src, dst = two_dbs
+    execute(src, SHOP)
+    planfile = tmp_path / "shop.plan.toml"
+    await make_plan(src, dst, planfile)
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "rehearsal 10%" in status(app), timeout=60)
+        assert "✓" in status(app) and "ETA of the real run about" in status(app) and "scratch dropped" in status(app)
+        assert states(app) == [PENDING] * 8  # a rehearsal runs no phase
+    assert fetch(dst, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'kwtui_rehearsal%'")[0][0] == 0
+
+
+async def test_help_and_palette_list_preflight_rehearsal_and_post_migration(journal: Journal, profiles_path: Path,
+                                                                            tmp_path: Path) -> None:
+    from kwtui.screens.modals import HelpScreen
+
+    planfile = tmp_path / "shop.plan.toml"
+    _snapshot_plan().save(planfile)
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PhasesScreen))
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Preflight", "Rehearse", "Post-migration"} <= set(titles)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        rows = dict((d, k) for k, d in app.screen.rows)  # type: ignore[attr-defined]
+        assert rows["Preflight"] == "p" and rows["Rehearse"] == "r" and rows["Post-migration"] == "t"
+        assert rows["Accept the preflight's warnings and run it again"] == "w"

@@ -64,6 +64,7 @@ COVERED: dict[str, str] = {
     "phases.write_runbook": "tests/test_tui_worker_failures.py::test_runbook_to_an_impossible_path",
     "migration_wizard.make_plan":
         "tests/test_tui_migration.py::test_wizard_shows_a_connection_error_in_the_error_modal",
+    "phases.run_rehearsal": "tests/test_tui_worker_failures.py::test_rehearsal_on_a_target_that_is_gone",
     "phases.run_phases": "tests/test_tui_phases.py::test_an_unreachable_target_is_an_error_modal_not_a_traceback",
     "export_wizard.run_streamed_export":
         "tests/test_tui_failures.py::test_export_refused_by_the_server_shows_the_error_and_the_wizard_lives",
@@ -890,4 +891,37 @@ async def test_kwdb_job_control_refused_by_the_server(kwdb: str, profiles_path: 
         assert "Cannot pause KWDB job" in text and "Traceback" not in text
         await close_modal(pilot, NativeJobsScreen)
         assert screen.jobs
+    assert app.return_code in (None, 0)
+
+
+async def test_rehearsal_on_a_target_that_is_gone(two_dbs: tuple[str, str], pg_server: PgServer,
+                                                  profiles_path: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """r (rehearse) on the phases screen when the plan's target database has been dropped: the error
+    modal names it; the phases are unchanged and the screen stays."""
+    from kwtui.migration import MigrationPlan
+    from kwtui.screens.phases import PhasesScreen
+    from kwtui.screens.welcome import WelcomeScreen
+
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    plan = await _plan_for(*two_dbs)
+    planfile = tmp_path / "p.plan.toml"
+    plan.save(planfile)  # type: ignore[attr-defined]
+    drop_database(pg_server, _dbname(two_dbs[1]))
+
+    class PhasesApp(KwtuiApp):
+        async def open_initial(self) -> None:
+            self.push_screen(WelcomeScreen())
+            self.open_phases(MigrationPlan.load(planfile), planfile)
+
+    app = PhasesApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PhasesScreen))
+        phases = app.screen
+        await pilot.press("r")
+        text = await error_shown(pilot)
+        assert "The rehearsal could not run" in text and _dbname(two_dbs[1]) in text
+        await close_modal(pilot, PhasesScreen)
+        assert app.screen is phases
+        assert all(p.state == "pending" for p in phases.state.phases)  # type: ignore[attr-defined]
     assert app.return_code in (None, 0)

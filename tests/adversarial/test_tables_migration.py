@@ -34,14 +34,16 @@ def test_history_into_a_filled_table_is_refused_then_each_word(capsys: pytest.Ca
     code, _out, err = run(capsys, "plan", "--source", src, "--target", dst, "--save", str(planfile),
                           "--no-source-writes")
     assert code == 0, err
-    code, out, err = run(capsys, "run", str(planfile), "--through", "historical")
+    code, out, err = run(capsys, "run", str(planfile), "--through", "historical",
+                         "--accept-warnings")  # the keyless t is a preflight warning
     assert code == 1, (out, err)
     st = MigrationState.load(MigrationPlan.load(planfile), planfile)
     hist = st.phase("historical")
     assert hist.state == "failed" and "public.t" in hist.summary and "20 rows" in hist.summary, hist.summary
     assert count(dst) == 20  # nothing was added
     # this run empties it first
-    code, out, err = run(capsys, "run", str(planfile), "--through", "historical", "--if-exists", "truncate")
+    code, out, err = run(capsys, "run", str(planfile), "--through", "historical", "--if-exists", "truncate",
+                         "--accept-warnings")
     assert code == 0, (out, err)
     assert count(dst) == 50 and execute(dst, "SELECT count(*) FROM t WHERE v = 'old'")[0][0] == 0
 
@@ -56,7 +58,8 @@ def test_plan_level_if_exists(capsys: pytest.CaptureFixture[str], two_dbs: tuple
                           "--no-source-writes", "--if-exists", word)
     assert code == 0, err
     assert MigrationPlan.load(planfile).requirements.if_exists == word
-    code, out, err = run(capsys, "run", str(planfile), "--through", "historical")
+    code, out, err = run(capsys, "run", str(planfile), "--through", "historical",
+                         "--accept-warnings")  # the keyless t is a preflight warning
     assert code == 0, (out, err)
     assert count(dst) == expected
     assert len(execute(dst, "SELECT column_name FROM information_schema.columns WHERE table_name = 't'")) == cols

@@ -96,20 +96,26 @@ async def test_phases_screen_asks_what_to_do_with_a_filled_target(two_dbs: tuple
     await make_plan(src, dst, planfile)
     app = PhasesApp(planfile, store=ProfileStore(profiles_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        assert states(app) == [PENDING] * 6
+        assert states(app) == [PENDING] * 8
         select = app.screen.query_one("#ph-if-exists", Select)
         assert select.value == MigrationPlan.load(planfile).requirements.if_exists == "fail"
-        await pilot.press("enter")  # 1. schema: t exists, kept
+        await pilot.press("w")  # 0. preflight: t has no primary key (a warning), accepted
         await wait_for(pilot, lambda: states(app)[0] == DONE)
-        await pilot.press("enter")  # 2. historical data: refused, t holds 12 rows
-        await wait_for(pilot, lambda: states(app)[1] == FAILED, timeout=60)
         await wait_for(pilot, lambda: screen(app).running_key is None)
+        await pilot.press("enter")  # 1. schema: t exists, kept
+        await wait_for(pilot, lambda: states(app)[1] == DONE)
+        await wait_for(pilot, lambda: screen(app).running_key is None)
+        await pilot.press("enter")  # 2. historical data: refused, t holds 12 rows
+        await wait_for(pilot, lambda: states(app)[2] == FAILED, timeout=60)
+        await wait_for(pilot, lambda: screen(app).running_key is None)
+        if isinstance(app.screen, ErrorModal):  # a known failure offers its fix key; closed here
+            await pilot.press("escape")
         assert "public.t already holds 12 rows" in screen(app).state.phase("historical").summary
         select.value = "truncate"
         await pilot.pause()
         app.screen.query_one("#ph-table").focus()
         await pilot.press("enter")  # again, emptying t first
-        await wait_for(pilot, lambda: states(app)[1] == DONE, timeout=60)
+        await wait_for(pilot, lambda: states(app)[2] == DONE, timeout=60)
         await wait_for(pilot, lambda: screen(app).running_key is None)
     with psycopg.connect(dst) as c:
         assert c.execute("SELECT count(*), min(a) FROM t").fetchone() == (30, 1)

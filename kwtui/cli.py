@@ -567,6 +567,8 @@ def cmd_query(args: argparse.Namespace) -> int:
                                 first = False
                             elif page:
                                 print(format_table(columns, page, widths=widths, header=False))
+                        if first and columns:  # no row at all: the headers still show
+                            print(format_table(columns, []))
                 finally:
                     await stream.close()
                 count = stream.fetched

@@ -108,3 +108,13 @@ def test_sql_error_exits_1_with_the_server_message(t500: TestDb) -> None:
     assert proc.returncode == 1
     line = assert_one_line_error(proc.stderr)
     assert 'column "nope" does not exist' in line and "Traceback" not in proc.stderr
+
+
+def test_empty_result_prints_its_headers(capsys: pytest.CaptureFixture[str], t500: TestDb) -> None:
+    code, out, err = run(capsys, "query", "--dsn", t500.uri, "select id, v from t where id < 0")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "|", "v"] and set(lines[1]) <= {"-", "+"}
+    assert "(0 rows" in out
+    code, out, err = run(capsys, "query", "--dsn", t500.uri, "--json", "select id, v from t where id < 0")
+    assert json.loads(out)["columns"] == ["id", "v"]

@@ -419,3 +419,45 @@ def test_snapshot_console_nulls_and_a_long_cell_open(snap_compare, snapdb: str, 
 
     app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+async def test_console_runs_several_reads_one_after_another(snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """Read mode's Run all (F6): each read guarded alone, the last result shown with a summary;
+    the first statement read mode refuses is named and nothing after it runs."""
+    app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await _run(pilot, "select count(*) from items; select id from items where id < 4; select 1 as x", key="f6")
+        await wait_for(pilot, lambda: "3 statements" in status(app))
+        assert "#1 1 row, #2 3 rows" in status(app)
+        assert [str(c.label) for c in grid(app).columns.values()] == ["x"] and grid(app).row_count == 1
+        # a write among reads: refused before anything runs, the statement named
+        await _run(pilot, "select 1; delete from items where id = 1; select 2", key="f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "statement 2 of 3 (delete from items where id = 1)" in app.screen.message
+        await pilot.press("escape")
+        # a read the server-side guard refuses (a volatile function): named, the run stops there
+        await _run(pilot, "select 1; select pg_terminate_backend(0); select 3", key="f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "statement 2 of 3 (select pg_terminate_backend(0))" in app.screen.message
+        await pilot.press("escape")
+        # an SQL error in the third statement names it
+        await _run(pilot, "select 1; select 2; select nope from items", key="f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "statement 3 of 3" in app.screen.message and "nope" in app.screen.message
+        await pilot.press("escape")
+    with psycopg.connect(snapdb) as conn:
+        assert conn.execute("select count(*) from items where id = 1").fetchone() == (1,)
+    entries = History(tmp_path / "h.jsonl").entries()
+    assert any(e.status == "refused" and "delete from items" in e.sql for e in entries)
+
+
+async def test_console_empty_result_keeps_its_headers(snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """A query that returns no rows still shows its column headers."""
+    app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await _run(pilot, "select id, name from items where false")
+        await wait_for(pilot, lambda: "rows in" in status(app) or "SELECT" in status(app))
+        assert [str(c.label) for c in grid(app).columns.values()] == ["id", "name"]
+        assert grid(app).row_count == 0

@@ -57,7 +57,7 @@ def test_a_jobs_average_counts_active_time_only(tmp_path, monkeypatch) -> None: 
 
     The journal is real (SQLite); only its clock is set, so the attempt lengths are exact."""
     from kwtui import jobs
-    from kwtui.jobs import COMPLETED, PAUSED, Journal, JobTable
+    from kwtui.jobs import COMPLETED, PAUSED, JobTable, Journal
 
     clock = [1_000.0]
     monkeypatch.setattr(jobs.time, "time", lambda: clock[0])
@@ -86,7 +86,7 @@ def test_a_jobs_average_counts_active_time_only(tmp_path, monkeypatch) -> None: 
 
 def test_the_jobs_screen_average_uses_active_time(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from kwtui import jobs
-    from kwtui.jobs import COMPLETED, Journal, JobTable
+    from kwtui.jobs import COMPLETED, JobTable, Journal
     from kwtui.screens.jobs import JobsScreen
 
     clock = [0.0]

@@ -1666,7 +1666,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     # Loaded by name so the core keeps no import of the UI layer (see the import-linter contract).
     app_module = importlib.import_module("kwtui.screens.app")
     try:
-        return int(app_module.run_app(target=target, demo=demo is not None) or 0)
+        return int(app_module.run_app(target=target, demo=demo is not None, notice=demo.orphan if demo else "") or 0)
     finally:
         if demo is not None:
             demo.server.stop()

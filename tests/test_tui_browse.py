@@ -20,6 +20,7 @@ from kwtui.history import History
 from kwtui.profiles import ProfileStore
 from kwtui.screens.app import KwtuiApp
 from kwtui.screens.browse import BrowseScreen
+from kwtui.screens.cells import CellViewer
 from kwtui.screens.console import ConsoleScreen
 from kwtui.screens.modals import ConfirmModal, ErrorModal
 from kwtui.screens.welcome import WelcomeScreen
@@ -184,6 +185,9 @@ async def test_browse_switches_database(snapdb: str, db: object, profiles_path: 
 
 
 def test_snapshot_browse_small(snap_compare, snapdb: str, profiles_path: Path) -> None:
+    """The picture proves: browse at 80x24 with a table (items) selected; the tree pane is as wide as
+    its lines, so every table's row count and size shows; the details show each column's whole type
+    (long index names end in "…", Enter opens a line whole); the footer starts with F1 Help and Quit."""
     async def run_before(pilot: Pilot) -> None:
         await select_table(pilot, pilot.app, "items")  # type: ignore[arg-type]
         tree(pilot.app).focus()  # type: ignore[arg-type]
@@ -461,3 +465,25 @@ async def test_console_empty_result_keeps_its_headers(snapdb: str, profiles_path
         await wait_for(pilot, lambda: "rows in" in status(app) or "SELECT" in status(app))
         assert [str(c.label) for c in grid(app).columns.values()] == ["id", "name"]
         assert grid(app).row_count == 0
+
+
+async def test_tree_shows_row_counts_and_sizes_and_a_columns_line_opens_in_full(snapdb: str,
+                                                                               profiles_path: Path) -> None:
+    """Issue 13: at 80x24 the tree cut the row counts and sizes, and the details cut types.
+
+    The tree pane sizes to its widest line (at most half the screen), so every table's count and size
+    is in view; Enter on a line of the details opens it whole (column, type, null, key, default)."""
+    app = BrowseApp(snapdb, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await select_table(pilot, app, "orders")
+        await pilot.pause(0.2)
+        t = tree(app)
+        assert t.virtual_size.width <= t.scrollable_content_region.width, "a tree line is cut"
+        assert app.screen.query_one("#tree-pane").size.width <= SMALL[0] // 2
+        cols = app.screen.query_one("#columns-table", DataTable)
+        cols.focus()
+        cols.move_cursor(row=0)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CellViewer))
+        text = app.screen.query_one("#cell-text", TextArea).text
+        assert "Column: id" in text and "Type: bigint" in text and "Key / tag: PK" in text

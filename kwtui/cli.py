@@ -1018,24 +1018,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.to)
     printer = ProgressPrinter(args.json)
 
-    from kwtui.transfer.files import export_database, export_named_table, export_query
+    from kwtui.jobs import Journal
+    from kwtui.requests import ExportRequest, run_export
     from kwtui.transfer.manifest import command_text
 
-    command = command_text(getattr(args, "argv", None))
+    # the one request model: the export wizard builds the same request from its fields
+    req = ExportRequest(out, dialect, database=None if (args.query or args.table) else args.database,
+                        table=args.table, query=args.query, chunk_rows=chunk_rows, meta=not args.data_only,
+                        data=not args.meta_only, timeout=args.statement_timeout or None,
+                        command=command_text(getattr(args, "argv", None))).check()
     _collector_on()
 
     async def run() -> Any:
         async with _service(target) as svc:
-            if args.query:
-                return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer,
-                                           timeout=args.statement_timeout or None, command=command)]
-            if args.table:
-                return [await export_named_table(svc, args.table, out, dialect, chunk_rows=chunk_rows,
-                                                 meta=not args.data_only, data=not args.meta_only,
-                                                 listener=printer, command=command)]
-            return await export_database(svc, args.database, out, dialect, chunk_rows=chunk_rows,
-                                         meta=not args.data_only, data=not args.meta_only,
-                                         listener=printer, command=command)
+            return await run_export(svc, req, listener=printer, journal=Journal())
 
     results = asyncio.run(run())
     printer.finish()
@@ -1166,24 +1162,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(args.json)
 
     from kwtui.jobs import Journal
-    from kwtui.transfer.files import import_path
+    from kwtui.requests import ImportRequest, run_import
 
     _collector_on()
 
     from kwtui.transfer.files import ImportOutcome
 
+    # the one request model: the import wizard builds the same request from its fields
+    req = ImportRequest(source, dialect, into=args.into, columns=tuple(columns) if columns is not None else None,
+                        create=args.create, database=args.database, schema=args.schema,
+                        skip_header=args.skip_header, reject_file=Path(args.reject_file) if args.reject_file else None,
+                        max_rejects=args.max_rejects, batch_rows=args.batch_rows, batch_bytes=args.batch_bytes,
+                        workers=args.workers, if_exists=args.if_exists, allow_incomplete=args.allow_incomplete).check()
     box = ImportOutcome()
     journal = Journal()
 
     async def run() -> Any:
         async with _service(target) as svc:
-            return await import_path(
-                svc, source, dialect, into=args.into, columns=columns, create=args.create, database=args.database,
-                schema=args.schema, skip_header=args.skip_header,
-                reject_file=Path(args.reject_file) if args.reject_file else None,
-                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=journal,
-                workers=args.workers, outcome=box, batch_bytes=args.batch_bytes, if_exists=args.if_exists,
-                allow_incomplete=args.allow_incomplete)
+            return await run_import(svc, req, listener=printer, journal=journal, outcome=box)
 
     return _run_import(run, printer, args.json, journal, box)
 

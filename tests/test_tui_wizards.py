@@ -95,7 +95,9 @@ def fixed_view(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def empty_people(wizdb: str) -> str:
-    run_sql(wizdb, "TRUNCATE public.people; DROP SCHEMA IF EXISTS restored CASCADE; DROP SCHEMA IF EXISTS copy CASCADE")
+    # kwtui_journal: a journaled import's checkpoints on the target (wizard imports are jobs)
+    run_sql(wizdb, "TRUNCATE public.people; DROP SCHEMA IF EXISTS restored CASCADE; DROP SCHEMA IF EXISTS copy CASCADE;"
+                   " DROP SCHEMA IF EXISTS kwtui_journal CASCADE")
     return wizdb
 
 
@@ -240,6 +242,50 @@ async def test_export_table_then_import_it_back(empty_people: str, fixed_view: P
     same = run_sql(empty_people, "SELECT count(*) FROM public.items i JOIN restored.items r USING (id) "
                                  "WHERE i.name = r.name AND i.price = r.price AND i.note IS NOT DISTINCT FROM r.note")
     assert same == [(40,)]
+
+
+async def test_wizard_runs_are_journaled_jobs_on_the_jobs_screen(empty_people: str, fixed_view: Path,
+                                                                 profiles_path: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: wizard runs of export and import were not jobs. Now each runs the CLI's request through
+    the same core function: a journaled job that the jobs screen (F8) lists with its rows; the import
+    is resumable as the CLI's is (an import job of the journal)."""
+    from kwtui.jobs import COMPLETED, Journal
+    from kwtui.screens.jobs import JobsScreen
+
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    app = WizApp(empty_people, wizard="export", store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await opened(pilot, ExportWizard)
+        for name in ("path", "options", "dest"):
+            await go(pilot, name)
+        set_input(app, "f-dest", "out/items")
+        await go(pilot, "preview")
+        await go(pilot, "run")
+        await wait_finished(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        await pilot.press("f7")
+        await opened(pilot, ImportWizard)
+        set_input(app, "f-source", "out/items")
+        await go(pilot, "layout")
+        await go(pilot, "target")
+        set_input(app, "f-create-schema", "copy")
+        await go(pilot, "options")
+        await go(pilot, "preview")
+        await go(pilot, "run")
+        await wait_finished(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        table = app.screen.query_one("#jobs-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert [str(table.get_row_at(i)[2]) for i in range(2)] == ["import", "export"]
+        assert [str(table.get_row_at(i)[3]) for i in range(2)] == ["40", "40"]
+    jobs = Journal(tmp_path / "jobs.db").jobs()
+    assert [(j.kind, j.status, j.rows) for j in jobs] == [("import", COMPLETED, 40), ("export", COMPLETED, 40)]
+    assert jobs[1].objects == ["public.items"] and jobs[1].target["label"].endswith("out/items")
 
 
 async def test_export_and_import_a_database_tree(empty_people: str, fixed_view: Path,

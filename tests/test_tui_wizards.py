@@ -564,3 +564,69 @@ def test_snapshot_import_result_with_rejects(snap_compare, empty_people: str, fi
 
     assert snap_compare(WizApp(empty_people, wizard="import", table="people", store=ProfileStore(profiles_path)),
                         terminal_size=SMALL, run_before=run_before)
+
+
+EXPORT_STEPS = {
+    "what": "the first step on the table under the cursor: public.items with its ~40 rows, table or database",
+    "path": "the two ways to export: streamed by kwtui (default) or KWDB's own EXPORT, each explained",
+    "dest": "the destination directory proposed from the table's name (export/items), relative to the cwd",
+    "preview": "the plan before anything runs: what is exported where, meta.sql and the CSV file names",
+    "run": "the finished export: 40 rows, the data file and meta.sql in out/items/, Esc to close",
+}
+
+
+@pytest.mark.parametrize("name", list(EXPORT_STEPS))
+def test_snapshot_export_wizard_step(snap_compare, empty_people: str, fixed_view: Path, profiles_path: Path,
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Each step of the export wizard at 80x24 with real content; what each picture proves is in
+    EXPORT_STEPS (the options step is test_snapshot_export_options)."""
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+
+    async def run_before(pilot: Pilot) -> None:
+        await opened(pilot, ExportWizard)
+        await wait_for(pilot, lambda: "~40 rows" in text_of(pilot.app, "#what-summary"))  # type: ignore[arg-type]
+        order = ["what", "path", "options", "dest", "preview", "run"]
+        for later in order[1: order.index(name) + 1]:
+            if later == "preview":
+                set_input(pilot.app, "f-dest", "out/items")  # type: ignore[arg-type]
+            await go(pilot, later)
+        if name == "run":
+            await wait_finished(pilot)
+        await pilot.pause(0.2)
+
+    assert snap_compare(WizApp(empty_people, wizard="export", store=ProfileStore(profiles_path)),
+                        terminal_size=SMALL, run_before=run_before)
+
+
+IMPORT_STEPS = {
+    "target": "loading into the existing public.people: the file's columns matched to the table's (✓)",
+    "options": "the import options: rows per batch, rejected lines allowed, the reject file, table handling",
+    "preview": "the plan before anything runs: people.csv into public.people, header skipped, rejects kept",
+}
+
+
+@pytest.mark.parametrize("name", list(IMPORT_STEPS))
+def test_snapshot_import_wizard_step(snap_compare, empty_people: str, fixed_view: Path, profiles_path: Path,
+                                     name: str) -> None:
+    """Each step of the import wizard at 80x24 with real content; what each picture proves is in
+    IMPORT_STEPS (the layout step is test_snapshot_import_csv_preview, the run
+    test_snapshot_import_result_with_rejects; the source step shows the absolute working directory,
+    different on every run, so it has no picture)."""
+    (fixed_view / "people.csv").write_text(PEOPLE_CSV)
+
+    async def run_before(pilot: Pilot) -> None:
+        app = pilot.app
+        await opened(pilot, ImportWizard)
+        set_input(app, "f-source", "people.csv")  # type: ignore[arg-type]
+        await go(pilot, "layout")
+        await wait_for(pilot, lambda: app.screen.query_one("#sample-table", DataTable).row_count == 5)
+        await go(pilot, "target")
+        await wait_for(pilot, lambda: "✓" in text_of(app, "#columns-check"))  # type: ignore[arg-type]
+        if name in ("options", "preview"):
+            await go(pilot, "options")
+        if name == "preview":
+            await go(pilot, "preview")
+        await pilot.pause(0.2)
+
+    assert snap_compare(WizApp(empty_people, wizard="import", table="people", store=ProfileStore(profiles_path)),
+                        terminal_size=SMALL, run_before=run_before)

@@ -205,3 +205,50 @@ async def run_import(svc: ConnectionService, req: ImportRequest, *, listener: Li
         reject_file=req.reject_file, max_rejects=req.max_rejects, batch_rows=req.batch_rows, listener=listener,
         cancel=cancel, journal=journal, workers=req.workers, outcome=outcome, batch_bytes=req.batch_bytes,
         if_exists=req.if_exists, allow_incomplete=req.allow_incomplete)
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """Copy tables from one connected server to another, as a journaled, resumable job."""
+
+    tables: tuple[str, ...] | None = None  # None: every table of the source
+    workers: int = 1
+    batch_rows: int = 500  # rows per INSERT where COPY is not possible
+    chunk_rows: int = 100_000  # rows per committed batch (a checkpoint)
+    create_missing: bool = True
+    if_exists: str = "fail"
+
+    def check(self) -> TransferRequest:
+        from kwtui.transfer.tables import check_if_exists
+
+        if self.tables is not None and not self.tables:
+            raise UsageError("name the tables to copy, or copy every table")
+        if self.workers < 1:
+            raise UsageError("workers must be at least 1")
+        if self.batch_rows < 1:
+            raise UsageError("rows per INSERT must be at least 1")
+        if self.chunk_rows < 1:
+            raise UsageError("rows per batch must be at least 1")
+        check_if_exists(self.if_exists)
+        return self
+
+    def options(self) -> Any:
+        from kwtui.transfer.engine import TransferOptions
+
+        return TransferOptions(workers=self.workers, batch_rows=self.batch_rows, create_missing=self.create_missing,
+                               if_exists=self.if_exists)
+
+
+async def run_transfer(src: ConnectionService, dst: ConnectionService, req: TransferRequest, journal: Journal, *,
+                       listener: Listener | None = None, on_job: Any = None) -> Any:
+    """Plan and record the job before any data moves, then run it (``on_job(job_id)`` once it
+    is recorded); the job's outcome. ``kwtui jobs resume N`` continues it after a crash."""
+    from kwtui.transfer.resumable import JobRunner, create_transfer_job
+
+    req.check()
+    plans: list[Any] = []
+    job_id = await create_transfer_job(journal, src, dst, list(req.tables) if req.tables is not None else None,
+                                       req.options(), batch_rows=req.chunk_rows, plans_out=plans)
+    if on_job is not None:
+        on_job(job_id)
+    return await JobRunner(journal, job_id, src, dst, listener, plans=plans).run()

@@ -69,3 +69,18 @@ def test_cli_export_and_import_are_journaled_jobs(capsys: pytest.CaptureFixture[
     code, _, err = run(capsys, "import", "--dsn", db.uri, "--from", str(tmp_path / "out"), "--into", "public.dst",
                        "--if-exists", "merge")
     assert code == 2 and len(Journal(tmp_path / "jobs.db").jobs()) == 2
+
+
+@pytest.mark.parametrize(("kwargs", "said"), [
+    ({"tables": ()}, "name the tables"),
+    ({"workers": 0}, "workers"),
+    ({"batch_rows": 0}, "rows per INSERT"),
+    ({"chunk_rows": 0}, "rows per batch"),
+    ({"if_exists": "merge"}, "one of fail, append"),
+])
+def test_transfer_request_check(kwargs: dict[str, object], said: str) -> None:
+    from kwtui.requests import TransferRequest
+
+    with pytest.raises(UsageError, match=said):
+        TransferRequest(**kwargs).check()  # type: ignore[arg-type]
+    assert TransferRequest(("public.t",), workers=2).check().options().workers == 2

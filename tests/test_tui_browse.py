@@ -198,6 +198,8 @@ def test_snapshot_browse_small(snap_compare, snapdb: str, profiles_path: Path) -
 
 
 def test_snapshot_browse_large(snap_compare, snapdb: str, profiles_path: Path) -> None:
+    """The picture proves: browse at 160x48 with sales.orders selected and its Preview tab open: the first rows,
+    numbers right-aligned, the tree with every count and size."""
     async def run_before(pilot: Pilot) -> None:
         await select_table(pilot, pilot.app, "orders")  # type: ignore[arg-type]
         tree(pilot.app).focus()  # type: ignore[arg-type]
@@ -322,6 +324,8 @@ async def test_console_streams_pages_cancel_and_csv(snapdb: str, profiles_path: 
 
 
 def test_snapshot_console_small(snap_compare, snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """The picture proves: the console at 80x24 in read mode: the query, LIMIT 20 added (said in the status
+    line), NULL a dim ∅ apart from the empty string and the text 'a, "b"', numbers right-aligned."""
     async def run_before(pilot: Pilot) -> None:
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConsoleScreen))
         await _run(pilot, "select id, name, price, note from items order by id")
@@ -333,6 +337,8 @@ def test_snapshot_console_small(snap_compare, snapdb: str, profiles_path: Path, 
 
 
 def test_snapshot_console_large(snap_compare, snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """The picture proves: the console at 160x48: a three-line join, its 20 rows (LIMIT 20 added), numbers
+    right-aligned."""
     async def run_before(pilot: Pilot) -> None:
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConsoleScreen))
         await _run(pilot, "select o.id, o.qty, i.name\nfrom sales.orders o join items i on i.id = o.item_id\norder by o.id")

@@ -108,6 +108,8 @@ class JobsApp(KwtuiApp):
 @pytest.mark.parametrize("status", ["running", "interrupted", COMPLETED])
 def test_snapshot_jobs(snap_compare, journal: Journal, monkeypatch: pytest.MonkeyPatch, profiles_path: Path,
                        status: str) -> None:
+    """The picture proves, per status: a running, an interrupted ("r resumes it") or a completed job (17
+    rejected rows) at 80x24, with its route in full, per-table lines and bars, and the log wrapped."""
     _fixed(monkeypatch)
     _job(journal, status, rejects=17 if status == COMPLETED else 0)
     if status == "running":  # this very process runs it: alive, and its heartbeat never goes stale here

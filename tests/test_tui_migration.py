@@ -312,6 +312,8 @@ class PlanApp(KwtuiApp):
 
 
 def test_snapshot_new_migration_wizard(snap_compare, snap_db: str, profiles_path: Path) -> None:
+    """The picture proves: the new-migration form at 80x24 with real choices (a saved source profile, KWDB
+    time-series target, downtime seconds) and a wrong target URI said beside the field and on the F5 line."""
     store = ProfileStore(profiles_path)
     add_profile_from_dsn(store, "shop-pg", snap_db)
 

@@ -499,6 +499,8 @@ async def test_keys_and_palette(wizdb: str, profiles_path: Path) -> None:
 
 
 def test_snapshot_export_options(snap_compare, wizdb: str, profiles_path: Path) -> None:
+    """The picture proves: the export wizard's options step at 80x24 with a two-character delimiter refused
+    beside the field (one character), every other option with its help."""
     async def run_before(pilot: Pilot) -> None:
         await opened(pilot, ExportWizard)
         await go(pilot, "path")
@@ -512,6 +514,8 @@ def test_snapshot_export_options(snap_compare, wizdb: str, profiles_path: Path) 
 
 
 def test_snapshot_export_native_preview(snap_compare, wizdb: str, profiles_path: Path) -> None:
+    """The picture proves: the native path's preview: the EXPORT statement KWDB would run (chunk_rows, delimiter
+    '|', column_name), and that this PostgreSQL server cannot run it."""
     async def run_before(pilot: Pilot) -> None:
         await opened(pilot, ExportWizard)
         await go(pilot, "path")
@@ -529,6 +533,8 @@ def test_snapshot_export_native_preview(snap_compare, wizdb: str, profiles_path:
 
 
 def test_snapshot_import_csv_preview(snap_compare, wizdb: str, fixed_view: Path, profiles_path: Path) -> None:
+    """The picture proves: the import wizard's layout step: people.csv read as CSV with its dialect, the header
+    line detected and skipped, the first 5 records with their line numbers."""
     (fixed_view / "people.csv").write_text(PEOPLE_CSV)
 
     async def run_before(pilot: Pilot) -> None:
@@ -545,6 +551,8 @@ def test_snapshot_import_csv_preview(snap_compare, wizdb: str, fixed_view: Path,
 
 def test_snapshot_import_result_with_rejects(snap_compare, empty_people: str, fixed_view: Path,
                                              profiles_path: Path) -> None:
+    """The picture proves: an import run's result: 6 rows loaded by COPY and the 2 bad lines in the reject file,
+    records = rows + rejects."""
     (fixed_view / "people.csv").write_text(PEOPLE_CSV)
 
     async def run_before(pilot: Pilot) -> None:

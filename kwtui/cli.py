@@ -1239,24 +1239,18 @@ def _resume_import(journal: Any, job: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from kwtui.validate import (
-        TableSpec,
-        ValidateOptions,
-        Validation,
-        list_source_tables,
-        render_text,
-        report_format,
-        write_report,
-    )
+    from kwtui.requests import ValidateRequest, run_validate
+    from kwtui.validate import render_text, report_format, write_report
 
     key = tuple(k.strip() for k in args.key.split(",") if k.strip()) if args.key else None
     if args.key is not None and not key:
         raise UsageError("--key needs column names: --key a,b")
     if args.report:
         report_format(args.report)  # a wrong extension is a usage error before anything runs
-    options = ValidateOptions(level=args.level, max_diffs=args.max_diffs, workers=args.workers,
-                              check_references=not args.no_references)
-    options.check()
+    # the one request model: the validation screen builds the same request from its fields
+    req = ValidateRequest(None if args.all else tuple(args.table), key=key, level=args.level,
+                          max_diffs=args.max_diffs, workers=args.workers,
+                          check_references=not args.no_references).check()
     source = target_from_arg(args.source)
     target = target_from_arg(args.target)
     printer = ProgressPrinter(args.json)
@@ -1272,16 +1266,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         async with _service(source) as src, _service(target) as dst:
-            tables: Any = args.table
-            if args.all:
-                tables = await list_source_tables(src)
-                if not tables:
-                    raise UsageError("the source has no tables to validate")
-                if key and len(tables) > 1:
-                    raise UsageError(f"--key names the key of one table; --all found {len(tables)}: "
-                                     "validate them with --table one by one")
-            specs = [TableSpec(t, key=key) for t in tables]
-            return await Validation(src, dst, specs, options, listener).run()
+            return await run_validate(src, dst, req, listener=listener)
 
     try:
         result = asyncio.run(run())

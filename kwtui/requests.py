@@ -252,3 +252,48 @@ async def run_transfer(src: ConnectionService, dst: ConnectionService, req: Tran
     if on_job is not None:
         on_job(job_id)
     return await JobRunner(journal, job_id, src, dst, listener, plans=plans).run()
+
+
+@dataclass(frozen=True)
+class ValidateRequest:
+    """Prove that tables match between two connected servers (kwtui.validate)."""
+
+    tables: tuple[str, ...] | None = None  # None: every table of the source
+    key: tuple[str, ...] | None = None  # a key override: one table only
+    level: str = "checksum"
+    max_diffs: int = 20
+    workers: int = 2
+    check_references: bool = True
+    targets: tuple[tuple[str, str], ...] = ()  # source table -> target name, where they differ
+
+    def check(self) -> ValidateRequest:
+        if self.key is not None and not self.key:
+            raise UsageError("a key override needs column names: a,b")
+        if self.key and self.tables is not None and len(self.tables) > 1:
+            raise UsageError(f"a key override names the key of one table; {len(self.tables)} are named: "
+                             "validate them one by one")
+        self.options().check()
+        return self
+
+    def options(self) -> Any:
+        from kwtui.validate import ValidateOptions
+
+        return ValidateOptions(level=self.level, max_diffs=self.max_diffs, workers=self.workers,
+                               check_references=self.check_references)
+
+
+async def run_validate(src: ConnectionService, dst: ConnectionService, req: ValidateRequest, *,
+                       listener: Listener | None = None) -> Any:
+    """The tables (every source table when none is named), checked as the request says; the result."""
+    from kwtui.validate import TableSpec, Validation, list_source_tables
+
+    req.check()
+    names = list(req.tables) if req.tables else await list_source_tables(src)
+    if not names:
+        raise UsageError("the source has no tables to validate")
+    if req.key and len(names) > 1:
+        raise UsageError(f"a key override names the key of one table; the source has {len(names)}: "
+                         "validate them one by one")
+    targets = dict(req.targets)
+    specs = [TableSpec(n, targets.get(n), req.key) for n in names]
+    return await Validation(src, dst, specs, req.options(), listener).run()

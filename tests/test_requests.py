@@ -84,3 +84,15 @@ def test_transfer_request_check(kwargs: dict[str, object], said: str) -> None:
     with pytest.raises(UsageError, match=said):
         TransferRequest(**kwargs).check()  # type: ignore[arg-type]
     assert TransferRequest(("public.t",), workers=2).check().options().workers == 2
+
+
+def test_validate_request_check() -> None:
+    from kwtui.requests import ValidateRequest
+
+    with pytest.raises(UsageError, match="needs column names"):
+        ValidateRequest(("a",), key=()).check()
+    with pytest.raises(UsageError, match="key override names the key of one table"):
+        ValidateRequest(("a", "b"), key=("id",)).check()
+    with pytest.raises(UsageError, match="level"):
+        ValidateRequest(("a",), level="everything").check()
+    assert ValidateRequest(("a",), key=("id",)).check().options().level == "checksum"

@@ -750,7 +750,8 @@ def cmd_transfer_pull(args: argparse.Namespace) -> int:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     from kwtui.jobs import Journal
-    from kwtui.requests import TransferRequest, run_transfer
+    from kwtui.requests import TransferRequest
+    from kwtui.transfer.resumable import JobRunner, create_transfer_job
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -763,22 +764,24 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     source = target_from_arg(args.source)
     target = target_from_arg(args.target)
     printer = ProgressPrinter(args.json)
-    req = TransferRequest(None if args.all else tuple(args.table), workers=args.workers, batch_rows=args.batch_rows,
-                          chunk_rows=args.chunk_rows, create_missing=not args.no_create,
-                          if_exists=args.if_exists).check()
+    # the request model's check and options (kwtui.requests); the run below stays here
+    options = TransferRequest(None if args.all else tuple(args.table), workers=args.workers,
+                              batch_rows=args.batch_rows, chunk_rows=args.chunk_rows, create_missing=not args.no_create,
+                              if_exists=args.if_exists).check().options()
     journal = Journal()
     _collector_on()
 
-    def said(job_id: int) -> None:
-        if args.json:
-            print(json.dumps({"event": "job", "job": job_id}), flush=True)
-        elif sys.stderr.isatty():
-            print(f"job {job_id} (kwtui jobs show {job_id}; resume after a crash: kwtui jobs resume {job_id})",
-                  file=sys.stderr)
-
     async def run() -> Any:
         async with _services(source, target) as (src, dst):
-            return await run_transfer(src, dst, req, journal, listener=printer, on_job=said)
+            plans: list[Any] = []
+            job_id = await create_transfer_job(journal, src, dst, None if args.all else args.table, options,
+                                               batch_rows=args.chunk_rows, plans_out=plans)
+            if args.json:
+                print(json.dumps({"event": "job", "job": job_id}), flush=True)
+            elif sys.stderr.isatty():
+                print(f"job {job_id} (kwtui jobs show {job_id}; resume after a crash: kwtui jobs resume {job_id})",
+                      file=sys.stderr)
+            return await JobRunner(journal, job_id, src, dst, printer, plans=plans).run()
 
     try:
         outcome = asyncio.run(run())

@@ -214,10 +214,6 @@ class Journal:
                 have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
                 if "records" not in have:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN records INTEGER NOT NULL DEFAULT 0")
-            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
-            if "active" not in have:  # journals written before averages counted active time only
-                db.execute("ALTER TABLE jobs ADD COLUMN active REAL NOT NULL DEFAULT 0")
-                db.execute("ALTER TABLE jobs ADD COLUMN run_started REAL")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -228,6 +224,10 @@ class Journal:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.row_factory = sqlite3.Row
+            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            if have and "active" not in have:  # journals written before averages counted active time only
+                db.execute("ALTER TABLE jobs ADD COLUMN active REAL NOT NULL DEFAULT 0")
+                db.execute("ALTER TABLE jobs ADD COLUMN run_started REAL")
             self._local.db = db
         yield db
 

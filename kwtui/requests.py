@@ -239,21 +239,6 @@ class TransferRequest:
                                if_exists=self.if_exists)
 
 
-async def run_transfer(src: ConnectionService, dst: ConnectionService, req: TransferRequest, journal: Journal, *,
-                       listener: Listener | None = None, on_job: Any = None) -> Any:
-    """Plan and record the job before any data moves, then run it (``on_job(job_id)`` once it
-    is recorded); the job's outcome. ``kwtui jobs resume N`` continues it after a crash."""
-    from kwtui.transfer.resumable import JobRunner, create_transfer_job
-
-    req.check()
-    plans: list[Any] = []
-    job_id = await create_transfer_job(journal, src, dst, list(req.tables) if req.tables is not None else None,
-                                       req.options(), batch_rows=req.chunk_rows, plans_out=plans)
-    if on_job is not None:
-        on_job(job_id)
-    return await JobRunner(journal, job_id, src, dst, listener, plans=plans).run()
-
-
 @dataclass(frozen=True)
 class ValidateRequest:
     """Prove that tables match between two connected servers (kwtui.validate)."""
@@ -305,4 +290,4 @@ async def run_validate(src: ConnectionService, dst: ConnectionService, req: Vali
 from kwtui.migration import Requirements as PlanRequest  # noqa: E402
 
 __all__ = ["ExportRequest", "ImportRequest", "PlanRequest", "TransferRequest", "ValidateRequest", "run_export",
-           "run_import", "run_transfer", "run_validate"]
+           "run_import", "run_validate"]

@@ -160,6 +160,8 @@ class Job:
         if self.started is None:
             return None
         if self.run_started is None:
+            if not self.active and self.finished:  # written before active time was kept: wall time
+                return max(0.0, self.finished - self.started)
             return max(0.0, self.active)
         end = time.time() if self.status == RUNNING else (self.heartbeat or self.run_started)
         return max(0.0, self.active + max(0.0, end - self.run_started))

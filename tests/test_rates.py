@@ -105,3 +105,22 @@ def test_the_jobs_screen_average_uses_active_time(tmp_path, monkeypatch) -> None
     screen.windows = {}
     assert screen.rates(journal.get(job_id)) == (1_000.0, 1.0)
     journal.close()
+
+
+def test_a_journal_written_before_active_time_still_opens(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An older jobs.db (no active/run_started columns) gains them when opened; its jobs still read."""
+    import sqlite3
+
+    from kwtui.jobs import SCHEMA, Journal
+
+    old = SCHEMA.replace(",\n    active REAL NOT NULL DEFAULT 0,\n    run_started REAL\n", "\n")
+    assert "run_started" not in old
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(old)
+        db.execute("INSERT INTO jobs (kind, status, source, target, objects, options, created, started, finished)"
+                   " VALUES ('transfer', 'completed', '{}', '{}', '[]', '{}', 0, 10, 40)")
+    journal = Journal(path)
+    job = journal.jobs()[0]
+    assert job.elapsed == 30.0 and job.status == "completed"  # no active time then: its wall time
+    journal.close()

@@ -578,6 +578,8 @@ def cmd_query(args: argparse.Namespace) -> int:
                                 first = False
                             elif page:
                                 print(format_table(columns, page, widths=widths, header=False))
+                        if first and columns:  # no row at all: the headers still show
+                            print(format_table(columns, []))
                 finally:
                     await stream.close()
                 count = stream.fetched
@@ -759,7 +761,7 @@ def cmd_transfer_pull(args: argparse.Namespace) -> int:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     from kwtui.jobs import Journal
-    from kwtui.transfer.engine import TransferOptions
+    from kwtui.requests import TransferRequest
     from kwtui.transfer.resumable import JobRunner, create_transfer_job
 
     if args.workers < 1:
@@ -773,8 +775,10 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     source = target_from_arg(args.source)
     target = target_from_arg(args.target)
     printer = ProgressPrinter(args.json)
-    options = TransferOptions(workers=args.workers, batch_rows=args.batch_rows, create_missing=not args.no_create,
-                              if_exists=args.if_exists)
+    # the request model's check and options (kwtui.requests); the run below stays here
+    options = TransferRequest(None if args.all else tuple(args.table), workers=args.workers,
+                              batch_rows=args.batch_rows, chunk_rows=args.chunk_rows, create_missing=not args.no_create,
+                              if_exists=args.if_exists).check().options()
     journal = Journal()
     _collector_on()
 
@@ -1035,24 +1039,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.to)
     printer = ProgressPrinter(args.json)
 
-    from kwtui.transfer.files import export_database, export_named_table, export_query
+    from kwtui.jobs import Journal
+    from kwtui.requests import ExportRequest, run_export
     from kwtui.transfer.manifest import command_text
 
-    command = command_text(getattr(args, "argv", None))
+    # the one request model: the export wizard builds the same request from its fields
+    req = ExportRequest(out, dialect, database=None if (args.query or args.table) else args.database,
+                        table=args.table, query=args.query, chunk_rows=chunk_rows, meta=not args.data_only,
+                        data=not args.meta_only, timeout=args.statement_timeout or None,
+                        command=command_text(getattr(args, "argv", None))).check()
     _collector_on()
 
     async def run() -> Any:
         async with _service(target) as svc:
-            if args.query:
-                return [await export_query(svc, args.query, out, dialect, chunk_rows=chunk_rows, listener=printer,
-                                           timeout=args.statement_timeout or None, command=command)]
-            if args.table:
-                return [await export_named_table(svc, args.table, out, dialect, chunk_rows=chunk_rows,
-                                                 meta=not args.data_only, data=not args.meta_only,
-                                                 listener=printer, command=command)]
-            return await export_database(svc, args.database, out, dialect, chunk_rows=chunk_rows,
-                                         meta=not args.data_only, data=not args.meta_only,
-                                         listener=printer, command=command)
+            return await run_export(svc, req, listener=printer, journal=Journal())
 
     results = asyncio.run(run())
     printer.finish()
@@ -1183,24 +1183,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(args.json)
 
     from kwtui.jobs import Journal
-    from kwtui.transfer.files import import_path
+    from kwtui.requests import ImportRequest, run_import
 
     _collector_on()
 
     from kwtui.transfer.files import ImportOutcome
 
+    # the one request model: the import wizard builds the same request from its fields
+    req = ImportRequest(source, dialect, into=args.into, columns=tuple(columns) if columns is not None else None,
+                        create=args.create, database=args.database, schema=args.schema,
+                        skip_header=args.skip_header, reject_file=Path(args.reject_file) if args.reject_file else None,
+                        max_rejects=args.max_rejects, batch_rows=args.batch_rows, batch_bytes=args.batch_bytes,
+                        workers=args.workers, if_exists=args.if_exists, allow_incomplete=args.allow_incomplete).check()
     box = ImportOutcome()
     journal = Journal()
 
     async def run() -> Any:
         async with _service(target) as svc:
-            return await import_path(
-                svc, source, dialect, into=args.into, columns=columns, create=args.create, database=args.database,
-                schema=args.schema, skip_header=args.skip_header,
-                reject_file=Path(args.reject_file) if args.reject_file else None,
-                max_rejects=args.max_rejects, batch_rows=args.batch_rows, listener=printer, journal=journal,
-                workers=args.workers, outcome=box, batch_bytes=args.batch_bytes, if_exists=args.if_exists,
-                allow_incomplete=args.allow_incomplete)
+            return await run_import(svc, req, listener=printer, journal=journal, outcome=box)
 
     return _run_import(run, printer, args.json, journal, box)
 
@@ -1261,24 +1261,18 @@ def _resume_import(journal: Any, job: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from kwtui.validate import (
-        TableSpec,
-        ValidateOptions,
-        Validation,
-        list_source_tables,
-        render_text,
-        report_format,
-        write_report,
-    )
+    from kwtui.requests import ValidateRequest, run_validate
+    from kwtui.validate import render_text, report_format, write_report
 
     key = tuple(k.strip() for k in args.key.split(",") if k.strip()) if args.key else None
     if args.key is not None and not key:
         raise UsageError("--key needs column names: --key a,b")
     if args.report:
         report_format(args.report)  # a wrong extension is a usage error before anything runs
-    options = ValidateOptions(level=args.level, max_diffs=args.max_diffs, workers=args.workers,
-                              check_references=not args.no_references)
-    options.check()
+    # the one request model: the validation screen builds the same request from its fields
+    req = ValidateRequest(None if args.all else tuple(args.table), key=key, level=args.level,
+                          max_diffs=args.max_diffs, workers=args.workers,
+                          check_references=not args.no_references).check()
     source = target_from_arg(args.source)
     target = target_from_arg(args.target)
     printer = ProgressPrinter(args.json)
@@ -1294,16 +1288,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         async with _service(source) as src, _service(target) as dst:
-            tables: Any = args.table
-            if args.all:
-                tables = await list_source_tables(src)
-                if not tables:
-                    raise UsageError("the source has no tables to validate")
-                if key and len(tables) > 1:
-                    raise UsageError(f"--key names the key of one table; --all found {len(tables)}: "
-                                     "validate them with --table one by one")
-            specs = [TableSpec(t, key=key) for t in tables]
-            return await Validation(src, dst, specs, options, listener).run()
+            return await run_validate(src, dst, req, listener=listener)
 
     try:
         result = asyncio.run(run())
@@ -1716,7 +1701,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     # Loaded by name so the core keeps no import of the UI layer (see the import-linter contract).
     app_module = importlib.import_module("kwtui.screens.app")
     try:
-        return int(app_module.run_app(target=target, demo=demo is not None) or 0)
+        return int(app_module.run_app(target=target, demo=demo is not None, notice=demo.orphan if demo else "") or 0)
     finally:
         if demo is not None:
             demo.server.stop()

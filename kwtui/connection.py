@@ -561,6 +561,8 @@ class ResultStream:
             desc = self._cur.description
             self.columns = [d.name for d in desc] if desc else []
             self.status = self._cur.statusmessage or ""
+            if self.done and not self.columns:  # psycopg's stream keeps no description without a row
+                self.columns = await self._describe()
         except psycopg.Error as exc:
             await self._finish(exc)
             raise query_error(exc) from None
@@ -572,6 +574,29 @@ class ResultStream:
             self.elapsed = self.first_page_elapsed
         if self.done:
             await self._finish(None)
+
+    async def _describe(self) -> list[str]:
+        """The column names of an empty result: the statement parsed and described again, not run."""
+        from psycopg import generators, pq
+
+        if self._params:
+            return []
+        query = self._query
+        text = query if isinstance(query, str | bytes) else query.as_string(self._conn)
+        raw = text if isinstance(text, bytes) else text.encode(self._conn.info.encoding)
+        try:
+            async with self._conn.lock:
+                self._conn.pgconn.send_prepare(b"", raw)
+                await self._conn.wait(generators.execute(self._conn.pgconn))
+                self._conn.pgconn.send_describe_prepared(b"")
+                results = await self._conn.wait(generators.execute(self._conn.pgconn))
+        except psycopg.Error:
+            return []
+        for res in results:
+            if res.status == pq.ExecStatus.COMMAND_OK and res.nfields:
+                enc = self._conn.info.encoding
+                return [(res.fname(i) or b"?column?").decode(enc, "replace") for i in range(res.nfields)]
+        return []
 
     async def next_page(self, size: int = 500) -> list[tuple[Any, ...]]:
         """Up to ``size`` more rows; an empty list once the result is exhausted."""

@@ -170,6 +170,8 @@ class DemoInfo:
     server: EmbeddedServer
     seeded_now: bool
     seed_seconds: float
+    #: what was done about a demo server a killed kwtui left running ("" when there was none)
+    orphan: str = ""
 
     def conninfo(self, dbname: str = "shop") -> str:
         return self.server.conninfo(dbname)
@@ -200,22 +202,64 @@ def seed(conninfo: str, *, meters: int = 1000, steps: int = 1000,
         conn.execute(METERS_SQL.format(meters=int(meters), steps=int(steps)))  # type: ignore[arg-type]
 
 
+def _owner_alive(base: Path) -> int | None:
+    """The pid of the live kwtui that started the demo server, or None (none recorded, or it died)."""
+    import os
+
+    try:
+        pid = int(json.loads((base / "owner.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def _kept_port(base: Path) -> int:
+    try:
+        return int((base / "port").read_text().strip())
+    except (OSError, ValueError):
+        return DEMO_PORT
+
+
 def start_demo(*, reset: bool = False, base: Path | None = None,
                progress: Callable[[str], None] | None = None) -> DemoInfo:
-    """Start (and on first use seed) the demo server. The caller stops it (atexit does too)."""
+    """Start (and on first use seed) the demo server. The caller stops it (atexit does too).
+
+    The port is kept in the demo's data dir (``port``), so a saved demo profile keeps working
+    across restarts; another free one is taken (and kept) only when it is in use. A server left
+    running by a kwtui that was killed (its owner in ``owner.json`` is gone) is stopped first and
+    ``orphan`` says so; one a live kwtui started is shared, and left to that kwtui to stop.
+    """
+    import os
+
     say = progress or (lambda _msg: None)
     base = base or demo_dir()
-    server = EmbeddedServer(base / "pgdata", port=DEMO_PORT)
+    server = EmbeddedServer(base / "pgdata", port=_kept_port(base))
+    orphan = ""
+    if server.initialised and _owner_alive(base) is None:
+        port = server.stop_running()
+        if port is not None:
+            orphan = f"a demo server left running by a killed kwtui (port {port}) was found and stopped"
+            say(orphan)
     if reset:
         say("removing the old demo data")
         server.destroy()
         marker_path(base).unlink(missing_ok=True)
-        server = EmbeddedServer(base / "pgdata", port=DEMO_PORT)
+        server = EmbeddedServer(base / "pgdata", port=_kept_port(base))
     base.mkdir(parents=True, exist_ok=True)
     if not server.initialised:  # a new (or deleted) cluster holds no demo data, whatever the marker says
         marker_path(base).unlink(missing_ok=True)
     say("starting the embedded PostgreSQL")
     server.start()
+    if server.started_here:
+        (base / "owner.json").write_text(json.dumps({"pid": os.getpid()}))
+    if server.port is not None and server.port != _kept_port(base) or not (base / "port").exists():
+        (base / "port").write_text(str(server.port))
     marker = marker_path(base)
     seeded_now = False
     seconds = 0.0
@@ -226,7 +270,7 @@ def start_demo(*, reset: bool = False, base: Path | None = None,
         seconds = time.perf_counter() - t0
         marker.write_text(json.dumps({"version": SEED_VERSION, "seconds": round(seconds, 2)}))
         seeded_now = True
-    return DemoInfo(server=server, seeded_now=seeded_now, seed_seconds=seconds)
+    return DemoInfo(server=server, seeded_now=seeded_now, seed_seconds=seconds, orphan=orphan)
 
 
 def _marker_ok(marker: Path) -> bool:

@@ -204,6 +204,15 @@ class EmbeddedServer:
         with contextlib.suppress(EmbeddedError):
             self._run("pg_ctl", ["-D", str(self.datadir), "-w", "-m", "fast", "stop"], timeout=60)
 
+    def stop_running(self) -> int | None:
+        """Stop whatever postmaster runs on datadir (one this process did not start: a killed
+        run's orphan). Returns the port it listened on, or None when none ran."""
+        port = self.running_port()
+        if port is None:
+            return None
+        self._run("pg_ctl", ["-D", str(self.datadir), "-w", "-m", "fast", "stop"], timeout=60)
+        return port
+
     def destroy(self) -> None:
         self.stop()
         port = self.running_port()

@@ -61,7 +61,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     bytes INTEGER NOT NULL DEFAULT 0,
     rejects INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
-    records INTEGER NOT NULL DEFAULT 0
+    records INTEGER NOT NULL DEFAULT 0,
+    active REAL NOT NULL DEFAULT 0,
+    run_started REAL
 );
 CREATE TABLE IF NOT EXISTS job_tables (
     job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -153,13 +155,21 @@ class Job:
     attempts: int = 0
     tables: list[JobTable] = field(default_factory=list)
     records: int = 0
+    #: seconds the job ran in attempts that ended; the current attempt began at ``run_started``
+    active: float = 0.0
+    run_started: float | None = None
 
     @property
     def elapsed(self) -> float | None:
+        """Active time only: the attempts' running time, never the idle gap of a pause or a retry."""
         if self.started is None:
             return None
-        end = self.finished or (self.heartbeat if self.status != RUNNING else time.time())
-        return max(0.0, (end or time.time()) - self.started)
+        if self.run_started is None:
+            if not self.active and self.finished:  # written before active time was kept: wall time
+                return max(0.0, self.finished - self.started)
+            return max(0.0, self.active)
+        end = time.time() if self.status == RUNNING else (self.heartbeat or self.run_started)
+        return max(0.0, self.active + max(0.0, end - self.run_started))
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "status": self.status, "source": self.source.get("label"),
@@ -169,6 +179,11 @@ class Job:
                 "error": self.error, "rows": self.rows, "bytes": self.bytes, "rejects": self.rejects,
                 "records": self.records,
                 "attempts": self.attempts, "tables": [t.as_dict() for t in self.tables]}
+
+
+#: adds the attempt under way (from run_started to the last heartbeat) to the job's active time
+_FOLD = ("UPDATE jobs SET active = active + MAX(0, COALESCE(heartbeat, run_started) - run_started), run_started = NULL"
+         " WHERE id=? AND run_started IS NOT NULL")
 
 
 def target_record(target: Any) -> dict[str, Any]:
@@ -223,6 +238,10 @@ class Journal:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.row_factory = sqlite3.Row
+            have = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            if have and "active" not in have:  # journals written before averages counted active time only
+                db.execute("ALTER TABLE jobs ADD COLUMN active REAL NOT NULL DEFAULT 0")
+                db.execute("ALTER TABLE jobs ADD COLUMN run_started REAL")
             self._local.db = db
         yield db
 
@@ -266,9 +285,10 @@ class Journal:
     def start(self, job_id: int) -> None:
         now = time.time()
         with self._tx() as db:
+            db.execute(_FOLD, (job_id,))  # an attempt that died unfinished ran until its last heartbeat
             db.execute("UPDATE jobs SET status=?, started=COALESCE(started, ?), heartbeat=?, pid=?, host=?,"
-                       " request=NULL, error=NULL, attempts=attempts+1, finished=NULL WHERE id=?",
-                       (RUNNING, now, now, os.getpid(), os.uname().nodename, job_id))
+                       " request=NULL, error=NULL, attempts=attempts+1, finished=NULL, run_started=? WHERE id=?",
+                       (RUNNING, now, now, os.getpid(), os.uname().nodename, now, job_id))
 
     def heartbeat(self, job_id: int, rows: int, nbytes: int, rejects: int) -> str | None:
         """Keep the job alive; returns a pending request ("cancel" / "pause") if any."""
@@ -322,6 +342,7 @@ class Journal:
                        " rejects=?, records=? WHERE id=?",
                        (status, error, time.time() if status in FINISHED else None, time.time(),
                         totals["r"], totals["b"], totals["j"], totals["n"], job_id))
+            db.execute(_FOLD, (job_id,))  # this attempt ends now: its time counts, what follows does not
         self.log(job_id, "error" if status == FAILED else "info", f"job {status}" + (f": {error}" if error else ""))
         if status == FAILED:
             self._log_advice(job_id, error)
@@ -400,7 +421,8 @@ class Journal:
                   options=json.loads(row["options"]), created=row["created"], started=row["started"],
                   finished=row["finished"], heartbeat=row["heartbeat"], pid=row["pid"], host=row["host"],
                   request=row["request"], error=row["error"], rows=row["rows"], bytes=row["bytes"],
-                  rejects=row["rejects"], attempts=row["attempts"], records=row["records"])
+                  rejects=row["rejects"], attempts=row["attempts"], records=row["records"],
+                  active=row["active"], run_started=row["run_started"])
         for t in db.execute("SELECT * FROM job_tables WHERE job_id=? ORDER BY rowid", (job.id,)):
             job.tables.append(JobTable(name=t["name"], target=t["target"], status=t["status"], path=t["path"],
                                        est_rows=t["est_rows"], rows=t["rows"], bytes=t["bytes"],

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass, field
 
 from kwtui.connection import ConnectionService, ResultStream
-from kwtui.errors import UsageError
-from kwtui.guard import DEFAULT_TIMEOUT, CheckedRead, default_timeout
-from kwtui.sqlsafety import READ, Guarded, guard
+from kwtui.errors import KwtuiError, UsageError
+from kwtui.guard import DEFAULT_TIMEOUT, CheckedRead, ReadRefused, default_timeout
+from kwtui.sqlsafety import EMPTY, READ, Guarded, classify, guard
 
 #: rows fetched from a write statement's RETURNING at most
 MAX_WRITE_ROWS = 1000
@@ -61,6 +61,8 @@ class QueryRunner:
         #: statement timeout of read mode, in seconds (None or 0: none); by default 300 s or
         #: KWTUI_STATEMENT_TIMEOUT
         self.timeout: float | None = default_timeout() if timeout == "default" else timeout  # type: ignore[assignment]
+        #: the statement ``run_reads`` is on (where an error points), else None
+        self.current: str | None = None
 
     def prepare(self, text: str, *, write_mode: bool) -> Guarded:
         """Classify; raise WriteRefused when the input may not run in this mode."""
@@ -103,6 +105,86 @@ class QueryRunner:
             if last and res.columns:
                 ex.columns, ex.rows = res.columns, res.rows
         return ex
+
+    def prepare_reads(self, text: str) -> list[Guarded]:
+        """Read mode's "Run all": every statement classified on its own, in order.
+
+        Each piece goes through the same guard as a lone statement (one statement per
+        check, never weakened); ``WriteRefused`` names the first one read mode refuses,
+        before anything runs.
+        """
+        statements = read_statements(text)
+        if len(statements) < 2:
+            return [self.prepare(text, write_mode=False)]
+        out = []
+        for number, st in enumerate(statements, 1):
+            try:
+                out.append(self.prepare(st, write_mode=False))
+            except WriteRefused as exc:
+                raise WriteRefused(_named(number, len(statements), st, exc.message), hint=exc.hint) from None
+        return out
+
+    async def run_reads(self, steps: list[Guarded], *, chunk: int = 500) -> tuple[list[ReadStep], Execution]:
+        """Run prepared reads one after another, each through the server-side read guard.
+
+        Every statement but the last gives its first page (counted, then closed); the last
+        one's ``Execution`` is returned with its stream open. Stops at the first statement
+        the guard or the server refuses, naming it (``ReadRefused`` / the query's error);
+        ``current`` is then that statement.
+        """
+        done: list[ReadStep] = []
+        total = len(steps)
+        for number, g in enumerate(steps, 1):
+            text = g.statements[0].text if g.statements else g.sql
+            self.current = text
+            try:
+                ex = await self.run(g, write_mode=False, chunk=chunk)
+            except ReadRefused as exc:
+                raise ReadRefused(_named(number, total, text, exc.message), by=exc.by, hint=exc.hint) from None
+            except KwtuiError as exc:
+                if total > 1:
+                    exc.message = _named(number, total, text, exc.message)
+                raise
+            if number == total:
+                return done, ex
+            rows, more = 0, False
+            if ex.stream is not None:
+                try:
+                    rows = len(await ex.stream.next_page(chunk))
+                    more = not ex.stream.done
+                finally:
+                    await ex.stream.close()
+            done.append(ReadStep(number, text, rows, more, time.perf_counter() - ex.started))
+        raise UsageError("nothing to run: only comments")
+
+
+@dataclass
+class ReadStep:
+    """One statement of a read-mode "Run all" that ran: its text and how many rows it gave."""
+
+    number: int
+    text: str
+    rows: int
+    more: bool  # the statement had more rows than were fetched (only the first page is read)
+    elapsed: float
+
+    def line(self) -> str:
+        return f"#{self.number} {self.rows:,}{'+' if self.more else ''} row{'s' * (self.rows != 1 or self.more)}"
+
+
+def short_statement(text: str, width: int = 40) -> str:
+    """A statement on one line, cut at ``width`` characters, to name it in a message."""
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+def read_statements(text: str) -> list[str]:
+    """The statements of ``text`` (comment-only pieces dropped), each to be guarded on its own."""
+    return [st.text for st in classify(text) if st.kind != EMPTY]
+
+
+def _named(number: int, total: int, text: str, message: str) -> str:
+    return f"statement {number} of {total} ({short_statement(text)}): {message}"
 
 
 def _no_limit(text: str) -> Guarded:

@@ -54,6 +54,7 @@ class KwtuiApp(App[int]):
         self.explorer: Explorer | None = None
         self.demo_info: Any = None
         self.is_demo = demo
+        self.startup_notice = ""
 
     @property
     def journal(self) -> Any:
@@ -68,6 +69,8 @@ class KwtuiApp(App[int]):
 
     async def on_mount(self) -> None:
         await self.open_initial()
+        if self.startup_notice:
+            self.notify(self.startup_notice, timeout=10)
 
     async def open_initial(self) -> None:
         """The first screens: welcome, then connect when a target was given (tests override this)."""
@@ -371,6 +374,8 @@ class KwtuiApp(App[int]):
     def on_demo_started(self, message: DemoStarted) -> None:
         self.demo_info = message.demo
         self.is_demo = True
+        if message.demo.orphan:
+            self.notify(message.demo.orphan, timeout=10)
         self.connect(self._demo_target(message.demo))
 
     @staticmethod
@@ -432,7 +437,8 @@ class KwtuiApp(App[int]):
         yield SystemCommand("About", f"kwtui {__version__}", lambda: self.notify(f"kwtui {__version__}"))
 
 
-def run_app(*, target: ConnectTarget | None = None, demo: bool = False) -> int:
+def run_app(*, target: ConnectTarget | None = None, demo: bool = False, notice: str = "") -> int:
     app = KwtuiApp(target=target, demo=demo)
+    app.startup_notice = notice  # e.g. a killed run's demo server that was stopped
     app.run()
     return int(app.return_code or 0)

@@ -253,6 +253,15 @@ class BrowseScreen(KwScreen[None]):
         if not tables:
             node.add_leaf("[dim](no tables)[/]" if not self.filter_text else "[dim](no match)[/]",
                           data=NodeData("more", db))
+        self.call_after_refresh(self.fit_tree)
+
+    def fit_tree(self) -> None:
+        """The tree pane as wide as its widest line (row counts and sizes included), at most half the
+        screen; the details keep the rest."""
+        tree = self.query_one("#db-tree", Tree)
+        widest = max([tree.virtual_size.width] + [len(self.query_one("#tree-filter", Input).placeholder or "")])
+        room = max(26, self.app.size.width // 2)
+        self.query_one("#tree-pane").styles.width = min(room, max(26, widest + 3))  # border, scrollbar
 
     @on(Tree.NodeHighlighted, "#db-tree")
     def on_node_highlighted(self, event: Tree.NodeHighlighted[NodeData]) -> None:
@@ -306,9 +315,11 @@ class BrowseScreen(KwScreen[None]):
         comment = f"\n[dim]{_esc(t.comment)}[/]" if t.comment else ""
         self.query_one("#table-title", Static).update(f"[b]{_esc(t.qualified)}[/b] · {_esc(' · '.join(bits))}{comment}")
         table = self.query_one("#columns-table", DataTable)
-        table.clear()
-        if not table.columns:
-            table.add_columns("Column", "Type", "Null", "Key / tag", "Default")
+        # the names column as wide as the table's column names: long index names end in "…" (Enter
+        # shows a line whole), so the types beside them are not pushed out of view
+        table.clear(columns=True)
+        table.add_column("Column", width=max([6] + [len(c.name) for c in d.columns]))
+        table.add_columns("Type", "Null", "Key / tag", "Default")
         for c in d.columns:
             key = "PK" if c.primary_key else ""
             if c.primary_tag:
@@ -317,7 +328,7 @@ class BrowseScreen(KwScreen[None]):
                 key = (key + " tag").strip()
             table.add_row(Text(c.name), Text(c.type), "yes" if c.nullable else "no", key, _cell(c.default or ""))
         for ix in d.indexes:
-            table.add_row(Text(f"index: {ix.name}"), Text(", ".join(ix.columns)),
+            table.add_row(Text(f"index: {ix.name}", overflow="ellipsis", no_wrap=True), Text(", ".join(ix.columns)),
                           "", "primary" if ix.primary else ("unique" if ix.unique else ""), "")
         self.query_one("#ddl-text", TextArea).text = d.ddl
 
@@ -346,6 +357,15 @@ class BrowseScreen(KwScreen[None]):
             grid.add_row(*[_cell(v) for v in row])
         status = res.status if not res.columns else f"first {len(res.rows)} rows · {fmt.ms(res.elapsed)}"
         self.query_one("#preview-status", Static).update(_esc(status))
+
+    @on(DataTable.RowSelected, "#columns-table")
+    def on_column_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a column of the details: the whole line (a long type or default is cut in the grid)."""
+        table = event.data_table
+        cells = [str(v) for v in table.get_row_at(event.cursor_row)]
+        names = [str(c.label) for c in table.columns.values()]
+        text = "\n".join(f"{n}: {v}" for n, v in zip(names, cells, strict=False) if v)
+        self.app.push_screen(CellViewer(cells[0] if cells else "column", text))
 
     @on(DataTable.CellSelected, "#preview-table")
     def on_preview_cell_selected(self, event: DataTable.CellSelected) -> None:

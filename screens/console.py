@@ -21,7 +21,7 @@ from kwtui.connection import ConnectionService, QueryError, ResultStream
 from kwtui.errors import KwtuiError
 from kwtui.guard import ReadRefused
 from kwtui.history import History, HistoryEntry
-from kwtui.query import Execution, QueryRunner, WriteRefused, save_csv, statement_at
+from kwtui.query import Execution, QueryRunner, ReadStep, WriteRefused, save_csv, statement_at
 from kwtui.screens.base import KwModal, KwScreen
 from kwtui.screens.cells import CellViewer, cell, full_text
 from kwtui.screens.modals import PathPrompt
@@ -44,15 +44,17 @@ def _cell(value: Any) -> Text:
 
 
 class RunFinished(Message):
-    def __init__(self, execution: Execution, page: list[tuple[Any, ...]]) -> None:
+    def __init__(self, execution: Execution, page: list[tuple[Any, ...]], steps: list[ReadStep] | None = None) -> None:
         super().__init__()
         self.execution, self.page = execution, page
+        self.steps = steps or []  # the reads that ran before the last one (read mode's "Run all")
 
 
 class RunFailed(Message):
-    def __init__(self, text: str, error: KwtuiError) -> None:
+    def __init__(self, text: str, error: KwtuiError, *, whole: str | None = None) -> None:
         super().__init__()
-        self.text, self.error = text, error
+        self.text, self.error = text, error  # text: the statement that failed (where an error points)
+        self.whole = whole or text  # what the user ran (the history keeps it)
 
 
 class PageLoaded(Message):
@@ -232,7 +234,8 @@ class ConsoleScreen(KwScreen[None]):
             self.notify("A statement is running: F9 cancels it", severity="warning")
             return
         try:
-            guarded = self.runner.prepare(text, write_mode=self.write_mode)
+            steps = [] if self.write_mode else self.runner.prepare_reads(text)  # each statement guarded alone
+            guarded = steps[-1] if steps else self.runner.prepare(text, write_mode=True)
         except WriteRefused as exc:
             self.update_status(f"[red]refused[/]: {escape(exc.message)}")
             self.history.add(HistoryEntry(sql=text, database=self.database, status="refused"))
@@ -255,7 +258,30 @@ class ConsoleScreen(KwScreen[None]):
                                  answer)
             return
         self.update_status("running… (F9 cancels)")
-        self.run_statements(text, guarded, False)
+        if len(steps) > 1:
+            self.run_reads(text, steps)
+        else:
+            self.run_statements(text, guarded, False)
+
+    @guarded("The statements failed", group="run", exclusive=True)
+    async def run_reads(self, text: str, steps: list[Guarded]) -> None:
+        """Read mode's "Run all": one statement after another, each through the read guard."""
+        assert self.runner is not None
+        self.running = True
+        if self.stream is not None:
+            await self.stream.close()
+            self.stream = None
+        try:
+            done, ex = await self.runner.run_reads(steps, chunk=PAGE)
+            page = await ex.stream.next_page(PAGE) if ex.stream is not None else []
+        except Exception as exc:
+            self.running = False
+            err = exc if isinstance(exc, KwtuiError) else KwtuiError(str(exc))
+            self.post_message(RunFailed(self.runner.current or text, err, whole=text))
+            return
+        self.running = False
+        self.last_sql, self.last_guarded = text, steps[-1]  # Ctrl+S saves the last result
+        self.post_message(RunFinished(ex, page, done))
 
     @guarded("The statement failed", group="run", exclusive=True)
     async def run_statements(self, text: str, guarded: Guarded, confirmed: bool) -> None:
@@ -291,6 +317,9 @@ class ConsoleScreen(KwScreen[None]):
         for row in cells:
             grid.add_row(*row)
         parts = []
+        if message.steps:
+            n = len(message.steps) + 1
+            parts.append(f"{n} statements: " + ", ".join(step.line() for step in message.steps) + f"; #{n}:")
         if ex.stream is not None:
             s = ex.stream
             more = "" if s.done else "+ (more as you scroll)"
@@ -312,7 +341,7 @@ class ConsoleScreen(KwScreen[None]):
         err = message.error
         if isinstance(err, ReadRefused):
             self.update_status(f"[red]refused[/]: {escape(err.message)}")
-            self.history.add(HistoryEntry(sql=message.text, database=self.database, status="refused"))
+            self.history.add(HistoryEntry(sql=message.whole, database=self.database, status="refused"))
             kwtui_app(self).show_error("Refused in read mode", err.message + "\nCtrl+W switches to write mode.")
             return
         where = ""
@@ -321,7 +350,7 @@ class ConsoleScreen(KwScreen[None]):
             self._point_at(message.text, err.position)
         self.update_status(f"[red]{escape(err.message)}{where}[/]")
         cancelled = isinstance(err, QueryError) and err.sqlstate == "57014"
-        self.history.add(HistoryEntry(sql=message.text, database=self.database, status="error"))
+        self.history.add(HistoryEntry(sql=message.whole, database=self.database, status="error"))
         detail = "\n".join(x for x in (err.detail, f"Hint: {err.hint}" if err.hint else None) if x)
         title = "Statement cancelled" if cancelled else "The server refused the statement"
         kwtui_app(self).show_error(title, err.message + where, detail or None)

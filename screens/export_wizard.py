@@ -24,6 +24,7 @@ from kwtui import fmt
 from kwtui.catalog import Table
 from kwtui.errors import KwtuiError
 from kwtui.fmt import human_bytes
+from kwtui.requests import ExportRequest, run_export
 from kwtui.screens.wizard import (
     FieldRow,
     ProgressPanel,
@@ -36,11 +37,11 @@ from kwtui.screens.wizard import (
     native_reason,
     parse_int,
 )
-from kwtui.screens.workers import guarded
+from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.transfer import native
 from kwtui.transfer.csvdialect import CsvDialect
 from kwtui.transfer.engine import split_name
-from kwtui.transfer.files import ExportedTable, export_database, export_named_table
+from kwtui.transfer.files import ExportedTable
 from kwtui.transfer.layout import check_empty
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -555,13 +556,15 @@ class ExportWizard(WizardScreen):
     @guarded("The export failed", group="run", exclusive=True)
     async def run_streamed_export(self, kind: str, database: str, table: str, out: Path, dialect: CsvDialect,
                                   chunk_rows: int, contents: str) -> None:
-        kw: dict[str, Any] = {"chunk_rows": chunk_rows, "meta": contents != "data", "data": contents != "meta",
-                              "listener": self.listener}
+        # the request the CLI's `kwtui export` builds from its options, run by the same core
+        # function: a journaled job, on the jobs screen (F8) while it runs
+        req = ExportRequest(out, dialect, database=None if kind == "table" else database,
+                            table=table if kind == "table" else None, chunk_rows=chunk_rows,
+                            meta=contents != "data", data=contents != "meta").check()
+        journal = kwtui_app(self).journal
 
         async def export(svc: Any) -> list[ExportedTable]:
-            if kind == "table":
-                return [await export_named_table(svc, table, out, dialect, **kw)]
-            return await export_database(svc, database, out, dialect, **kw)
+            return await run_export(svc, req, listener=self.listener, journal=journal)
 
         results = await self.with_own_connection(database, export)
         self.post_message(ExportFinished(results))

@@ -38,6 +38,7 @@ from kwtui import fmt
 from kwtui.catalog import Table, TableDetail
 from kwtui.errors import KwtuiError
 from kwtui.fmt import human_bytes
+from kwtui.requests import ImportRequest, run_import
 from kwtui.screens.wizard import (
     FieldRow,
     ProgressPanel,
@@ -50,10 +51,10 @@ from kwtui.screens.wizard import (
     native_reason,
     parse_int,
 )
-from kwtui.screens.workers import guarded
+from kwtui.screens.workers import guarded, kwtui_app
 from kwtui.transfer import native
 from kwtui.transfer.csvdialect import CsvDialect, Record, iter_records, read_header
-from kwtui.transfer.files import ImportOutcome, import_path, meta_table_name
+from kwtui.transfer.files import ImportOutcome, meta_table_name
 from kwtui.transfer.layout import Layout, read_layout
 from kwtui.transfer.tables import FAIL, IF_EXISTS_CHOICES
 
@@ -943,8 +944,15 @@ class ImportWizard(WizardScreen):
 
     @guarded("The import failed", group="run", exclusive=True)
     async def run_streamed_import(self, source: Path, dialect: CsvDialect, kwargs: dict[str, Any]) -> None:
-        outcome = await self.with_own_connection(self.database,
-                                                 lambda svc: import_path(svc, source, dialect, **kwargs))
+        # the request the CLI's `kwtui import` builds from its options, run by the same core function:
+        # a journaled job, on the jobs screen (F8) with its progress, resumable as the CLI's
+        listener = kwargs.pop("listener", None)
+        if kwargs.get("columns") is not None:
+            kwargs["columns"] = tuple(kwargs["columns"])
+        req = ImportRequest(source, dialect, **kwargs).check()
+        journal = kwtui_app(self).journal
+        outcome = await self.with_own_connection(
+            self.database, lambda svc: run_import(svc, req, listener=listener, journal=journal))
         self.post_message(ImportFinished(outcome))
 
     @guarded("KWDB's IMPORT failed", group="run", exclusive=True)

@@ -120,6 +120,26 @@ class RejectsModal(KwModal[None]):
         self.dismiss(None)
 
 
+def route(job: Job) -> str:
+    return f"{job.source.get('label', '?')} → {job.target.get('label', '?')}"
+
+
+#: the first five columns' widths, and each column's padding (1 each side)
+_FIXED = 4 + 11 + 8 + 11 + 7 + 7 * 2
+
+
+def route_tables_widths(jobs: list[Job], screen_width: int) -> tuple[int, int]:
+    """Widths of the From → To and Tables columns: what they hold when it fits the terminal, else
+    the room left shared in proportion (the detail pane shows both in full, wrapped)."""
+    want_route = max([len("From → To")] + [len(route(j)) for j in jobs])
+    want_tables = max([len("Tables")] + [len(", ".join(j.objects)) for j in jobs])
+    room = max(16, screen_width - 2 - 1 - _FIXED)  # the border, the scrollbar
+    if want_route + want_tables <= room:
+        return want_route, want_tables
+    r = max(8, min(want_route, room * want_route // (want_route + want_tables)))
+    return r, max(8, room - r)
+
+
 class JobsLoaded(Message):
     def __init__(self, jobs: list[Job], logs: list[tuple[float, str, str]]) -> None:
         super().__init__()
@@ -158,6 +178,7 @@ class JobsScreen(KwScreen[None]):
         self.selected: int | None = None
         self.samples: dict[int, deque[Sample]] = {}
         self.windows: dict[int, RateWindow] = {}
+        self.widths: tuple[int, int] = (0, 0)  # of the From → To and Tables columns
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -172,21 +193,17 @@ class JobsScreen(KwScreen[None]):
                     yield Static("", id="job-overall")
                     yield Throughput([], id="job-spark")
                     yield Static("", id="job-tables")
-                log = RichLog(id="job-log", wrap=True, markup=True)
+                log = RichLog(id="job-log", wrap=True, markup=True, min_width=10)  # wrap at the pane, not 78
                 log.border_title = "Log"
                 yield log
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = "Jobs"
-        table = self.query_one("#jobs-table", DataTable)
-        for label, width in (("Job", 4), ("Status", 11), ("Kind", 8), ("Rows", 11), ("Elapsed", 7),
-                             ("From → To", 22), ("Tables", 24)):
-            table.add_column(label, width=width)
         self.action_refresh()
         if self.live:
             self.set_interval(REFRESH, self.action_refresh)
-        table.focus()
+        self.query_one("#jobs-table", DataTable).focus()
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -219,12 +236,20 @@ class JobsScreen(KwScreen[None]):
                 hist.append(Sample(now, job.rows, job.bytes))
         table = self.query_one("#jobs-table", DataTable)
         cursor = table.cursor_row
-        table.clear()
+        widths = route_tables_widths(message.jobs, self.app.size.width)
+        if widths != self.widths or not table.columns:  # the last two columns size to content and terminal
+            self.widths = widths
+            table.clear(columns=True)
+            for label, width in (("Job", 4), ("Status", 11), ("Kind", 8), ("Rows", 11), ("Elapsed", 7),
+                                 ("From → To", widths[0]), ("Tables", widths[1])):
+                table.add_column(label, width=width)
+        else:
+            table.clear()
         for job in message.jobs:
             status = Text(job.status, style=STATUS_STYLE.get(job.status, ""))
-            route = f"{job.source.get('label', '?')} → {job.target.get('label', '?')}"
             table.add_row(str(job.id), status, job.kind, f"{job.rows:,}", duration(job.elapsed),
-                          Text(route), Text(", ".join(job.objects)), key=str(job.id))
+                          Text(route(job), overflow="ellipsis", no_wrap=True),
+                          Text(", ".join(job.objects), overflow="ellipsis", no_wrap=True), key=str(job.id))
         if message.jobs:
             if self.selected is None:
                 self.selected = message.jobs[0].id
@@ -272,6 +297,7 @@ class JobsScreen(KwScreen[None]):
         lines = [
             f"[b]job {job.id}[/b] {escape(job.kind)} · [{STATUS_STYLE.get(job.status, '')}]{job.status}[/]"
             f" · attempt {job.attempts}",
+            escape(route(job)),  # in full here: the list's columns may be cut at 80x24
             f"{job.rows:,} rows · {rate(rows_s, 'rows/s')} · {rate(mb_s, 'MB/s')} · elapsed {duration(job.elapsed)}"
             + (f" · ETA {duration(eta)}" if eta is not None else ""),
         ]
@@ -308,6 +334,10 @@ class JobsScreen(KwScreen[None]):
             lines.append(f"{escape(t.name)} · {table_state(job, t)} · {t.rows:,} rows{err}")
             lines.append(bar(len(t.done_batches), len(t.batches)) + f" {len(t.done_batches)}/{len(t.batches)}")
         box.update("\n".join(lines))
+
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self.load()
 
     # -- actions -----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -295,6 +295,11 @@ class PlanScreen(KwScreen[None]):
         with VerticalScroll(id="pl-notes"):
             yield Static("", id="pl-notes-text")
         yield Footer(compact=True, show_command_palette=False)  # ctrl+p still opens it
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The mapping in focus takes the room: the tables list and the notes shrink (80x24 showed 4
+        mapping rows)."""
+        self.set_class(event.widget.id in ("pl-mapping", "pl-ddl"), "-mapping-focus")
 
     def on_mount(self) -> None:
         self.sub_title = "Migration plan"

@@ -22,6 +22,7 @@ from kwtui.errors import KwtuiError, UsageError
 from kwtui.fmt import text_value
 from kwtui.jobs import COMPLETED, Job, Journal
 from kwtui.profiles import ProfileStore, conninfo_text
+from kwtui.requests import ValidateRequest, run_validate
 from kwtui.screens.base import KwScreen
 from kwtui.screens.cells import CellViewer, full_text, is_number
 from kwtui.screens.cells import cell as grid_cell
@@ -39,13 +40,9 @@ from kwtui.validate import (
     EXTRA_IN_TARGET,
     MISSING,
     MISSING_IN_TARGET,
-    TableSpec,
     TableValidation,
-    ValidateOptions,
     ValidationResult,
-    list_source_tables,
     report_format,
-    validate,
     write_report,
 )
 
@@ -416,14 +413,10 @@ class ValidationScreen(KwScreen[None]):
                 services.append(dst)
                 await src.connect()
                 await dst.connect()
-                names = request.tables or await list_source_tables(src)
-                if not names:
-                    raise UsageError("the source has no tables to validate")
-                if request.key and len(names) > 1:
-                    raise UsageError(f"the key override names the key of one table; there are {len(names)}",
-                                     hint="name one table under Tables")
-                specs = [TableSpec(n, request.targets.get(n), request.key) for n in names]
-                result = await validate(src, dst, specs, ValidateOptions(level=request.level), self._progressed)
+                # the request `kwtui validate` builds from its options, run by the same core function
+                req = ValidateRequest(tuple(request.tables) or None, key=request.key, level=request.level,
+                                      targets=tuple(request.targets.items()))
+                result = await run_validate(src, dst, req, listener=self._progressed)
             finally:
                 for svc in services:
                     with contextlib.suppress(Exception):

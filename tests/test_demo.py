@@ -164,3 +164,104 @@ def test_start_demo_seeds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         for server in servers:
             server.stop()
     assert all(server.running_port() is None for server in servers)
+
+
+def _alive(pid: int) -> bool:
+    """A running process (a zombie waiting for its parent to reap it has stopped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _spawn_demo(env: dict[str, str]) -> Any:
+    """``kwtui --demo`` on a pseudo-terminal of 80x24, as a user starts it."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "kwtui", "--demo"], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, close_fds=True)
+    os.close(slave)
+    return proc, master
+
+
+def test_demo_port_is_kept_and_a_killed_runs_server_is_stopped(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: after kill -9 the next ``kwtui --demo`` silently reused the orphaned server and
+    never stopped it; the port changed between restarts (a saved demo profile stopped working)."""
+    import os
+    import time
+
+    from kwtui.embedded import EmbeddedServer
+
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    base = tmp_path / "data" / "kwtui" / "demo"
+    monkeypatch.setattr(kwtui.demo, "seed", lambda conninfo, **kw: REAL_SEED(conninfo, meters=2, steps=5))
+    first = start_demo(base=base)  # seeded here, small, so the spawned demo only starts it
+    port = first.server.port
+    assert port is not None and (base / "port").read_text() == str(port)
+    first.server.stop()
+    pgdata = EmbeddedServer(base / "pgdata")
+    proc, master = _spawn_demo(env)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # until the spawned kwtui has its server up and says it owns it
+            owner = base / "owner.json"
+            if owner.exists() and json.loads(owner.read_text())["pid"] == proc.pid and pgdata.running_port():
+                break
+            assert proc.poll() is None, "kwtui --demo exited"
+            time.sleep(0.2)
+        assert pgdata.running_port() == port  # the same port as the run before: a saved profile still works
+        proc.kill()  # kill -9 of the process we spawned, nothing else
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        os.close(master)
+    orphan_pid = int((base / "pgdata" / "postmaster.pid").read_text().split()[0])
+    assert pgdata.running_port() == port  # the orphan: nobody will stop it
+    again = start_demo(base=base)
+    try:
+        assert "killed kwtui" in again.orphan and "stopped" in again.orphan
+        assert not _alive(orphan_pid)
+        assert int((base / "pgdata" / "postmaster.pid").read_text().split()[0]) != orphan_pid
+        assert again.server.started_here and again.server.port == port  # ours now: stopped on quit
+    finally:
+        again.server.stop()
+    assert pgdata.running_port() is None
+
+
+def test_demo_port_taken_by_another_program_is_replaced_and_kept(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setattr(kwtui.demo, "seed", lambda conninfo, **kw: REAL_SEED(conninfo, meters=2, steps=5))
+    base = tmp_path / "demo"
+    base.mkdir()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        (base / "port").write_text(str(taken))
+        info = start_demo(base=base)
+        try:
+            assert info.server.port != taken
+            kept = (base / "port").read_text()
+            assert kept == str(info.server.port)
+        finally:
+            info.server.stop()
+    second = start_demo(base=base)  # the other program is gone: the kept port stays
+    try:
+        assert str(second.server.port) == kept and second.orphan == ""
+    finally:
+        second.server.stop()

@@ -108,3 +108,47 @@ def test_sql_error_exits_1_with_the_server_message(t500: TestDb) -> None:
     assert proc.returncode == 1
     line = assert_one_line_error(proc.stderr)
     assert 'column "nope" does not exist' in line and "Traceback" not in proc.stderr
+
+
+def test_empty_result_prints_its_headers(capsys: pytest.CaptureFixture[str], t500: TestDb) -> None:
+    code, out, err = run(capsys, "query", "--dsn", t500.uri, "select id, v from t where id < 0")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "|", "v"] and set(lines[1]) <= {"-", "+"}
+    assert "(0 rows" in out
+    code, out, err = run(capsys, "query", "--dsn", t500.uri, "--json", "select id, v from t where id < 0")
+    assert json.loads(out)["columns"] == ["id", "v"]
+
+
+@pytest.mark.kwdb
+def test_empty_result_prints_its_headers_on_kwdb(capsys: pytest.CaptureFixture[str], kwdb: str) -> None:
+    """KWDB too: the empty result's columns come from describing the statement again (nothing runs)."""
+    import psycopg
+
+    with psycopg.connect(kwdb, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id INT PRIMARY KEY, v STRING)")
+    code, out, err = run(capsys, "query", "--dsn", kwdb, "select id, v from t where id < 0")
+    assert code == 0, err
+    assert out.splitlines()[0].split() == ["id", "|", "v"] and "(0 rows" in out
+    code, out, err = run(capsys, "query", "--dsn", kwdb, "select 1 as a; select 2 as b")
+    assert code == 2  # kwtui query stays one statement at a time in read mode (Run all is the console's)
+
+
+@pytest.mark.kwdb
+async def test_run_all_reads_one_by_one_on_kwdb(kwdb: str) -> None:
+    """The console's Run all on KWDB: each read through the guard alone; a write among them refused by name."""
+    from kwtui.connection import ConnectionService, ConnectTarget
+    from kwtui.query import QueryRunner, WriteRefused
+
+    svc = ConnectionService(ConnectTarget.from_dsn(kwdb))
+    await svc.connect()
+    try:
+        runner = QueryRunner(svc, timeout=30)
+        steps = runner.prepare_reads("select 1 as a; select 2 as b, 3 as c; show databases")
+        done, ex = await runner.run_reads(steps)
+        assert [s.rows for s in done] == [1, 1] and ex.stream is not None and "database_name" in ex.columns
+        await ex.stream.close()
+        with pytest.raises(WriteRefused, match=r"statement 2 of 2 \(create table x \(a int\)\)"):
+            runner.prepare_reads("select 1; create table x (a int)")
+    finally:
+        await svc.close()

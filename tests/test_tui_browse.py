@@ -20,6 +20,7 @@ from kwtui.history import History
 from kwtui.profiles import ProfileStore
 from kwtui.screens.app import KwtuiApp
 from kwtui.screens.browse import BrowseScreen
+from kwtui.screens.cells import CellViewer
 from kwtui.screens.console import ConsoleScreen
 from kwtui.screens.modals import ConfirmModal, ErrorModal
 from kwtui.screens.welcome import WelcomeScreen
@@ -184,6 +185,9 @@ async def test_browse_switches_database(snapdb: str, db: object, profiles_path: 
 
 
 def test_snapshot_browse_small(snap_compare, snapdb: str, profiles_path: Path) -> None:
+    """The picture proves: browse at 80x24 with a table (items) selected; the tree pane is as wide as
+    its lines, so every table's row count and size shows; the details show each column's whole type
+    (long index names end in "…", Enter opens a line whole); the footer starts with F1 Help and Quit."""
     async def run_before(pilot: Pilot) -> None:
         await select_table(pilot, pilot.app, "items")  # type: ignore[arg-type]
         tree(pilot.app).focus()  # type: ignore[arg-type]
@@ -194,6 +198,8 @@ def test_snapshot_browse_small(snap_compare, snapdb: str, profiles_path: Path) -
 
 
 def test_snapshot_browse_large(snap_compare, snapdb: str, profiles_path: Path) -> None:
+    """The picture proves: browse at 160x48 with sales.orders selected and its Preview tab open: the first rows,
+    numbers right-aligned, the tree with every count and size."""
     async def run_before(pilot: Pilot) -> None:
         await select_table(pilot, pilot.app, "orders")  # type: ignore[arg-type]
         tree(pilot.app).focus()  # type: ignore[arg-type]
@@ -318,6 +324,8 @@ async def test_console_streams_pages_cancel_and_csv(snapdb: str, profiles_path: 
 
 
 def test_snapshot_console_small(snap_compare, snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """The picture proves: the console at 80x24 in read mode: the query, LIMIT 20 added (said in the status
+    line), NULL a dim ∅ apart from the empty string and the text 'a, "b"', numbers right-aligned."""
     async def run_before(pilot: Pilot) -> None:
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConsoleScreen))
         await _run(pilot, "select id, name, price, note from items order by id")
@@ -329,6 +337,8 @@ def test_snapshot_console_small(snap_compare, snapdb: str, profiles_path: Path, 
 
 
 def test_snapshot_console_large(snap_compare, snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """The picture proves: the console at 160x48: a three-line join, its 20 rows (LIMIT 20 added), numbers
+    right-aligned."""
     async def run_before(pilot: Pilot) -> None:
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConsoleScreen))
         await _run(pilot, "select o.id, o.qty, i.name\nfrom sales.orders o join items i on i.id = o.item_id\norder by o.id")
@@ -419,3 +429,67 @@ def test_snapshot_console_nulls_and_a_long_cell_open(snap_compare, snapdb: str, 
 
     app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+async def test_console_runs_several_reads_one_after_another(snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """Read mode's Run all (F6): each read guarded alone, the last result shown with a summary;
+    the first statement read mode refuses is named and nothing after it runs."""
+    app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await _run(pilot, "select count(*) from items; select id from items where id < 4; select 1 as x", key="f6")
+        await wait_for(pilot, lambda: "3 statements" in status(app))
+        assert "#1 1 row, #2 3 rows" in status(app)
+        assert [str(c.label) for c in grid(app).columns.values()] == ["x"] and grid(app).row_count == 1
+        # a write among reads: refused before anything runs, the statement named
+        await _run(pilot, "select 1; delete from items where id = 1; select 2", key="f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "statement 2 of 3 (delete from items where id = 1)" in app.screen.message
+        await pilot.press("escape")
+        # a read the server-side guard refuses (a volatile function): named, the run stops there
+        await _run(pilot, "select 1; select pg_terminate_backend(0); select 3", key="f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "statement 2 of 3 (select pg_terminate_backend(0))" in app.screen.message
+        await pilot.press("escape")
+        # an SQL error in the third statement names it
+        await _run(pilot, "select 1; select 2; select nope from items", key="f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "statement 3 of 3" in app.screen.message and "nope" in app.screen.message
+        await pilot.press("escape")
+    with psycopg.connect(snapdb) as conn:
+        assert conn.execute("select count(*) from items where id = 1").fetchone() == (1,)
+    entries = History(tmp_path / "h.jsonl").entries()
+    assert any(e.status == "refused" and "delete from items" in e.sql for e in entries)
+
+
+async def test_console_empty_result_keeps_its_headers(snapdb: str, profiles_path: Path, tmp_path: Path) -> None:
+    """A query that returns no rows still shows its column headers."""
+    app = BrowseApp(snapdb, console=True, history=History(tmp_path / "h.jsonl"), store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen))
+        await _run(pilot, "select id, name from items where false")
+        await wait_for(pilot, lambda: "rows in" in status(app) or "SELECT" in status(app))
+        assert [str(c.label) for c in grid(app).columns.values()] == ["id", "name"]
+        assert grid(app).row_count == 0
+
+
+async def test_tree_shows_row_counts_and_sizes_and_a_columns_line_opens_in_full(snapdb: str,
+                                                                               profiles_path: Path) -> None:
+    """Issue 13: at 80x24 the tree cut the row counts and sizes, and the details cut types.
+
+    The tree pane sizes to its widest line (at most half the screen), so every table's count and size
+    is in view; Enter on a line of the details opens it whole (column, type, null, key, default)."""
+    app = BrowseApp(snapdb, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await select_table(pilot, app, "orders")
+        await pilot.pause(0.2)
+        t = tree(app)
+        assert t.virtual_size.width <= t.scrollable_content_region.width, "a tree line is cut"
+        assert app.screen.query_one("#tree-pane").size.width <= SMALL[0] // 2
+        cols = app.screen.query_one("#columns-table", DataTable)
+        cols.focus()
+        cols.move_cursor(row=0)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CellViewer))
+        text = app.screen.query_one("#cell-text", TextArea).text
+        assert "Column: id" in text and "Type: bigint" in text and "Key / tag: PK" in text

@@ -108,6 +108,8 @@ class JobsApp(KwtuiApp):
 @pytest.mark.parametrize("status", ["running", "interrupted", COMPLETED])
 def test_snapshot_jobs(snap_compare, journal: Journal, monkeypatch: pytest.MonkeyPatch, profiles_path: Path,
                        status: str) -> None:
+    """The picture proves, per status: a running, an interrupted ("r resumes it") or a completed job (17
+    rejected rows) at 80x24, with its route in full, per-table lines and bars, and the log wrapped."""
     _fixed(monkeypatch)
     _job(journal, status, rejects=17 if status == COMPLETED else 0)
     if status == "running":  # this very process runs it: alive, and its heartbeat never goes stale here
@@ -217,7 +219,8 @@ def test_snapshot_jobs_of_different_shapes(snap_compare, journal: Journal, monke
                                            profiles_path: Path) -> None:
     """The picture proves: three jobs of 4, 1 and 2 tables in one list (the crash of issue 13 was moving
     between such jobs); the 4-table job selected after Home, Down, Up shows each table's line and bar,
-    with the footer starting with F1 Help and Quit."""
+    with the footer starting with F1 Help and Quit. At 80x24 the From → To and Tables columns share the
+    room left and end in "…" where cut; the progress pane repeats the route in full, and the log wraps."""
     _fixed(monkeypatch)
     _shaped_job(journal, 4)
     _shaped_job(journal, 1, FAILED)
@@ -234,3 +237,48 @@ def test_snapshot_jobs_of_different_shapes(snap_compare, journal: Journal, monke
         await pilot.pause(0.3)
 
     assert snap_compare(JobsApp(store=ProfileStore(profiles_path)), terminal_size=SIZE, run_before=run_before)
+
+
+def _long_job(journal: Journal) -> int:
+    """A job as a migration's copy phase makes one: long connection labels, several schema-qualified tables."""
+    names = ["public.customers", "public.orders", "sales.order_items"]
+    shapes = [JobTable(n, n, est_rows=1_000, batches=[[None, None]]) for n in names]
+    job_id = journal.create("transfer", {"label": "demo (embedded PostgreSQL)"},
+                            {"label": "demo-kwdb"}, names, {}, shapes)
+    journal.start(job_id)
+    journal.log(job_id, "warning", "table sales.orders_2025: the target already holds 12,345 rows; "
+                                   "they were kept and the new rows appended (--if-exists append)")
+    journal.finish(job_id, COMPLETED)
+    return job_id
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_route_tables_and_log_are_never_cut_without_a_way_to_see_them(
+        journal: Journal, profiles_path: Path, size: tuple[int, int]) -> None:
+    """Issue 13: the From → To and Tables columns were cut even at 160x48 and log lines were cut.
+
+    At 160x48 both columns hold their whole text; at 80x24 the columns share the room left and the
+    progress pane shows the route and every table in full; log lines wrap inside the log pane."""
+    _long_job(journal)
+    app = JobsApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=size) as pilot:
+        table = app.screen.query_one("#jobs-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        await pilot.pause(0.2)
+        job = app.screen.current()  # type: ignore[attr-defined]
+        route = "demo (embedded PostgreSQL) → demo-kwdb"
+        widths = [c.width for c in table.columns.values()]
+        if size == (160, 48):
+            assert widths[5] >= len(route) and widths[6] >= len(", ".join(job.objects))
+            assert table.virtual_size.width <= table.size.width  # all of it in view
+        else:
+            assert table.virtual_size.width <= table.size.width  # nothing pushed off to the right
+        summary = " ".join(str(app.screen.query_one("#job-summary", Static).render()).split())
+        assert route in summary
+        bars = str(app.screen.query_one("#job-tables", Static).render())
+        assert all(name in bars for name in job.objects)
+        from textual.widgets import RichLog
+
+        log = app.screen.query_one("#job-log", RichLog)
+        assert log.virtual_size.width <= log.scrollable_content_region.width  # wrapped, not cut
+        assert any("--if-exists append" in line.text for line in log.lines)

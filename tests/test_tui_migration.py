@@ -312,6 +312,8 @@ class PlanApp(KwtuiApp):
 
 
 def test_snapshot_new_migration_wizard(snap_compare, snap_db: str, profiles_path: Path) -> None:
+    """The picture proves: the new-migration form at 80x24 with real choices (a saved source profile, KWDB
+    time-series target, downtime seconds) and a wrong target URI said beside the field and on the F5 line."""
     store = ProfileStore(profiles_path)
     add_profile_from_dsn(store, "shop-pg", snap_db)
 
@@ -344,6 +346,9 @@ def _snap_plan(uri: str) -> MigrationPlan:
 
 
 def test_snapshot_plan_screen(snap_compare, snap_db: str, profiles_path: Path) -> None:
+    """The picture proves: a plan at 80x24 with the mapping of public.readings in focus: the tables
+    list shrinks to the table being mapped so the mapping has the room, the edited type is marked ✎,
+    the DDL beside it follows the edit (TIMESTAMPTZ first, tags, primary tags)."""
     plan = _snap_plan(snap_db)
 
     async def run_before(pilot: Pilot) -> None:
@@ -356,3 +361,28 @@ def test_snapshot_plan_screen(snap_compare, snap_db: str, profiles_path: Path) -
 
     assert snap_compare(PlanApp(plan, store=ProfileStore(profiles_path)), terminal_size=SIZE,
                         run_before=run_before)
+
+
+async def test_plan_mapping_takes_the_room_at_80x24(db: TestDb, profiles_path: Path) -> None:
+    """Issue 13: at 80x24 the plan screen showed 4 mapping rows. With the mapping in focus the tables
+    list (to the table being mapped) and the notes shrink: a 14-column table shows 8 of its columns at once."""
+    cols = ", ".join(f"c{i:02d} integer" for i in range(13))
+    db.execute(f"CREATE TABLE wide (id integer PRIMARY KEY, {cols})")
+    for i in range(5):
+        db.execute(f"CREATE TABLE other{i} (id integer PRIMARY KEY, v text)")
+
+    async def make() -> MigrationPlan:
+        async with ConnectionService(ConnectTarget.from_dsn(db.uri)) as src:
+            req = Requirements(source="pg", target_kind="kwdb", downtime="hours")
+            return await migration.plan_migration(req, src, None, eta=False)
+
+    plan = await make()
+    app = PlanApp(plan, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanScreen))
+        await highlight(pilot, "#pl-tables", "public.wide", 1)
+        mapping = table(app, "#pl-mapping")
+        mapping.focus()
+        await pilot.pause(0.2)
+        assert mapping.row_count == 14
+        assert mapping.scrollable_content_region.height - 1 >= 8  # rows in view, the header aside

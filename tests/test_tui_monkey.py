@@ -130,6 +130,7 @@ def _open(app: KwtuiApp, how: str) -> Callable[[], object]:
 EPISODES: list[tuple[str, list[str] | str]] = [
     ("browse", []),
     ("console", ["f2"]),
+    ("console reads", ["f2"]),  # several reads in the editor: Run all (F6) runs them one after another
     ("export", ["f6"]),
     ("import", ["f7"]),
     ("jobs", "jobs"),
@@ -140,6 +141,15 @@ EPISODES: list[tuple[str, list[str] | str]] = [
     ("palette", ["ctrl+p"]),
     ("help", "help"),
 ]
+
+
+def _prepare(app: KwtuiApp, name: str) -> None:
+    """What an episode finds on its screen before the keys start."""
+    if name == "console reads":
+        from textual.widgets import TextArea
+
+        editor = app.screen.query_one("#sql-editor", TextArea)
+        editor.text = "select * from meters;\nselect count(*) from side.tags;\nselect * from empty_one"
 
 
 def _crashed(app: KwtuiApp) -> BaseException | None:
@@ -198,6 +208,7 @@ async def test_monkey(seeded: TestDb, profiles_path: Path, capsys: pytest.Captur
                     for key in how:
                         await pilot.press(key)
                 await pilot.pause(0.1)
+                _prepare(app, name)
                 count = 0
                 t0 = time.monotonic()
                 while count < per_episode and spent + time.monotonic() - t0 < BUDGET:

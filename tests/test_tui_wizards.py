@@ -95,7 +95,9 @@ def fixed_view(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def empty_people(wizdb: str) -> str:
-    run_sql(wizdb, "TRUNCATE public.people; DROP SCHEMA IF EXISTS restored CASCADE; DROP SCHEMA IF EXISTS copy CASCADE")
+    # kwtui_journal: a journaled import's checkpoints on the target (wizard imports are jobs)
+    run_sql(wizdb, "TRUNCATE public.people; DROP SCHEMA IF EXISTS restored CASCADE; DROP SCHEMA IF EXISTS copy CASCADE;"
+                   " DROP SCHEMA IF EXISTS kwtui_journal CASCADE")
     return wizdb
 
 
@@ -240,6 +242,50 @@ async def test_export_table_then_import_it_back(empty_people: str, fixed_view: P
     same = run_sql(empty_people, "SELECT count(*) FROM public.items i JOIN restored.items r USING (id) "
                                  "WHERE i.name = r.name AND i.price = r.price AND i.note IS NOT DISTINCT FROM r.note")
     assert same == [(40,)]
+
+
+async def test_wizard_runs_are_journaled_jobs_on_the_jobs_screen(empty_people: str, fixed_view: Path,
+                                                                 profiles_path: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: wizard runs of export and import were not jobs. Now each runs the CLI's request through
+    the same core function: a journaled job that the jobs screen (F8) lists with its rows; the import
+    is resumable as the CLI's is (an import job of the journal)."""
+    from kwtui.jobs import COMPLETED, Journal
+    from kwtui.screens.jobs import JobsScreen
+
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+    app = WizApp(empty_people, wizard="export", store=ProfileStore(profiles_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await opened(pilot, ExportWizard)
+        for name in ("path", "options", "dest"):
+            await go(pilot, name)
+        set_input(app, "f-dest", "out/items")
+        await go(pilot, "preview")
+        await go(pilot, "run")
+        await wait_finished(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        await pilot.press("f7")
+        await opened(pilot, ImportWizard)
+        set_input(app, "f-source", "out/items")
+        await go(pilot, "layout")
+        await go(pilot, "target")
+        set_input(app, "f-create-schema", "copy")
+        await go(pilot, "options")
+        await go(pilot, "preview")
+        await go(pilot, "run")
+        await wait_finished(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, BrowseScreen))
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        table = app.screen.query_one("#jobs-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert [str(table.get_row_at(i)[2]) for i in range(2)] == ["import", "export"]
+        assert [str(table.get_row_at(i)[3]) for i in range(2)] == ["40", "40"]
+    jobs = Journal(tmp_path / "jobs.db").jobs()
+    assert [(j.kind, j.status, j.rows) for j in jobs] == [("import", COMPLETED, 40), ("export", COMPLETED, 40)]
+    assert jobs[1].objects == ["public.items"] and jobs[1].target["label"].endswith("out/items")
 
 
 async def test_export_and_import_a_database_tree(empty_people: str, fixed_view: Path,
@@ -453,6 +499,8 @@ async def test_keys_and_palette(wizdb: str, profiles_path: Path) -> None:
 
 
 def test_snapshot_export_options(snap_compare, wizdb: str, profiles_path: Path) -> None:
+    """The picture proves: the export wizard's options step at 80x24 with a two-character delimiter refused
+    beside the field (one character), every other option with its help."""
     async def run_before(pilot: Pilot) -> None:
         await opened(pilot, ExportWizard)
         await go(pilot, "path")
@@ -466,6 +514,8 @@ def test_snapshot_export_options(snap_compare, wizdb: str, profiles_path: Path) 
 
 
 def test_snapshot_export_native_preview(snap_compare, wizdb: str, profiles_path: Path) -> None:
+    """The picture proves: the native path's preview: the EXPORT statement KWDB would run (chunk_rows, delimiter
+    '|', column_name), and that this PostgreSQL server cannot run it."""
     async def run_before(pilot: Pilot) -> None:
         await opened(pilot, ExportWizard)
         await go(pilot, "path")
@@ -483,6 +533,8 @@ def test_snapshot_export_native_preview(snap_compare, wizdb: str, profiles_path:
 
 
 def test_snapshot_import_csv_preview(snap_compare, wizdb: str, fixed_view: Path, profiles_path: Path) -> None:
+    """The picture proves: the import wizard's layout step: people.csv read as CSV with its dialect, the header
+    line detected and skipped, the first 5 records with their line numbers."""
     (fixed_view / "people.csv").write_text(PEOPLE_CSV)
 
     async def run_before(pilot: Pilot) -> None:
@@ -499,6 +551,8 @@ def test_snapshot_import_csv_preview(snap_compare, wizdb: str, fixed_view: Path,
 
 def test_snapshot_import_result_with_rejects(snap_compare, empty_people: str, fixed_view: Path,
                                              profiles_path: Path) -> None:
+    """The picture proves: an import run's result: 6 rows loaded by COPY and the 2 bad lines in the reject file,
+    records = rows + rejects."""
     (fixed_view / "people.csv").write_text(PEOPLE_CSV)
 
     async def run_before(pilot: Pilot) -> None:
@@ -515,6 +569,72 @@ def test_snapshot_import_result_with_rejects(snap_compare, empty_people: str, fi
         await wait_finished(pilot)
         app.clear_notifications()
         await pilot.pause()
+
+    assert snap_compare(WizApp(empty_people, wizard="import", table="people", store=ProfileStore(profiles_path)),
+                        terminal_size=SMALL, run_before=run_before)
+
+
+EXPORT_STEPS = {
+    "what": "the first step on the table under the cursor: public.items with its ~40 rows, table or database",
+    "path": "the two ways to export: streamed by kwtui (default) or KWDB's own EXPORT, each explained",
+    "dest": "the destination directory proposed from the table's name (export/items), relative to the cwd",
+    "preview": "the plan before anything runs: what is exported where, meta.sql and the CSV file names",
+    "run": "the finished export: 40 rows, the data file and meta.sql in out/items/, Esc to close",
+}
+
+
+@pytest.mark.parametrize("name", list(EXPORT_STEPS))
+def test_snapshot_export_wizard_step(snap_compare, empty_people: str, fixed_view: Path, profiles_path: Path,
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Each step of the export wizard at 80x24 with real content; what each picture proves is in
+    EXPORT_STEPS (the options step is test_snapshot_export_options)."""
+    monkeypatch.setenv("KWTUI_JOURNAL", str(tmp_path / "jobs.db"))
+
+    async def run_before(pilot: Pilot) -> None:
+        await opened(pilot, ExportWizard)
+        await wait_for(pilot, lambda: "~40 rows" in text_of(pilot.app, "#what-summary"))  # type: ignore[arg-type]
+        order = ["what", "path", "options", "dest", "preview", "run"]
+        for later in order[1: order.index(name) + 1]:
+            if later == "preview":
+                set_input(pilot.app, "f-dest", "out/items")  # type: ignore[arg-type]
+            await go(pilot, later)
+        if name == "run":
+            await wait_finished(pilot)
+        await pilot.pause(0.2)
+
+    assert snap_compare(WizApp(empty_people, wizard="export", store=ProfileStore(profiles_path)),
+                        terminal_size=SMALL, run_before=run_before)
+
+
+IMPORT_STEPS = {
+    "target": "loading into the existing public.people: the file's columns matched to the table's (✓)",
+    "options": "the import options: rows per batch, rejected lines allowed, the reject file, table handling",
+    "preview": "the plan before anything runs: people.csv into public.people, header skipped, rejects kept",
+}
+
+
+@pytest.mark.parametrize("name", list(IMPORT_STEPS))
+def test_snapshot_import_wizard_step(snap_compare, empty_people: str, fixed_view: Path, profiles_path: Path,
+                                     name: str) -> None:
+    """Each step of the import wizard at 80x24 with real content; what each picture proves is in
+    IMPORT_STEPS (the layout step is test_snapshot_import_csv_preview, the run
+    test_snapshot_import_result_with_rejects; the source step shows the absolute working directory,
+    different on every run, so it has no picture)."""
+    (fixed_view / "people.csv").write_text(PEOPLE_CSV)
+
+    async def run_before(pilot: Pilot) -> None:
+        app = pilot.app
+        await opened(pilot, ImportWizard)
+        set_input(app, "f-source", "people.csv")  # type: ignore[arg-type]
+        await go(pilot, "layout")
+        await wait_for(pilot, lambda: app.screen.query_one("#sample-table", DataTable).row_count == 5)
+        await go(pilot, "target")
+        await wait_for(pilot, lambda: "✓" in text_of(app, "#columns-check"))  # type: ignore[arg-type]
+        if name in ("options", "preview"):
+            await go(pilot, "options")
+        if name == "preview":
+            await go(pilot, "preview")
+        await pilot.pause(0.2)
 
     assert snap_compare(WizApp(empty_people, wizard="import", table="people", store=ProfileStore(profiles_path)),
                         terminal_size=SMALL, run_before=run_before)

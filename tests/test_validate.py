@@ -491,7 +491,7 @@ def test_cli_usage_errors(dbs: tuple[str, str], capsys: pytest.CaptureFixture[st
     code, _, err = cli(capsys, src, dst, "--table", "a", "--level", "rows")
     assert code == 2 and "invalid choice" in err
     code, _, err = cli(capsys, src, dst, "--all", "--key", "id")
-    assert code == 2 and "--key names the key of one table" in err
+    assert code == 2 and "key override names the key of one table" in err  # the CLI's and the screen's words
     code, _, err = cli(capsys, src, dst, "--table", "a", "--key", "nope")
     assert code == 2 and "key column 'nope' is not a column of public.a" in err
     code, _, err = cli(capsys, src, dst, "--table", "a", "--report", str(tmp_path / "r.pdf"))

@@ -51,6 +51,7 @@ COVERED: dict[str, str] = {
     "connect.run_test": "tests/test_tui_worker_failures.py::test_connect_screen_test_of_an_unreachable_server",
     "console.run_statements": "tests/test_tui_worker_failures.py::test_console_backend_terminated_then_runs_again",
     "console.load_more": "tests/test_tui_worker_failures.py::test_console_backend_terminated_while_paging",
+    "console.run_reads": "tests/test_tui_worker_failures.py::test_run_all_reads_stops_at_the_statement_the_server_refuses",
     "console.save_to": "tests/test_tui_worker_failures.py::test_console_save_to_an_impossible_path",
     "jobs.load": "tests/test_tui_worker_failures.py::test_jobs_screen_on_a_corrupt_journal",
     "jobs.read_rejects": "tests/test_tui_worker_failures.py::test_jobs_rejects_file_gone",
@@ -924,4 +925,25 @@ async def test_rehearsal_on_a_target_that_is_gone(two_dbs: tuple[str, str], pg_s
         await close_modal(pilot, PhasesScreen)
         assert app.screen is phases
         assert all(p.state == "pending" for p in phases.state.phases)  # type: ignore[attr-defined]
+    assert app.return_code in (None, 0)
+
+
+async def test_run_all_reads_stops_at_the_statement_the_server_refuses(db: TestDb, profiles_path: Path) -> None:
+    """F6 (Run all) in read mode on three reads, the second naming a table that does not exist: the
+    server's refusal in the error modal, naming that statement; the third never runs; the console
+    runs again after."""
+    app = app_on(db.uri, profiles_path)
+    async with app.run_test(size=SIZE) as pilot:
+        console = await _console(pilot, app)
+        editor = app.screen.query_one("#sql-editor", TextArea)
+        editor.text = "select 1 as a;\nselect * from no_such_table;\nselect 3 as c;"
+        editor.focus()
+        await pilot.press("f6")
+        text = await error_shown(pilot)
+        assert "no_such_table" in text and "Traceback" not in text
+        await close_modal(pilot, ConsoleScreen)
+        await wait_for(pilot, lambda: console.running is False)
+        await console_run(pilot, "select 42 as answer")
+        grid = app.screen.query_one("#result-grid", DataTable)
+        await wait_for(pilot, lambda: grid.row_count == 1 and str(grid.get_row_at(0)[0]) == "42")
     assert app.return_code in (None, 0)

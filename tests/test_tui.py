@@ -242,10 +242,12 @@ def _store(tmp: Path) -> ProfileStore:
 
 
 def test_snapshot_welcome(snap_compare, tmp_path: Path) -> None:
+    """The first screen at 80x24: what kwtui does in three lines, the five choices with their keys, and a footer that starts with F1 Help and ^q Quit."""
     assert snap_compare(KwtuiApp(store=_store(tmp_path)), terminal_size=SIZE)
 
 
 def test_snapshot_connect(snap_compare, tmp_path: Path) -> None:
+    """p opens the connect screen on the saved profiles: the highlighted profile fills the form (no password field content: "this session only; never saved"), TLS and KWDB certs fields, and the form keys in the footer."""
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("p")
         await pilot.pause()
@@ -254,10 +256,12 @@ def test_snapshot_connect(snap_compare, tmp_path: Path) -> None:
 
 
 def test_snapshot_main(snap_compare, tmp_path: Path) -> None:
+    """Browse on a (recorded) KWDB multi-replica cluster: the header says kind, version and deployment; relational and TS databases are marked; nothing selected says what to do."""
     assert snap_compare(_MainSnapshotApp(store=_store(tmp_path)), terminal_size=SIZE)
 
 
 def test_snapshot_error_modal(snap_compare, tmp_path: Path) -> None:
+    """The one error modal: a title, the message in one line and the server's own words under it."""
     from kwtui.errors import ConnectError
 
     async def run_before(pilot: Pilot) -> None:
@@ -272,13 +276,16 @@ def test_snapshot_error_modal(snap_compare, tmp_path: Path) -> None:
 
 
 def test_snapshot_help(snap_compare, tmp_path: Path) -> None:
+    """F1 on browse lists every key of the screen with its action (the ones the 80-column footer leaves out too)."""
     assert snap_compare(_MainSnapshotApp(store=_store(tmp_path)), terminal_size=SIZE, press=["f1"])
 
 
 def test_snapshot_new_migration(snap_compare, tmp_path: Path) -> None:
+    """n opens the new-migration wizard from the welcome screen: the form's fields and F5 to make the plan."""
     assert snap_compare(KwtuiApp(store=_store(tmp_path)), terminal_size=SIZE, press=["n"])
 
 
 @pytest.mark.parametrize("size", [(120, 40)])
 def test_snapshot_main_large(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    """Browse at 120x40: the same screen uses the room (tree and details side by side, nothing cut)."""
     assert snap_compare(_MainSnapshotApp(store=_store(tmp_path)), terminal_size=size)

@@ -55,10 +55,12 @@ class DoctorApp(KwtuiApp):
 
 
 def test_snapshot_doctor_checklist(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """The doctor's checklist at 80x24: blockers first, then warnings, then ok, each with its evidence; the highlighted check's evidence and fix in full below; the counts."""
     assert snap_compare(DoctorApp(), terminal_size=SIZE)
 
 
 def test_snapshot_doctor_a_warning_highlighted(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Down past the blockers: the first warning's evidence and fix shown in full under the list."""
     async def run_before(pilot: Pilot) -> None:
         await pilot.press("down", "down", "down")  # past the blockers: the first warning
         await pilot.pause()

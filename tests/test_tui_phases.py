@@ -336,6 +336,7 @@ async def test_palette_opens_a_plan_and_a_bad_path_is_an_error(journal: Journal,
 
 
 def test_snapshot_phases_pending(snap_compare, journal: Journal, profiles_path: Path, tmp_path: Path) -> None:
+    """A fresh plan's phases, 0 (preflight) to 7 (post-migration), all pending, the first one's detail (what it will do) and the phase keys in the footer."""
     planfile = tmp_path / "shop.plan.toml"
     _snapshot_plan().save(planfile)
     assert snap_compare(PhasesApp(planfile, store=ProfileStore(profiles_path)), terminal_size=SIZE)
@@ -343,6 +344,7 @@ def test_snapshot_phases_pending(snap_compare, journal: Journal, profiles_path: 
 
 def test_snapshot_phases_done_failed_skipped(snap_compare, journal: Journal, profiles_path: Path,
                                              tmp_path: Path) -> None:
+    """Phases done, skipped (with why) and failed: the failed cutover's cause, the next step ("fix the cause and run it again") and the times."""
     planfile = tmp_path / "shop.plan.toml"
     p = _snapshot_plan(writes=False)
     p.save(planfile)

@@ -209,12 +209,14 @@ async def _run_snapshot_validation(pilot: Pilot) -> None:
 
 def test_snapshot_validate_differences(snap_compare, snap_dbs: tuple[str, str], journal: Journal,
                                        profiles_path: Path) -> None:
+    """A validation with differences: one table equal, one differing with its changed / missing / extra counts."""
     assert snap_compare(_snap_app(snap_dbs, profiles_path), terminal_size=SIZE,
                         run_before=_run_snapshot_validation)
 
 
 def test_snapshot_validate_drill_down(snap_compare, snap_dbs: tuple[str, str], journal: Journal,
                                       profiles_path: Path) -> None:
+    """Enter on the differing table: each differing row by key and kind, source and target side by side; a value that looks like markup ("[red]acct 3[/]") shown as text."""
     async def run_before(pilot: Pilot) -> None:
         await _run_snapshot_validation(pilot)
         await pilot.press("enter")  # the differing table is under the cursor: its rows, focused

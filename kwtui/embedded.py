@@ -45,6 +45,9 @@ def bin_dir() -> Path:
 def free_port(preferred: int | None = None) -> int:
     if preferred:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # as PostgreSQL binds its own socket: a port whose last server just stopped still has
+            # connections in TIME_WAIT, which refuse a plain bind but not the server's
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", preferred))
                 return preferred

@@ -60,6 +60,8 @@ PHASE_KEYS = tuple(p[0] for p in PHASES)
 #: a full reconciliation repairs at most this many differing rows by key; more: the table is re-read whole
 REPAIR_MAX_KEYS = 100_000
 PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
+#: a table's method when KWDB's IMPORT pulls the rows kwtui serves (:mod:`kwtui.transfer.pull`)
+VIA_IMPORT = planmod.VIA_IMPORT
 
 SOURCE_KINDS = ("postgres", "kwdb", "csv")
 DOWNTIMES = ("hours", "minutes", "seconds")
@@ -88,6 +90,12 @@ class Requirements:
     ts_suggest: bool = True
     #: a target table that already holds rows when the history is copied: fail | append | truncate | replace
     if_exists: str = "fail"
+    #: KWDB target: the TS database the time-series tables go to ("" = all in the target's database)
+    ts_database: str = ""
+    #: PostgreSQL -> KWDB: when KWDB's IMPORT pulls the rows (auto: big tables | always | never)
+    via_import: str = "auto"
+    #: with via-import: the address of this host the KWDB node reaches ("" = 127.0.0.1)
+    serve_host: str = ""
 
     def check(self) -> None:
         if self.source_kind not in SOURCE_KINDS:
@@ -96,6 +104,8 @@ class Requirements:
             raise UsageError(f"target kind {self.target_kind!r}: one of {', '.join(planmod.TARGET_KINDS)}")
         if self.deployment not in planmod.DEPLOYMENTS:
             raise UsageError(f"deployment {self.deployment!r}: one of {', '.join(planmod.DEPLOYMENTS)}")
+        if self.via_import not in planmod.VIA_IMPORT_MODES:
+            raise UsageError(f"via-import {self.via_import!r}: one of {', '.join(planmod.VIA_IMPORT_MODES)}")
         if self.downtime not in DOWNTIMES:
             raise UsageError(f"downtime {self.downtime!r}: one of {', '.join(DOWNTIMES)}")
         if not self.source:
@@ -133,6 +143,7 @@ class TableEntry:
     sees_updates: bool = False  # the watermark moves on updates too (updated_at), not only on inserts
     eta_s: float | None = None
     files: list[str] = field(default_factory=list)  # CSV source: the data files
+    database: str = ""  # "" = the target's database; else the TS database this table goes to
 
 
 @dataclass
@@ -174,7 +185,10 @@ class MigrationPlan:
         return [t for t in self.tables if t.include]
 
     def mapping(self, table: str) -> list[planmod.ColumnMap]:
-        return planmod.column_mapping(self.assessment, self.target_kind, table, self.overrides)
+        kind = self.target_kind
+        if self.requirements.ts_database and self.assessment.suggestion(table) is None:
+            kind = "kwdb"  # a mixed plan: a table without a TS suggestion stays relational
+        return planmod.column_mapping(self.assessment, kind, table, self.overrides)
 
     # -- edits (the plan screen); each one re-renders the DDL ---------------------------------
 
@@ -227,8 +241,22 @@ class MigrationPlan:
         self.tables, self.warnings, self.notes = fresh.tables, fresh.warnings, fresh.notes
 
     def ddl_script(self) -> str:
+        from types import SimpleNamespace
+
+        tables: list[Any] = list(self.included)
+        dbs = list(dict.fromkeys(t.database for t in tables if t.database))
+        if dbs:  # a mixed plan: say where each TS table goes
+            tables = [SimpleNamespace(create=f"CREATE TS DATABASE {planmod._q(db)};", post_load=[]) for db in dbs] + [
+                SimpleNamespace(create=f"-- in the TS database {t.database}:\n{t.create}", post_load=t.post_load)
+                if t.database else t for t in tables]
         return planmod.ddl_script(f"-- kwtui migration plan {self.name or self.id}: target kind {self.target_kind}",
-                                  self.warnings, self.included)
+                                  self.warnings, tables)
+
+    def target_database(self) -> str:
+        """The target's (relational) database name, as far as the plan's reference says."""
+        with contextlib.suppress(Exception):
+            return str(connect_target(self.requirements.target).params.get("dbname") or "defaultdb")
+        return "the target's database"
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -324,8 +352,9 @@ def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str
     overrides = {k: dict(v) for k, v in (overrides or {}).items()}
     cores = cores or os.cpu_count() or 2
     kind = req.target_kind
-    translation = planmod.translate_ddl(assessment, kind, overrides)
-    choices, order_warnings = planmod.strategy(assessment, kind, cores=cores, deployment=req.deployment)
+    translation = planmod.translate_ddl(assessment, kind, overrides, suggested_only=bool(req.ts_database))
+    choices, order_warnings = planmod.strategy(assessment, kind, cores=cores, deployment=req.deployment,
+                                               via_import=req.via_import if req.source_kind == "postgres" else "never")
     by_table = {c.table: c for c in choices}
     out = MigrationPlan(req, assessment, overrides=overrides)
     out.warnings = list(translation.warnings) + order_warnings
@@ -352,7 +381,7 @@ def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str
             key=key, ts=ddl.ts, create=ddl_create, post_load=post, warnings=list(ddl.warnings), method=ch.method,
             workers=ch.workers, chunk_rows=ch.chunk_rows, batch_rows=ch.batch_rows,
             thread_concurrency=ch.thread_concurrency, reason=ch.reason, watermark=wm, watermark_reason=why,
-            sees_updates=sees))
+            sees_updates=sees, database=req.ts_database if ddl.ts and kind == "kwdb-ts" else ""))
     out.notes = strategy_notes(out)
     return out
 
@@ -387,6 +416,10 @@ def strategy_notes(p: MigrationPlan) -> list[str]:
                      "IMPORT concurrency kept at most 4 per node")
     elif r.deployment == "single-replica":
         notes.append("single-replica cluster: no redundancy during the load; take a backup before cutover")
+    ts_in = [t.table for t in p.included if t.database]
+    if ts_in:
+        notes.append(f"{', '.join(ts_in)} go to the TS database {r.ts_database} (the schema phase creates it: "
+                     f"CREATE TS DATABASE); the other tables to the target's relational database")
     if any(t.ts for t in p.included):
         notes.append("time-series tables are loaded in timestamp order (KWDB writes time-ordered rows fastest) "
                      "with multi-row INSERT, since TS tables have no COPY")
@@ -466,6 +499,7 @@ async def plan_migration(req: Requirements, src: Any | None, dst: Any | None, *,
             req.target_kind = "postgres"
         elif req.target_kind == "postgres":
             req.target_kind = "kwdb"
+    choose_ts_database(req, assessment, dst)
     p = build_plan(assessment, req)
     for t in p.tables:
         t.files = files.get(t.table, [])
@@ -475,6 +509,25 @@ async def plan_migration(req: Requirements, src: Any | None, dst: Any | None, *,
     elif eta:
         await measure_eta(p, None, None)
     return p
+
+
+def choose_ts_database(req: Requirements, assessment: Assessment, dst: Any | None) -> None:
+    """KWDB keeps TS tables in TS databases and relational tables out of them: with a KWDB target
+    and accepted TS suggestions (or a TS target kind, or ``--ts-database``) the plan becomes mixed:
+    the TS tables go to ``req.ts_database`` (default ``<target database>_ts``), the rest stay."""
+    if req.target_kind == "postgres" or req.source_kind == "csv":
+        req.ts_database = ""
+        return
+    kwdb = dst is not None and dst.info is not None and dst.info.kind == "kwdb"
+    if kwdb and req.target_kind == "kwdb" and req.ts_suggest and assessment.ts_suggestions:
+        req.target_kind = "kwdb-ts"
+    if req.target_kind == "kwdb-ts" and not req.ts_database and kwdb:
+        assert dst is not None
+        req.ts_database = f"{dst.info.database or 'defaultdb'}_ts"
+    if req.ts_database and not re.fullmatch(r"[A-Za-z_][\w$]*", req.ts_database):
+        raise UsageError(f"TS database name {req.ts_database!r}: letters, digits and _ only")
+    if req.ts_database and req.target_kind == "kwdb":
+        req.target_kind = "kwdb-ts"
 
 
 # -- assessment of files (a CSV source) -------------------------------------------------------
@@ -806,6 +859,38 @@ class MigrationRunner:
         self.listener = listener
         self.report_dir = report_dir
         self.cancelled = False
+        #: a mixed plan's TS database(s): opened when a phase first needs one, closed when the phase ends
+        self._ts_services: dict[str, Any] = {}
+
+    async def target_of(self, t: TableEntry) -> Any:
+        """The connected service of the database ``t`` goes to (the TS database of a mixed plan)."""
+        if not t.database or self.dst is None:
+            return self.dst
+        svc = self._ts_services.get(t.database)
+        if svc is None:
+            from dataclasses import replace
+
+            from kwtui.connection import ConnectionService
+
+            target = replace(self.dst.target.with_database(t.database),
+                             password=getattr(self.dst, "_password", None) or self.dst.target.password)
+            svc = ConnectionService(target, password_prompt=self.dst.password_prompt)
+            await svc.connect()
+            self._ts_services[t.database] = svc
+        return svc
+
+    async def groups(self) -> list[tuple[Any, list[TableEntry]]]:
+        """The included tables by target database (the relational one first), each with its service."""
+        out: dict[str, list[TableEntry]] = {}
+        for t in self.plan.included:
+            out.setdefault(t.database, []).append(t)
+        return [(await self.target_of(ts[0]), ts) for _db, ts in sorted(out.items())]
+
+    async def close_ts(self) -> None:
+        services, self._ts_services = list(self._ts_services.values()), {}
+        for svc in services:
+            with contextlib.suppress(Exception):
+                await svc.close()
 
     def say(self, key: str, message: str) -> None:
         if self.listener is not None:
@@ -865,6 +950,7 @@ class MigrationRunner:
             if rec.state == RUNNING:
                 rec.state = DONE
         finally:
+            await self.close_ts()
             rec.seconds = time.perf_counter() - t0
             rec.finished = _now()
             self.state.save()
@@ -885,18 +971,20 @@ class MigrationRunner:
 
     # -- the phases -----------------------------------------------------------------------
 
-    async def _execute(self, rec: PhaseRecord, statement: str) -> None:
-        rec.statements.append(statement)
-        conn = await self.dst.open_raw(autocommit=True)
+    async def _execute(self, rec: PhaseRecord, statement: str, svc: Any = None) -> None:
+        rec.statements.append(statement if svc is None or svc is self.dst
+                              else f"-- in {svc.target.params.get('dbname')}:\n{statement}")
+        conn = await (svc or self.dst).open_raw(autocommit=True)
         try:
             await conn.execute(statement.rstrip().rstrip(";"))  # type: ignore[arg-type]
         finally:
             await conn.close()
 
-    async def _existing(self, target: str) -> bool:
+    async def _existing(self, target: str, svc: Any = None) -> bool:
         schema, _, name = target.partition(".")
+        svc = svc or self.dst
         try:
-            tables = await self.dst.dialect.list_tables(self.dst, schema)
+            tables = await svc.dialect.list_tables(svc, schema)
         except KwtuiError:
             return False
         return any(t.name == name for t in tables)
@@ -904,22 +992,41 @@ class MigrationRunner:
     async def _schema(self, rec: PhaseRecord) -> None:
         created, kept = [], []
         on_pg = self.dst.info is not None and self.dst.info.kind == "postgres"
+        for db in dict.fromkeys(t.database for t in self.plan.included if t.database):
+            await self._create_ts_database(rec, db)
         for t in self.plan.included:
             schema = t.target.partition(".")[0]
             if on_pg and schema != "public":
                 stmt = f"CREATE SCHEMA IF NOT EXISTS {planmod._q(schema)};"
                 if stmt not in rec.statements:
                     await self._execute(rec, stmt)
-            if await self._existing(t.target):
+            svc = await self.target_of(t)
+            if await self._existing(t.target, svc):
                 kept.append(t.target)
                 rec.details.append(f"{t.target}: exists, kept as it is (its columns are checked by the copy)")
                 continue
             self.say("schema", f"creating {t.target}")
-            await self._execute(rec, t.create)
+            await self._execute(rec, t.create, svc)
             created.append(t.target)
-            rec.details.append(f"{t.target}: created")
+            rec.details.append(f"{t.target}: created" + (f" in the TS database {t.database}" if t.database else ""))
         rec.data = {"created": created, "kept": kept}
         rec.summary = f"{len(created)} table(s) created, {len(kept)} kept"
+
+    async def _create_ts_database(self, rec: PhaseRecord, db: str) -> None:
+        """``CREATE TS DATABASE`` for a mixed plan; a relational database of that name is refused."""
+        if self.dst.info is None or self.dst.info.kind != "kwdb":
+            raise PhaseError(f"the plan puts TS tables in the TS database {db}, but the target is not KWDB")
+        rows = (await self.dst.query(sql.SQL("SHOW DATABASES"))).rows
+        engine = next((str(r[1]) for r in rows if r[0] == db), None)
+        if engine is not None and engine.upper() != "TIME SERIES":
+            raise PhaseError(f"{db} exists as a {engine.lower()} database: KWDB keeps TS tables in a TS database; "
+                             "set another TS database name in the plan (ts_database)")
+        if engine is None:
+            self.say("schema", f"creating the TS database {db}")
+            await self._execute(rec, f"CREATE TS DATABASE {planmod._q(db)};")
+            rec.details.append(f"{db}: TS database created")
+        else:
+            rec.details.append(f"{db}: TS database exists, kept")
 
     async def _watermarks(self) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
@@ -942,14 +1049,15 @@ class MigrationRunner:
             return self.if_exists
         created = self.state.phase("schema").data.setdefault("created", [])
         for t in self.plan.included:
-            if not await self._existing(t.target):
+            svc = await self.target_of(t)
+            if not await self._existing(t.target, svc):
                 continue
             schema, _, name = t.target.partition(".")
 
-            async def recreate(t: TableEntry = t) -> None:
-                await self._execute(rec, t.create)
+            async def recreate(t: TableEntry = t, svc: Any = svc) -> None:
+                await self._execute(rec, t.create, svc)
 
-            done = await handle_existing(self.dst, schema, name, REPLACE, is_ts=t.ts, recreate=recreate)
+            done = await handle_existing(svc, schema, name, REPLACE, is_ts=t.ts, recreate=recreate)
             rec.details.append(done)
             if t.target not in created:
                 created.append(t.target)
@@ -969,7 +1077,7 @@ class MigrationRunner:
                 continue
             self.say("historical", f"{t.target}: {stmt.split('(')[0].strip()}")
             try:
-                await self._execute(rec, stmt)
+                await self._execute(rec, stmt, await self.target_of(t))
             except Exception as exc:
                 from kwtui.transfer.engine import error_message
 
@@ -977,49 +1085,115 @@ class MigrationRunner:
                 rec.data.setdefault("post_load_failed", []).append(stmt)
 
     async def _copy(self, rec: PhaseRecord) -> None:
-        from kwtui.transfer.engine import TransferOptions
-        from kwtui.transfer.resumable import JobRunner, create_transfer_job
-
         # the snapshot point for change capture: read before any row moves, so no change is missed
         if not rec.data.get("watermarks"):
             rec.data["watermarks"] = await self._watermarks()
             rec.data["watermarks_at"] = _now()
+        if "copy_mode" not in rec.data:
+            # the table handling happens once, before any job exists; a resumed job keeps its own rows
+            rec.data["copy_mode"] = await self._replace_targets(rec)
         self.state.save()
-        workers = max((t.workers for t in self.plan.included), default=1)
-        batch = min((t.batch_rows for t in self.plan.included), default=500)
-        chunk = max((t.chunk_rows for t in self.plan.included), default=100_000)
-        options = TransferOptions(workers=workers, batch_rows=batch, create_missing=False, if_exists=self.if_exists)
-        job_id = rec.data.get("job")
+        tables: list[dict[str, Any]] = []
+        errors: list[str] = []
+        summary: list[str] = []
+        for svc, entries in await self.groups():
+            streamed = [t for t in entries if t.method != VIA_IMPORT]
+            if streamed:
+                try:
+                    summary.append(await self._copy_job(rec, svc, streamed, tables))
+                except PhaseError as exc:
+                    errors.append(exc.message)
+            for t in entries:
+                if t.method == VIA_IMPORT:
+                    try:
+                        tables.append(await self._pull(rec, svc, t))
+                    except KwtuiError as exc:
+                        errors.append(f"{t.table}: {exc.one_line()}")
+                        rec.details.append(f"{t.table} -> {t.target} (via IMPORT): FAILED: {exc.one_line()}")
+                        tables.append({"table": t.table, "target": t.target, "rows": 0, "path": VIA_IMPORT,
+                                       "error": exc.one_line()})
+        rec.data["rows"] = sum(t["rows"] for t in tables)
+        rec.data["tables"] = tables
+        if errors:
+            raise PhaseError("; ".join(errors))
+        pulled = [t for t in tables if t["path"] == VIA_IMPORT]
+        if pulled:
+            summary.append(f"{sum(t['rows'] for t in pulled):,} rows in {len(pulled)} table(s) by KWDB's IMPORT")
+        rec.summary = "; ".join(summary)
+
+    async def _copy_job(self, rec: PhaseRecord, svc: Any, entries: list[TableEntry],
+                        tables: list[dict[str, Any]]) -> str:
+        """One journaled transfer job per target database (resumable)."""
+        from kwtui.transfer.engine import TransferOptions
+        from kwtui.transfer.resumable import JobRunner, create_transfer_job
+
+        db = entries[0].database
+        key = "job" if not db else f"job {db}"
+        workers = max((t.workers for t in entries), default=1)
+        batch = min((t.batch_rows for t in entries), default=500)
+        chunk = max((t.chunk_rows for t in entries), default=100_000)
+        options = TransferOptions(workers=workers, batch_rows=batch, create_missing=False,
+                                  if_exists=rec.data.get("copy_mode") or self.if_exists)
+        job_id = rec.data.get(key)
         if job_id is not None and self.journal is not None:
             job = self.journal.get(int(job_id))
             if job.status == "completed":
-                rec.summary = f"job {job_id} already completed: {job.rows:,} rows"
-                return
+                tables += [{"table": t.name, "target": t.target, "rows": t.rows, "path": t.path, "error": None}
+                           for t in job.tables]
+                return f"job {job_id} already completed: {job.rows:,} rows"
         if job_id is None or self.journal is None:
-            # the table handling happens once, before the job exists; a resumed job keeps its own rows
-            options.if_exists = await self._replace_targets(rec)
-            job_id = await create_transfer_job(self.journal, self.src, self.dst,
-                                               [t.table for t in self.plan.included], options, batch_rows=chunk)
-            rec.data["job"] = job_id
+            job_id = await create_transfer_job(self.journal, self.src, svc, [t.table for t in entries], options,
+                                               batch_rows=chunk)
+            rec.data[key] = job_id
             self.state.save()
-        self.say("historical", f"transfer job {job_id}")
+        self.say("historical", f"transfer job {job_id}" + (f" into the TS database {db}" if db else ""))
 
         def listen(ev: Any) -> None:
             if self.listener is not None and ev.phase in ("copy", "create", "index", "failed"):
                 self.listener("historical", f"{ev.table or ''}: {ev.rows:,} rows, {ev.rows_per_s:,.0f} rows/s"
                               if ev.phase == "copy" else f"{ev.table or ''}: {ev.message}")
 
-        outcome = await JobRunner(self.journal, job_id, self.src, self.dst, listen).run()
-        rec.data["rows"] = outcome.rows
-        rec.data["tables"] = [{"table": t["name"], "target": t["target"], "rows": t["rows"], "path": t["path"],
-                               "error": t["error"]} for t in outcome.tables]
+        outcome = await JobRunner(self.journal, job_id, self.src, svc, listen).run()
+        tables += [{"table": t["name"], "target": t["target"], "rows": t["rows"], "path": t["path"],
+                    "error": t["error"]} for t in outcome.tables]
         for t in outcome.tables:
             rec.details.append(f"{t['name']} -> {t['target']} ({t['path']}): {t['rows']:,} rows"
                                + (f", FAILED: {t['error']}" if t["error"] else ""))
         if outcome.status != "completed":
             raise PhaseError(f"transfer job {job_id} {outcome.status}: {outcome.error or 'see kwtui jobs show'}"
                              f" (run the phase again: the job resumes)")
-        rec.summary = f"job {job_id}: {outcome.rows:,} rows in {len(outcome.tables)} table(s)"
+        return f"job {job_id}: {outcome.rows:,} rows in {len(outcome.tables)} table(s)"
+
+    async def _pull(self, rec: PhaseRecord, svc: Any, t: TableEntry) -> dict[str, Any]:
+        """One table by ``--via-import`` (KWDB's IMPORT pulls what kwtui serves): whole or nothing for a
+        relational table; done tables are kept in the record, so a re-run skips them; a target that holds
+        rows is refused (a failed TS IMPORT keeps what it wrote: empty it first)."""
+        from kwtui.transfer.engine import TransferOptions, plan_transfer
+        from kwtui.transfer.pull import PATH_LABEL, pull_table
+        from kwtui.transfer.tables import TableLock
+
+        done = rec.data.setdefault("pulled", {})
+        if t.table in done:
+            rec.details.append(f"{t.table} -> {t.target} ({PATH_LABEL}): {done[t.table]:,} rows, loaded by an "
+                               "earlier run")
+            return {"table": t.table, "target": t.target, "rows": done[t.table], "path": VIA_IMPORT, "error": None}
+        plans = await plan_transfer(self.src, svc, [t.table], TransferOptions(create_missing=False))
+        schema, _, name = t.target.partition(".")
+        self.say("historical", f"{t.table}: KWDB's IMPORT pulls the rows kwtui serves")
+        lock = TableLock(svc, [(schema, name)], f"migration {self.plan.id}")
+        await lock.acquire()
+        try:
+            res = await pull_table(self.src, svc, plans[0], host=self.plan.requirements.serve_host or "127.0.0.1",
+                                   thread_concurrency=None if t.ts else t.thread_concurrency)
+        finally:
+            await lock.release()
+        done[t.table] = res.rows
+        self.state.save()
+        rate = res.rows / res.elapsed if res.elapsed else 0.0
+        rec.details.append(f"{t.table} -> {t.target} ({PATH_LABEL}): {res.rows:,} rows in {res.elapsed:.2f} s "
+                           f"({rate:,.0f} rows/s)" + "".join(f"; {n}" for n in res.notices))
+        return {"table": t.table, "target": t.target, "rows": res.rows, "path": VIA_IMPORT, "error": None,
+                "rows_per_s": round(rate)}
 
     async def _import_files(self, rec: PhaseRecord) -> None:
         from kwtui.transfer.csvdialect import CsvDialect
@@ -1057,7 +1231,7 @@ class MigrationRunner:
                 rec.details.append(f"{t.table}: no watermark column ({t.watermark_reason})")
                 continue
             value = marks.get(t.table)
-            ident = (self.src.target.describe(), self.dst.target.describe(), t.table, t.watermark)
+            ident = (self.src.target.describe(), (await self.target_of(t)).target.describe(), t.table, t.watermark)
             self.journal.set_watermark(*ident, value, 0)
             rec.details.append(f"{t.table}: watermark {t.watermark} = {value if value is not None else '(empty)'} "
                                "as of the copy's start")
@@ -1080,7 +1254,7 @@ class MigrationRunner:
             key = None if (t.key and not t.ts) else (t.key or None)
             res = await self._reconcile(t) if full else None
             if res is None:
-                res = await sync_table(self.src, self.dst, t.table, column, key=key, journal=self.journal,
+                res = await sync_table(self.src, await self.target_of(t), t.table, column, key=key, journal=self.journal,
                                        delete_detection=final and bool(t.key) and not t.ts, full=full)
             moved += res.rows_moved
             results.append({**res.as_dict(), "full": full})
@@ -1100,7 +1274,8 @@ class MigrationRunner:
         from kwtui.validate import CHANGED, EQUAL, EXTRA_IN_TARGET, TableSpec, ValidateOptions, Validation
 
         started = time.perf_counter()
-        v = await Validation(self.src, self.dst, [TableSpec(t.table, t.target, tuple(t.key))],
+        dst = await self.target_of(t)
+        v = await Validation(self.src, dst, [TableSpec(t.table, t.target, tuple(t.key))],
                              ValidateOptions(max_diffs=REPAIR_MAX_KEYS, check_references=False)).run()
         tv = v.tables[0]
         if tv.error is not None or tv.verdict not in (EQUAL, "differs"):
@@ -1114,7 +1289,7 @@ class MigrationRunner:
             return None
         upsert = [[d.key[k] for k in t.key] for d in tv.differences if d.kind != EXTRA_IN_TARGET]
         delete = [[d.key[k] for k in t.key] for d in tv.differences if d.kind == EXTRA_IN_TARGET]
-        res = await repair_rows(self.src, self.dst, t.table, t.key, upsert, delete)
+        res = await repair_rows(self.src, dst, t.table, t.key, upsert, delete)
         res.method = (f"validation found {tv.diff_counts.get(CHANGED, 0)} changed, "
                       f"{len(upsert) - tv.diff_counts.get(CHANGED, 0)} missing, {len(delete)} extra rows; repaired")
         res.rows_read = tv.source_rows or 0
@@ -1129,10 +1304,18 @@ class MigrationRunner:
     async def _validate(self, rec: PhaseRecord, name: str) -> Any:
         from kwtui.validate import TableSpec, ValidateOptions, Validation, write_report
 
-        specs = [TableSpec(t.table, t.target, tuple(t.key) if t.key else None) for t in self.plan.included]
         if self.plan.requirements.source_kind == "csv":
             return await self._count_files(rec)
-        result = await Validation(self.src, self.dst, specs, ValidateOptions()).run()
+        result = None
+        for svc, entries in await self.groups():  # one validation per target database (a mixed plan has two)
+            specs = [TableSpec(t.table, t.target, tuple(t.key) if t.key else None) for t in entries]
+            part = await Validation(self.src, svc, specs, ValidateOptions()).run()
+            if result is None:
+                result = part
+            else:
+                result.tables += part.tables
+                result.elapsed += part.elapsed
+        assert result is not None
         verdicts = {t.table: t.verdict for t in result.tables}
         rec.data["validation"] = {"ok": result.ok, "verdicts": verdicts,
                                   "counts": {t.table: [t.source_rows, t.target_rows] for t in result.tables},
@@ -1178,7 +1361,7 @@ class MigrationRunner:
         counts = {}
         for t in self.plan.included:
             schema, _, name = t.target.partition(".")
-            res = await self.dst.query(sql.SQL("SELECT count(*) FROM {}.{}").format(
+            res = await (await self.target_of(t)).query(sql.SQL("SELECT count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(name)))
             counts[t.target] = int(res.rows[0][0])
         rec.data["counts_at_cutover"] = counts
@@ -1225,7 +1408,7 @@ class MigrationRunner:
         grown = []
         for t in self.plan.included:
             schema, _, name = t.target.partition(".")
-            res = await self.dst.query(sql.SQL("SELECT count(*) FROM {}.{}").format(
+            res = await (await self.target_of(t)).query(sql.SQL("SELECT count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(name)))
             n = int(res.rows[0][0])
             if t.target in before:

@@ -77,7 +77,8 @@ def test_ts_suggest_plan_runs_every_phase_across_a_ts_and_a_relational_database(
     assert v["ok"] and v["verdicts"] == {"public.sites": "equal", "public.tariffs": "equal",
                                          "public.readings": "equal"}
     runbook = (planfile.parent / (planfile.name + ".runbook.md")).read_text()
-    assert kwdb_ts_name in runbook and "CREATE TS DATABASE" in runbook
+    assert f"time-series tables in the TS database `{kwdb_ts_name}`" in runbook and "CREATE TS DATABASE" in runbook
+    assert f"{kwdb_ts_name}.public.readings (TS)" in runbook
     # a change on the source after the copy: the catch-up (INSERT into TS, UPSERT relational) carries it
     execute(src, "INSERT INTO readings VALUES ('2030-01-01', 3, 'site 3', 9.5);"
                  "UPDATE sites SET name = 'renamed', updated_at = now() WHERE id = 2")

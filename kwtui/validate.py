@@ -507,6 +507,9 @@ def _float_text(x: sql.Composable, text: sql.Composable) -> sql.Composable:
 def _field_sql(side: _Side, i: int, p: ColumnPair) -> sql.Composable:
     expr = canonical_sql(side.columns[i], side.classes[i], p.mode, ms=p.ms, plain=p.plain,
                          trim_scale=side.trim_scale)
+    if p.mode == "ts" and side.kind == "kwdb" and not (p.plain and not p.ms):
+        # KWDB V3.2.1 prints every timestamp (and tstz AT TIME ZONE 'UTC') with '+00:00' in a UTC session
+        expr = sql.SQL("regexp_replace({}, '\\+00:00$', '')").format(expr)
     if p.not_null:
         return expr
     return sql.SQL("coalesce('v' || {}, 'n')").format(expr)

@@ -68,10 +68,11 @@ def summary_text(plan: MigrationPlan, *, saved: Path | None = None) -> Text:
     line = Text.assemble((source, "bold"), f" ({r.source_kind}) → ")
     if r.target:
         line.append(short_reference(r.target), style="bold")
-        line.append(f" ({r.target_kind}, {r.deployment}, detected)")
-        if r.ts_database:
+        if r.ts_database:  # a mixed plan: the TS database instead of the kind (80 columns)
             line.append(" + TS db ")
             line.append(r.ts_database, style="bold magenta")
+        else:
+            line.append(f" ({r.target_kind}, {r.deployment}, detected)")
     else:
         line.append(r.target_kind, style="bold")
         line.append(f" ({r.deployment}, not connected)")

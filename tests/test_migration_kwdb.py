@@ -76,6 +76,9 @@ def test_ts_suggest_plan_runs_every_phase_across_a_ts_and_a_relational_database(
     v = st.phase("validation").data["validation"]
     assert v["ok"] and v["verdicts"] == {"public.sites": "equal", "public.tariffs": "equal",
                                          "public.readings": "equal"}
+    # the checksum path held: no segment differed only in how the servers print values (no row fetch)
+    report = (planfile.parent / "final-validation.md").read_text()
+    assert "method: checksum" in report and "after normalisation" not in report, report
     runbook = (planfile.parent / (planfile.name + ".runbook.md")).read_text()
     assert f"time-series tables in the TS database `{kwdb_ts_name}`" in runbook and "CREATE TS DATABASE" in runbook
     assert f"{kwdb_ts_name}.public.readings (TS)" in runbook

@@ -974,10 +974,7 @@ def _choose_via_import(choice: TablePlanChoice, ta: TableAssessment, target_kind
         return
     rows = ta.rows
     if mode == "auto" and rows < VIA_IMPORT_MIN_ROWS:
-        if rows:
-            choice.reason += (f"; streamed, not via IMPORT: under {VIA_IMPORT_MIN_ROWS:,} rows the IMPORT job's "
-                              "start-up outweighs its speed")
-        return
+        return  # under VIA_IMPORT_MIN_ROWS rows the IMPORT job's start-up outweighs its speed
     choice.method = VIA_IMPORT
     choice.thread_concurrency = 1 if target_kind == "kwdb-ts" or ta.is_ts else max(1, min(choice.workers, 4))
     choice.reason = (f"{rows:,} rows: KWDB's IMPORT pulls them from kwtui over HTTP "

@@ -10,9 +10,13 @@ The plan is saved as TOML (no password is ever in it: sources and targets are pr
 or URIs without one). ``kwtui run PLANFILE`` and the phases screen execute it through
 :class:`MigrationRunner`, phase by phase:
 
-1. schema: the plan's CREATE TABLE statements on the target (existing tables are kept);
-2. historical data: a journaled transfer job (resumable) or, from files, an import; then the
-   indexes and foreign keys; the source's watermark is read *before* the copy starts;
+1. schema: the plan's CREATE TABLE statements on the target (existing tables are kept); a mixed
+   KWDB plan (``Requirements.ts_database``) first creates its TS database and puts the TS tables
+   there, the others in the target's relational database (each phase works on both);
+2. historical data: a journaled transfer job per target database (resumable), tables planned
+   ``via-import`` loaded by KWDB's IMPORT pulling from kwtui (:mod:`kwtui.transfer.pull`), or,
+   from files, an import; then the indexes and foreign keys; the source's watermark is read
+   *before* the copy starts;
 3. change capture set-up: that watermark becomes each table's sync state in the journal;
 4. catch-up sync: :func:`kwtui.sync.sync_table` per table (repeatable; 0 rows when equal);
 5. cutover: after the user stopped writes, a final sync (with delete detection), the
@@ -426,6 +430,10 @@ def strategy_notes(p: MigrationPlan) -> list[str]:
     fks = [t.table for t in p.included if any(s.startswith("ALTER TABLE") for s in t.post_load)]
     if fks:
         notes.append(f"parents before children; foreign keys of {', '.join(fks)} are added after the load")
+    pulled = [t.table for t in p.included if t.method == VIA_IMPORT]
+    if pulled:
+        notes.append(f"{', '.join(pulled)}: KWDB's IMPORT pulls the rows kwtui serves over HTTP (the node must reach "
+                     f"{r.serve_host or '127.0.0.1'}); each target table must be empty")
     big = [t for t in p.included if t.method == "native IMPORT"]
     if big:
         notes.append(f"native IMPORT for {', '.join(t.table for t in big)}: export to files, place them in the "
@@ -834,6 +842,11 @@ def connection_advice(p: MigrationPlan, source_desc: str, target: Any) -> list[s
                      f"&{k}={params[k]}" for k in ("sslrootcert", "sslcert", "sslkey") if params.get(k))
                  if tls else ""),
              f"  JDBC: jdbc:postgresql://{host}:{port}/{db}"]
+    ts_db = p.requirements.ts_database
+    if ts_db:
+        ts_tables = ", ".join(t.target for t in p.included if t.database == ts_db) or "none"
+        lines.append(f"  time-series tables ({ts_tables}) are in the TS database {ts_db}: "
+                     f"postgresql://{user}@{host}:{port}/{ts_db} (or name them {ts_db}.public.<table>)")
     if p.target_kind.startswith("kwdb"):
         lines += ["  KWDB speaks the PostgreSQL protocol: keep the PostgreSQL driver; check SQL the application "
                   "uses that KWDB lacks (see the plan's warnings)",

@@ -66,6 +66,7 @@ def test_ts_suggest_plan_runs_every_phase_across_a_ts_and_a_relational_database(
     st = MigrationState.load(p, planfile)
     assert [ph.state for ph in st.phases] == ["done"] * 6, [(ph.key, ph.summary) for ph in st.phases]
     assert f"{kwdb_ts_name}: TS database created" in st.phase("schema").details
+    assert any(f"in the TS database {kwdb_ts_name}: postgresql://" in d for d in st.phase("cutover").details)
     engines = dict(_fetch(kwdb, "SHOW DATABASES"))
     assert engines[kwdb_ts_name] == "TIME SERIES"
     ts_uri = kwdb.replace(kwdb.split("/")[-1].split("?")[0] + "?", kwdb_ts_name + "?")
@@ -108,7 +109,7 @@ def test_via_import_is_chosen_for_big_tables_and_used_by_the_historical_phase(
     p = MigrationPlan.load(planfile)
     big, small = p.entry("public.big"), p.entry("public.small")
     assert big.method == VIA_IMPORT and "KWDB's IMPORT pulls them" in big.reason and "empty" in big.reason
-    assert small.method == "streamed"
+    assert small.method == "streamed" and any("KWDB's IMPORT pulls the rows" in n for n in p.notes)
     code, out, err = run(capsys, "run", str(planfile), "--yes")
     assert code == 0, out + err
     st = MigrationState.load(p, planfile)

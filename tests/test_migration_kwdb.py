@@ -50,6 +50,10 @@ def test_ts_suggest_plan_runs_every_phase_across_a_ts_and_a_relational_database(
     rest -> the relational database; run --yes: every phase, validation equal, runbook names both."""
     src = db.uri
     execute(src, METERS)
+    code, out, err = run(capsys, "plan", "--source", src, "--target", kwdb, "--ts-suggest")  # the report only
+    assert code == 0, err
+    assert f"TS database: {kwdb_ts_name} (CREATE TS DATABASE {kwdb_ts_name}) holds public.readings" in out
+    assert "DDL (kwdb-ts)" in out and "CREATE TABLE public.sites (" in out and "PRIMARY TAGS (meter_id)" in out
     planfile = tmp_path / "meters.plan.toml"
     code, out, err = run(capsys, "plan", "--source", src, "--target", kwdb, "--ts-suggest", "--save", str(planfile))
     assert code == 0, err

@@ -264,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the source takes no writes during the move (no change capture or catch-up sync)")
     pl.add_argument("--if-exists", choices=IF_EXISTS, default="fail",
                     help="with --save: the plan's table handling when the history is copied: " + IF_EXISTS_HELP)
+    pl.add_argument("--accept-loss", action="append", metavar="WHAT",
+                    help="accept that these refused objects are not created on the target (recorded in the plan): "
+                         "kinds (view,function,trigger,...), families (type, constraint), object names "
+                         "(public.my_view) or all; comma-separated or repeated")
+    pl.add_argument("--inventory", action="store_true",
+                    help="list every object of the inventory, the created ones too")
     pl.add_argument("--eta", action="store_true",
                     help="measure a short sample transfer (into a scratch table on --target) for the ETA")
 
@@ -1342,6 +1348,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     kind, assessment, ts_db = asyncio.run(run())
     translation = plan.translate_ddl(assessment, kind, suggested_only=bool(ts_db))
+    if assessment.inventory is not None:
+        from kwtui.inventory import accept_loss
+
+        accept_loss(assessment.inventory, _accepted(args))
     choices, order_warnings = plan.strategy(assessment, kind, cores=os.cpu_count() or 2,
                                             deployment=args.deployment,
                                             via_import=args.via_import if assessment.server_kind == "postgres"
@@ -1356,7 +1366,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps({**assessment.as_dict(), "target_kind": kind,
+        print(json.dumps({**assessment.as_dict(), "target_kind": kind, "pre_data": translation.pre,
+                          "post_data": translation.post, "accept_loss": _accepted(args),
                           "ddl": [asdict(t) for t in translation.tables], "warnings": translation.warnings,
                           "strategy": [asdict(c) for c in choices]}, ensure_ascii=False, default=str))
         return 0
@@ -1366,9 +1377,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                        [[t.qualified, t.kind, f"{t.rows:,}", f"{(t.bytes or 0) / 1e6:.2f}", len(t.columns),
                          ", ".join(t.primary_key) or "-", len(t.foreign_keys), len(t.indexes),
                          "; ".join(t.sequences) or "-", t.complexity] for t in assessment.tables]))
-    print("\nFindings:" if assessment.findings else "\nFindings: none")
-    for f in assessment.findings:
-        print(f"  [{f.construct}] {f.table or '(database)'}: {f.detail}\n      -> {f.advice}")
+    _print_findings(assessment, args)
     if args.ts_suggest:
         print("\nTime-series suggestions:" if assessment.ts_suggestions else "\nTime-series suggestions: none")
         for s in assessment.ts_suggestions:
@@ -1388,6 +1397,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accepted(args: argparse.Namespace) -> list[str]:
+    return [w.strip() for a in (getattr(args, "accept_loss", None) or []) for w in a.split(",") if w.strip()]
+
+
+def _print_findings(assessment: Any, args: argparse.Namespace) -> None:
+    """The findings (each with its advice), the rows hint and the inventory with every object's fate."""
+    print("\nFindings:" if assessment.findings else "\nFindings: none")
+    for f in assessment.findings:
+        print(f"  [{f.construct}] {f.table or '(database)'}: {f.detail}\n      -> {f.advice}")
+    never = [t.qualified for t in assessment.tables if t.exact_rows is None and t.est_rows is None]
+    if never:
+        print(f"\nrows 0 is an estimate: {', '.join(never)} never analysed (run ANALYZE on the source, or plan "
+              "with --exact to count them)")
+    if assessment.inventory is not None:
+        from kwtui.inventory import render_text
+
+        print()
+        print(render_text(assessment.inventory, created=bool(getattr(args, "inventory", False))))
+
+
 def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
     """kwtui plan --save: the whole migration plan (requirements, mapping, strategy, ETA) to a file."""
     from contextlib import AsyncExitStack
@@ -1401,7 +1430,8 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
         target_kind=args.target_kind or "kwdb", deployment=args.deployment or "single node",
         downtime=args.downtime, source_writes=not args.no_source_writes, tables=list(args.table or []),
         ts_suggest=args.ts_suggest or args.target_kind == "kwdb-ts", if_exists=args.if_exists,
-        ts_database=args.ts_database or "", via_import=args.via_import, serve_host=args.serve_host)
+        accept_loss=_accepted(args), ts_database=args.ts_database or "", via_import=args.via_import,
+        serve_host=args.serve_host)
     if source_kind == "csv":
         req.source = str(Path(args.source).expanduser().resolve())
     req.check()
@@ -1421,6 +1451,12 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
                 listener=lambda m: print(f"kwtui plan: {m}", file=sys.stderr) if not args.json else None)
 
     p = asyncio.run(run())
+    if p.assessment.inventory is not None:
+        from kwtui.inventory import accept_loss
+
+        unknown = accept_loss(p.assessment.inventory, req.accept_loss)
+        if unknown:
+            print(f"kwtui plan: --accept-loss {', '.join(unknown)}: no refused object matches", file=sys.stderr)
     if args.save:
         path = p.save(args.save)
         print(f"plan written to {path} (run it: kwtui run {path})", file=sys.stderr)
@@ -1455,6 +1491,7 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
         print("\nWarnings:")
         for w in p.warnings:
             print(f"  - {w}")
+    _print_findings(p.assessment, args)
     print(f"\nDDL ({p.target_kind}):\n")
     print(p.ddl_script())
     return 0

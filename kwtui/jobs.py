@@ -195,12 +195,19 @@ class Journal:
         # one connection per thread, kept open: closing the last connection to a WAL database
         # checkpoints it, which made every journal write cost milliseconds
         self._local = threading.local()
-        with self._connect() as db:
-            db.executescript(SCHEMA)
-            for table in ("jobs", "job_tables"):  # journals written before imports counted records
-                have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
-                if "records" not in have:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN records INTEGER NOT NULL DEFAULT 0")
+        try:
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+                for table in ("jobs", "job_tables"):  # journals written before imports counted records
+                    have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                    if "records" not in have:
+                        db.execute(f"ALTER TABLE {table} ADD COLUMN records INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, read-only, ...: said where it is met
+                raise
+            self.close()
+            raise KwtuiError(f"the job journal {self.path} cannot be read ({exc}): move the file aside and kwtui "
+                             "starts a new journal, or set KWTUI_JOURNAL to another file") from exc
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

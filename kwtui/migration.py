@@ -47,6 +47,7 @@ from psycopg import sql
 
 from kwtui import plan as planmod
 from kwtui.errors import KwtuiError, UsageError
+from kwtui.names import pg_ident
 from kwtui.plan import Assessment, ColumnInfo, TableAssessment
 
 PLAN_VERSION = 1
@@ -94,6 +95,8 @@ class Requirements:
     ts_suggest: bool = True
     #: a target table that already holds rows when the history is copied: fail | append | truncate | replace
     if_exists: str = "fail"
+    #: refused objects whose loss the user accepts: kinds (view, function, ...), families or object names
+    accept_loss: list[str] = field(default_factory=list)
     #: KWDB target: the TS database the time-series tables go to ("" = all in the target's database)
     ts_database: str = ""
     #: PostgreSQL -> KWDB: when KWDB's IMPORT pulls the rows (auto: big tables | always | never)
@@ -170,6 +173,9 @@ class MigrationPlan:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # strategy-wide choices, each with its reason
     eta: Eta | None = None
+    pre_data: list[str] = field(default_factory=list)  # schema phase, before the tables (kwtui.inventory)
+    post_data: list[str] = field(default_factory=list)  # historical phase, after the tables' post-load
+    cutover_data: list[str] = field(default_factory=list)  # cutover, once validation is equal: enable triggers
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     name: str = ""
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
@@ -243,6 +249,7 @@ class MigrationPlan:
                 t.sees_updates = old.sees_updates
                 t.eta_s, t.files = old.eta_s, old.files
         self.tables, self.warnings, self.notes = fresh.tables, fresh.warnings, fresh.notes
+        self.pre_data, self.post_data, self.cutover_data = fresh.pre_data, fresh.post_data, fresh.cutover_data
 
     def ddl_script(self) -> str:
         from types import SimpleNamespace
@@ -254,7 +261,7 @@ class MigrationPlan:
                 SimpleNamespace(create=f"-- in the TS database {t.database}:\n{t.create}", post_load=t.post_load)
                 if t.database else t for t in tables]
         return planmod.ddl_script(f"-- kwtui migration plan {self.name or self.id}: target kind {self.target_kind}",
-                                  self.warnings, tables)
+                                  self.warnings, tables, self.pre_data, self.post_data)
 
     def target_database(self) -> str:
         """The target's (relational) database name, as far as the plan's reference says."""
@@ -270,6 +277,7 @@ class MigrationPlan:
             "requirements": asdict(self.requirements), "notes": self.notes, "warnings": self.warnings,
             "eta": asdict(self.eta) if self.eta else None, "overrides": self.overrides,
             "tables": [asdict(t) for t in self.tables], "assessment": self.assessment.as_dict(),
+            "pre_data": self.pre_data, "post_data": self.post_data, "cutover_data": self.cutover_data,
         }
 
     def to_toml(self) -> str:
@@ -297,8 +305,8 @@ class MigrationPlan:
         eta = Eta(**data["eta"]) if data.get("eta") else None
         return cls(req, planmod.assessment_from_dict(data.get("assessment", {})), tables,
                    {k: dict(v) for k, v in (data.get("overrides") or {}).items()}, list(data.get("warnings", [])),
-                   list(data.get("notes", [])), eta, data.get("id") or uuid.uuid4().hex[:12], data.get("name", ""),
-                   data.get("created", ""))
+                   list(data.get("notes", [])), eta, list(data.get("pre_data", [])), list(data.get("post_data", [])),
+                   list(data.get("cutover_data", [])), data.get("id") or uuid.uuid4().hex[:12], data.get("name", ""), data.get("created", ""))
 
     @classmethod
     def load(cls, path: str | Path) -> MigrationPlan:
@@ -360,8 +368,13 @@ def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str
     choices, order_warnings = planmod.strategy(assessment, kind, cores=cores, deployment=req.deployment,
                                                via_import=req.via_import if req.source_kind == "postgres" else "never")
     by_table = {c.table: c for c in choices}
-    out = MigrationPlan(req, assessment, overrides=overrides)
+    out = MigrationPlan(req, assessment, overrides=overrides, pre_data=list(translation.pre),
+                        post_data=list(translation.post), cutover_data=list(translation.cutover))
     out.warnings = list(translation.warnings) + order_warnings
+    if assessment.inventory is not None:
+        from kwtui.inventory import accept_loss
+
+        accept_loss(assessment.inventory, req.accept_loss)
     for ddl in translation.tables:
         ta = assessment.table(ddl.table)
         ch = by_table[ddl.table]
@@ -1003,6 +1016,10 @@ class MigrationRunner:
         return any(t.name == name for t in tables)
 
     async def _schema(self, rec: PhaseRecord) -> None:
+        from kwtui.inventory_run import check_losses, run_statements
+
+        check_losses(self.plan)
+        await run_statements(self, rec, "schema", self.plan.pre_data)
         created, kept = [], []
         on_pg = self.dst.info is not None and self.dst.info.kind == "postgres"
         for db in dict.fromkeys(t.database for t in self.plan.included if t.database):
@@ -1010,7 +1027,7 @@ class MigrationRunner:
         for t in self.plan.included:
             schema = t.target.partition(".")[0]
             if on_pg and schema != "public":
-                stmt = f"CREATE SCHEMA IF NOT EXISTS {planmod._q(schema)};"
+                stmt = f"CREATE SCHEMA IF NOT EXISTS {pg_ident(schema)};"
                 if stmt not in rec.statements:
                     await self._execute(rec, stmt)
             svc = await self.target_of(t)
@@ -1096,6 +1113,9 @@ class MigrationRunner:
 
                 rec.details.append(f"{t.target}: {stmt} failed: {error_message(exc)}")
                 rec.data.setdefault("post_load_failed", []).append(stmt)
+        from kwtui.inventory_run import run_statements
+
+        await run_statements(self, rec, "historical", self.plan.post_data)
 
     async def _copy(self, rec: PhaseRecord) -> None:
         # the snapshot point for change capture: read before any row moves, so no change is missed
@@ -1386,6 +1406,9 @@ class MigrationRunner:
         if not ok:
             raise PhaseError("the validation found differences: do not switch the application; see the report "
                              "(run catch-up sync again, then the cutover)")
+        from kwtui.inventory_run import run_statements
+
+        await run_statements(self, rec, "cutover", self.plan.cutover_data)  # triggers and rules on, views refreshed
         rec.summary = (f"final sync moved {rows_text(moved)}; validation equal; switch the application now "
                        "(see the connection string)")
 
@@ -1399,8 +1422,10 @@ class MigrationRunner:
             for c in ta.columns:
                 if not c.identity:
                     continue
-                schema, _, name = t.target.partition(".")
-                qualified = f"{planmod._q(schema)}.{planmod._q(name)}"
+                from kwtui.names import TableName
+
+                tn = TableName.parse(t.target)
+                schema, name, qualified = tn.schema, tn.name, tn.pg()
                 stmt = sql.SQL("SELECT setval(pg_get_serial_sequence({}, {}), coalesce(max({}), 0) + 1, false) "
                                "FROM {}.{}").format(sql.Literal(qualified), sql.Literal(c.name),
                                                    sql.Identifier(c.name), sql.Identifier(schema), sql.Identifier(name))

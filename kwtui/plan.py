@@ -31,6 +31,8 @@ from typing import Any
 from psycopg import sql
 
 from kwtui.catalog import BASE, PARTITIONED, TS_TABLE, Column, Index
+from kwtui.inventory import Inventory, assign_fates, cutover_statements, read_inventory
+from kwtui.names import TableName, pg_ident
 from kwtui.transfer.engine import kwdb_to_pg_type
 from kwtui.transfer.native import quote_ident
 
@@ -147,6 +149,7 @@ class Assessment:
     tables: list[TableAssessment] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # every finding, database-wide ones included
     ts_suggestions: list[TsSuggestion] = field(default_factory=list)
+    inventory: Any = None  # kwtui.inventory.Inventory: every object of a PostgreSQL source, with its fate
 
     def table(self, qualified: str) -> TableAssessment:
         return next(t for t in self.tables if t.qualified == qualified)
@@ -162,6 +165,7 @@ class Assessment:
             "findings": [asdict(f) for f in self.findings],
             "ts_suggestions": [{**asdict(s), "rows_per_device": round(s.rows_per_device, 1)}
                                for s in self.ts_suggestions],
+            "inventory": self.inventory.as_dict() if self.inventory is not None else None,
         }
 
 
@@ -186,7 +190,8 @@ def assessment_from_dict(data: dict[str, Any]) -> Assessment:
         tables=[table(t) for t in data.get("tables", [])],
         findings=[Finding(**f) for f in data.get("findings", [])],
         ts_suggestions=[TsSuggestion(**{k: v for k, v in s.items() if k in fields_})
-                        for s in data.get("ts_suggestions", [])])
+                        for s in data.get("ts_suggestions", [])],
+        inventory=Inventory.from_dict(data.get("inventory")))
 
 
 # -- assessment -------------------------------------------------------------------------------
@@ -216,6 +221,12 @@ SELECT c.conname,
 FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
 WHERE c.conrelid = %s::regclass AND c.contype = 'f'
 ORDER BY c.conname
+""")
+
+_PG_PK = sql.SQL("""
+SELECT ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i)
+FROM pg_constraint c WHERE c.conrelid = %s::regclass AND c.contype = 'p'
 """)
 
 _PG_EXCLUSION = sql.SQL("""
@@ -265,6 +276,7 @@ async def assess(svc: Any, *, tables: Sequence[str] | None = None, exact: bool =
             if t.kind in (BASE, PARTITIONED, TS_TABLE) and (wanted is None or t.qualified in wanted):
                 listed.append(t)
     if kind == "postgres":
+        out.inventory = await read_inventory(svc, tables)
         for name, version in (await svc.query(_PG_EXTENSIONS)).rows:
             out.findings.append(Finding(
                 "", "extension", f"extension {name} {version}",
@@ -276,8 +288,8 @@ async def assess(svc: Any, *, tables: Sequence[str] | None = None, exact: bool =
                              columns=[_column_info(c) for c in detail.columns],
                              primary_key=list(detail.primary_key),
                              indexes=[i for i in detail.indexes])
-        if exact:
-            q = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(t.schema), sql.Identifier(t.name))
+        if exact or (t.est_rows is None and (t.size_bytes or 0) < 64 << 20):  # never analysed and small: count
+            q = sql.SQL("SELECT count(*) FROM {}").format(TableName(t.schema, t.name).sql())
             ta.exact_rows = int((await svc.query(q)).rows[0][0])
         if kind == "postgres":
             await _assess_pg_table(svc, ta)
@@ -299,6 +311,7 @@ async def _assess_pg_table(svc: Any, ta: TableAssessment) -> None:
     if ta.kind == PARTITIONED:
         keydef, parts = (await svc.query(_PG_PARTITIONS, (rc, rc))).rows[0]
         add(Finding(q, "partitioned table", f"PARTITION BY {keydef}, {parts} partition(s)",
+                    "a PostgreSQL target gets the same partitions; on KWDB the partitions are lost: "
                     "created as one plain table holding the rows of every partition; KWDB splits and "
                     "distributes ranges itself (for time-based partitions consider a TS table with a "
                     "RETENTIONS / PARTITION INTERVAL)"))
@@ -339,17 +352,27 @@ async def _assess_pg_table(svc: Any, ta: TableAssessment) -> None:
             add(Finding(q, "tsvector", f"{name} {col.type}",
                         "KWDB has no full-text search types: becomes TEXT (the lexeme list as text); "
                         "search with LIKE or an external search engine, or rebuild it from source columns"))
+        elif typtype in ("r", "m", "c"):
+            col.kind = "range" if typtype != "c" else "composite"
+            add(Finding(q, f"{col.kind} column", f"{name} {col.type}",
+                        f"KWDB has no {col.kind} types: becomes TEXT holding the value's text form; store its "
+                        "parts as separate columns if they are queried"))
     for name, definition in (await svc.query(_PG_EXCLUSION, (rc,))).rows:
         add(Finding(q, "exclusion constraint", f"{name} {definition}",
                     "KWDB has no exclusion constraints: enforce the rule in the application or with a "
                     "unique key on a derived column"))
     for name, definition in (await svc.query(_PG_TRIGGERS, (rc,))).rows:
         add(Finding(q, "trigger", definition or name,
-                    "KWDB has no triggers: move the logic into the application (or a scheduled job); "
-                    "the copied rows already hold the trigger's effects"))
+                    "a PostgreSQL target gets the trigger after the load; on KWDB it is lost: KWDB has no "
+                    "triggers, so the application must do what it did (set columns, keep others up to date) or "
+                    "its writes break (a NOT NULL column the trigger filled, a timestamp that no longer moves); "
+                    "the copied rows already hold its past effects"))
     for name, definition in (await svc.query(_PG_RULES, (ta.schema, ta.name))).rows:
         add(Finding(q, "rule", f"{name}: {' '.join(str(definition).split())}",
                     "KWDB has no rules: rewrite them as application logic or views"))
+    pk = (await svc.query(_PG_PK, (rc,))).rows
+    if pk and pk[0][0]:
+        ta.primary_key = list(pk[0][0])  # the key's own column order (not the table's)
     for name, cols, rschema, rname, rcols, definition in (await svc.query(_PG_FKS, (rc,))).rows:
         ta.foreign_keys.append(ForeignKey(name, tuple(cols), f"{rschema}.{rname}", tuple(rcols), definition))
     for seq, col in (await svc.query(_PG_SEQUENCES, (rc,))).rows:
@@ -390,16 +413,21 @@ class Translation:
     target_kind: str
     tables: list[TableDdl] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # every warning (database-wide ones included)
+    pre: list[str] = field(default_factory=list)  # before the tables: extensions, schemas, types, functions
+    post: list[str] = field(default_factory=list)  # after the tables' post-load: views, triggers, comments...
+    cutover: list[str] = field(default_factory=list)  # at the cutover: enable triggers and rules, refresh views
 
     def script(self) -> str:
-        return ddl_script(f"-- kwtui plan: DDL for target kind {self.target_kind}", self.warnings, self.tables)
+        return ddl_script(f"-- kwtui plan: DDL for target kind {self.target_kind}", self.warnings, self.tables,
+                          self.pre, self.post)
 
 
-def ddl_script(header: str, warnings: Sequence[str], tables: Sequence[Any]) -> str:
-    """A DDL script: the CREATE TABLEs, then what runs after the load (``tables`` have
-    ``create`` and ``post_load``)."""
-    parts = [header, *(f"-- WARNING: {w}" for w in warnings), *(t.create for t in tables)]
-    post = [s for t in tables for s in t.post_load]
+def ddl_script(header: str, warnings: Sequence[str], tables: Sequence[Any], pre: Sequence[str] = (),
+               post_data: Sequence[str] = ()) -> str:
+    """A DDL script: what comes before the tables, the CREATE TABLEs, then what runs after the
+    load (``tables`` have ``create`` and ``post_load``; ``post_data`` after those)."""
+    parts = [header, *(f"-- WARNING: {w}" for w in warnings), *pre, *(t.create for t in tables)]
+    post = [s for t in tables for s in t.post_load] + list(post_data)
     if post:
         parts += ["-- after the data is loaded:", *post]
     return "\n\n".join(parts) + "\n"
@@ -434,6 +462,8 @@ def kwdb_relational_type(c: ColumnInfo) -> tuple[str, str | None, str | None]:
     """(type, extra CHECK or None, warning or None) for a KWDB relational column."""
     if c.kind == "tsvector":
         return "TEXT", None, f"{c.name}: {c.type} -> TEXT (no full-text search in KWDB)"
+    if c.kind in ("range", "composite"):
+        return "TEXT", None, f"{c.name}: {c.kind} {c.type} -> TEXT (its text form; KWDB has no {c.kind} types)"
     if c.kind == "enum":
         width = max([len(label) for label in c.enum_labels] or [1])
         check = f"CHECK ({_q(c.name)} IN ({', '.join(_literal(v) for v in c.enum_labels)}))"
@@ -466,7 +496,7 @@ def kwdb_ts_type(c: ColumnInfo) -> tuple[str, str | None]:
     if c.kind == "enum":
         width = max([len(label) for label in c.enum_labels] or [1])
         return f"VARCHAR({width})", f"{c.name}: enum {c.type} -> VARCHAR({width}) (no CHECK on TS tables)"
-    if c.kind in ("array", "tsvector"):
+    if c.kind in ("array", "tsvector", "range", "composite"):
         return "NVARCHAR", f"{c.name}: {c.type} -> NVARCHAR (text form; TS tables have no {c.kind})"
     if c.kind == "domain":
         note = f"{c.name}: domain {c.type} -> base type {c.base_type}"
@@ -504,6 +534,20 @@ def kwdb_ts_type(c: ColumnInfo) -> tuple[str, str | None]:
     return "NVARCHAR", f"{c.name}: {c.type} -> NVARCHAR (no matching TS type)"
 
 
+def primary_tag_type(c: ColumnInfo, typ: str, note: str | None) -> tuple[str, str | None]:
+    """A primary tag's type by REFERENCE.md: no float or VARBYTES, VARCHAR of at most 128."""
+    if typ in ("NVARCHAR", "TEXT"):
+        return "VARCHAR(64)", f"{c.name}: primary tag {c.type} -> VARCHAR(64) (check the longest value)"
+    m = re.fullmatch(r"(N?VARCHAR|N?CHAR)\((\d+)\)", typ)
+    if m and int(m.group(2)) > 128:
+        return (f"{m.group(1)}(128)", f"{c.name}: primary tag {c.type} -> {m.group(1)}(128) (a primary tag holds at "
+                                      "most 128 characters: longer values are refused)")
+    if typ.startswith(("FLOAT", "VARBYTES")):
+        return "VARCHAR(64)", (f"{c.name}: primary tag {c.type} -> VARCHAR(64) (a primary tag cannot be {typ}: "
+                               "its text form)")
+    return typ, note
+
+
 _ROW_TIME = re.compile(r"^(updated|modified|changed|created|inserted|deleted|last_)|"
                        r"_(updated|modified|changed|created|inserted)(_at|_on|_time)?$", re.IGNORECASE)
 _TIMESTAMP_TYPES = ("timestamp with time zone", "timestamp without time zone", "timestamptz", "timestamp")
@@ -532,9 +576,14 @@ def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverr
     for f in assessment.findings:
         if not f.table:
             out.warnings.append(f"{f.construct}: {f.detail}: {f.advice}")
+    inv = assessment.inventory if assessment.server_kind == "postgres" else None
+    if inv is not None and target_kind == "postgres":
+        out.pre = inv.statements("pre")
     for ta in order_tables(assessment)[0]:
         edits = (overrides or {}).get(ta.qualified) or {}
-        if target_kind == "postgres":
+        if target_kind == "postgres" and inv is not None:
+            ddl = _from_inventory(ta, inv)
+        elif target_kind == "postgres":
             ddl = _to_postgres(ta, edits)
         elif target_kind == "kwdb-ts" and (not suggested_only or assessment.suggestion(ta.qualified)):
             ddl = _to_kwdb_ts(ta, assessment.suggestion(ta.qualified), edits)
@@ -549,11 +598,42 @@ def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverr
                     ddl.warnings.append(f"{f.construct}: {f.detail} -- {f.advice}")
         out.tables.append(ddl)
         out.warnings += [f"{ta.qualified}: {w}" for w in ddl.warnings]
+    if inv is not None:
+        notes = {f"{t.qualified}.{m.name}": m.note for t in assessment.tables
+                 for m in column_mapping(assessment, target_kind, t.qualified, overrides) if m.note}
+        assign_fates(inv, target_kind, out.tables, notes)
+        if target_kind == "postgres":
+            per_table = {s for t in out.tables for s in t.post_load}
+            out.post = [s for s in inv.statements("post") if s not in per_table]
+            out.cutover = cutover_statements(inv)
     return out
 
 
-def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True) -> list[str]:
+def _from_inventory(ta: TableAssessment, inv: Inventory) -> TableDdl:
+    """A PostgreSQL target from a PostgreSQL source: the table as the catalog holds it (columns, defaults,
+    identity / serial, collations, constraints, partitions); its indexes and foreign keys after the load."""
+    q = ta.qualified
+    ddl = TableDdl(q, q, "")
+    mine = [o for o in inv.objects if o.table == q and o.create]
+    ddl.create = "\n".join(o.create for o in mine if o.stage == "table")
+    ddl.post_load = [o.create for o in mine if o.stage == "post" and o.kind in ("index", "foreign key")]
+    return ddl
+
+
+_FK_ACTION = re.compile(r"\bON (UPDATE|DELETE) (CASCADE|RESTRICT|SET NULL|SET DEFAULT)\b", re.IGNORECASE)
+
+
+def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True, q: Any = None,
+               fk_index: bool = False) -> list[str]:
+    """Indexes and foreign keys (with their ON UPDATE / ON DELETE actions), quoted by ``q`` (the target's rules).
+
+    ``fk_index`` (KWDB): a foreign key whose columns lead no index gets one first; KWDB refuses to add a
+    foreign key to a table holding rows without it ("foreign key requires an existing index on columns").
+    """
+    _q = q or globals()["_q"]
     stmts = []
+    leading = [tuple(ta.primary_key)] + [tuple(ix.columns) for ix in ta.indexes
+                                         if not ix.definition or " USING BTREE" in ix.definition.upper()]
     if indexes:
         for ix in ta.indexes:
             if ix.primary or not ix.columns or any(not re.fullmatch(r"[\w\" ]+", c) for c in ix.columns):
@@ -563,10 +643,15 @@ def _post_load(ta: TableAssessment, target: str, *, indexes: bool = True) -> lis
             unique = "UNIQUE " if ix.unique else ""
             stmts.append(f"CREATE {unique}INDEX {_q(ix.name)} ON {target} ({', '.join(_q(c) for c in ix.columns)});")
     for fk in ta.foreign_keys:
-        ref_schema, _, ref_name = fk.ref_table.partition(".")
+        ref = TableName.parse(fk.ref_table)
+        if fk_index and not any(cols[:len(fk.columns)] == tuple(fk.columns) for cols in leading):
+            name = f"{ta.name}_{'_'.join(fk.columns)}_fkey_idx"[:63]
+            stmts.append(f"CREATE INDEX {_q(name)} ON {target} ({', '.join(_q(c) for c in fk.columns)});")
+            leading.append(tuple(fk.columns))
+        actions = "".join(f" ON {m.group(1).upper()} {m.group(2).upper()}" for m in _FK_ACTION.finditer(fk.definition))
         stmts.append(f"ALTER TABLE {target} ADD CONSTRAINT {_q(fk.name)} FOREIGN KEY "
-                     f"({', '.join(_q(c) for c in fk.columns)}) REFERENCES {_qt(ref_schema, ref_name)} "
-                     f"({', '.join(_q(c) for c in fk.ref_columns)});")
+                     f"({', '.join(_q(c) for c in fk.columns)}) REFERENCES {_q(ref.schema)}.{_q(ref.name)} "
+                     f"({', '.join(_q(c) for c in fk.ref_columns)}){actions};")
     return stmts
 
 
@@ -581,7 +666,7 @@ def _to_kwdb(ta: TableAssessment, edits: dict[str, str] | None = None) -> TableD
         parts = [_q(c.name), typ]
         if c.default and not c.identity and c.kind != "generated" and not c.default.startswith("GENERATED"):
             default = c.default
-            if c.kind in ("enum", "domain", "array", "tsvector"):  # casts to types KWDB will not have
+            if c.kind in ("enum", "domain", "array", "tsvector", "range", "composite"):  # casts to types KWDB will not have
                 default = re.sub(r"::[\w\".]+(\[\])?$", "", default)
             parts.append(f"DEFAULT {default}")
         parts.append("NULL" if c.nullable else "NOT NULL")
@@ -598,7 +683,7 @@ def _to_kwdb(ta: TableAssessment, edits: dict[str, str] | None = None) -> TableD
     else:
         ddl.warnings.append("no primary key: KWDB adds a hidden rowid; sync and row-level validation need a key")
     ddl.create = f"CREATE TABLE {target} (\n" + ",\n".join(lines + checks) + "\n);"
-    ddl.post_load = _post_load(ta, target)
+    ddl.post_load = _post_load(ta, target, fk_index=True)
     return ddl
 
 
@@ -632,9 +717,8 @@ def _to_kwdb_ts(ta: TableAssessment, suggestion: TsSuggestion | None,
     for name in tags:
         c = ta.column(name)
         typ, warning = kwdb_ts_type(c)
-        if name in primary and typ in ("NVARCHAR", "TEXT"):
-            typ = "VARCHAR(64)"
-            warning = f"{name}: primary tag {c.type} -> VARCHAR(64) (check the longest value)"
+        if name in primary:
+            typ, warning = primary_tag_type(c, typ, warning)
         elif typ == "NVARCHAR":  # KWDB V3.2.1: "unsupported tag type nvarchar in timeseries table"
             typ, warning = "VARCHAR", f"{name}: tag {c.type} -> VARCHAR (KWDB tags take no NVARCHAR)"
         if name in edits:
@@ -711,8 +795,8 @@ def column_mapping(assessment: Assessment, target_kind: str, table: str,
             for name in tags:
                 c = ta.column(name)
                 typ, note = kwdb_ts_type(c)
-                if name in primary and typ in ("NVARCHAR", "TEXT"):
-                    typ, note = "VARCHAR(64)", "primary tag: check the longest value"
+                if name in primary:
+                    typ, note = primary_tag_type(c, typ, note)
                 elif typ == "NVARCHAR":
                     typ, note = "VARCHAR", "KWDB tags take no NVARCHAR"
                 out.append(ColumnMap(name, c.type, typ, "primary tag" if name in primary else "tag", note or ""))
@@ -793,7 +877,8 @@ def set_ts_role(assessment: Assessment, table: str, column: str, role: str) -> N
 
 
 def _to_postgres(ta: TableAssessment, edits: dict[str, str] | None = None) -> TableDdl:
-    target = _qt(ta.schema, ta.name)
+    _q = pg_ident  # PostgreSQL's keywords, not KWDB's
+    target = TableName(ta.schema, ta.name).pg()
     ddl = TableDdl(ta.qualified, f"{ta.schema}.{ta.name}", "")
     cols = [c for c in ta.columns if not c.is_tag] + [c for c in ta.columns if c.is_tag]
     lines = []
@@ -818,7 +903,7 @@ def _to_postgres(ta: TableAssessment, edits: dict[str, str] | None = None) -> Ta
     if key:
         lines.append(f"    PRIMARY KEY ({', '.join(_q(k) for k in key)})")
     ddl.create = f"CREATE TABLE {target} (\n" + ",\n".join(lines) + "\n);"
-    ddl.post_load = _post_load(ta, target, indexes=not ta.is_ts)
+    ddl.post_load = _post_load(ta, target, indexes=not ta.is_ts, q=pg_ident)
     return ddl
 
 
@@ -962,27 +1047,31 @@ def strategy(assessment: Assessment, target_kind: str, *, cores: int = 4, deploy
                   + ("; batches halved for a multi-replica cluster" if multi else "")
                   + ("; indexes and foreign keys after the load" if ta.foreign_keys or len(ta.indexes) > 1 else ""))
         choice = TablePlanChoice(ta.qualified, method, workers, chunk_rows, batch_rows, reason, thread_concurrency)
-        _choose_via_import(choice, ta, target_kind, via_import, multi)
+        ts_table = ta.is_ts or target_kind == "kwdb-ts" and (
+            assessment.suggestion(ta.qualified) is not None or not assessment.ts_suggestions)
+        _choose_via_import(choice, ta, target_kind, via_import, multi, ts_table)
         out.append(choice)
     return out, warnings
 
 
 def _choose_via_import(choice: TablePlanChoice, ta: TableAssessment, target_kind: str, mode: str,
-                       multi: bool) -> None:
+                       multi: bool, ts: bool) -> None:
     """PostgreSQL -> KWDB: let KWDB's IMPORT pull the rows (``mode`` auto: from VIA_IMPORT_MIN_ROWS rows)."""
     if mode == "never" or not target_kind.startswith("kwdb") or choice.method != "streamed":
         return
     rows = ta.rows
-    if mode == "auto" and rows < VIA_IMPORT_MIN_ROWS:
-        return  # under VIA_IMPORT_MIN_ROWS rows the IMPORT job's start-up outweighs its speed
+    if mode == "auto" and (rows < VIA_IMPORT_MIN_ROWS or ts):
+        # under VIA_IMPORT_MIN_ROWS rows the IMPORT job's start-up outweighs its speed; a TS table measured no
+        # gain (the demo's 1,000,000 readings, 1,000 meters: 72 s pulled vs 75 s streamed): asked for only
+        return
     choice.method = VIA_IMPORT
-    choice.thread_concurrency = 1 if target_kind == "kwdb-ts" or ta.is_ts else max(1, min(choice.workers, 4))
+    choice.thread_concurrency = 1 if ts else max(1, min(choice.workers, 4))
     choice.reason = (f"{rows:,} rows: KWDB's IMPORT pulls them from kwtui over HTTP "
                      + ("(asked for)" if mode == "always" else f"(from {VIA_IMPORT_MIN_ROWS:,} rows: about 3x the "
                         "streamed rows/s, measured by bench/bench_kwdb.py)")
                      + "; the target table must be empty (a relational IMPORT loads all or nothing; a re-run "
                      "skips tables already loaded and refuses a table holding rows)"
-                     + ("; TS: rows sorted by time, one IMPORT thread" if target_kind == "kwdb-ts" or ta.is_ts
+                     + ("; TS: rows sorted by time, one IMPORT thread" if ts
                         else f"; thread_concurrency {choice.thread_concurrency}")
                      + ("; multi-replica target" if multi else ""))
 
@@ -1004,6 +1093,13 @@ def render_markdown(assessment: Assessment, translation: Translation | None,
         lines.append("None: every object carries over as it is.")
     for f in assessment.findings:
         lines.append(f"- **{f.construct}** {f.table or '(database)'}: {f.detail}. *Advice:* {f.advice}")
+    never = [t.qualified for t in assessment.tables if t.exact_rows is None and t.est_rows is None]
+    if never:
+        lines += ["", f"Rows 0 is an estimate: {', '.join(never)} never analysed (ANALYZE the source, or --exact)."]
+    if assessment.inventory is not None:
+        from kwtui.inventory import render_markdown as inventory_markdown
+
+        lines += ["", inventory_markdown(assessment.inventory).rstrip()]
     if assessment.ts_suggestions:
         lines += ["", "## Time-series suggestions", ""]
         for s in assessment.ts_suggestions:

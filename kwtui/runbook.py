@@ -77,6 +77,12 @@ def render_runbook(plan: MigrationPlan, state: MigrationState, *, title: str | N
         lines += ["", "### What does not carry over as it is", ""]
         lines += [f"- **{f.construct}** {f.table or '(database)'}: {f.detail}. *Do:* {f.advice}" for f in findings]
         lines += [f"- {w}" for w in plan.warnings if not any(f.detail in w for f in findings)]
+    if plan.assessment.inventory is not None:  # every object of the source and its fate on the target
+        from kwtui.inventory import render_markdown as inventory_markdown
+
+        lines += ["", "#" + inventory_markdown(plan.assessment.inventory).rstrip()]
+        if plan.requirements.accept_loss:
+            lines += ["", f"Losses accepted: {', '.join(plan.requirements.accept_loss)}."]
     lines += ["", "## Strategy", ""]
     lines += [f"- {n}" for n in plan.notes]
     lines += ["", "| order | table | method | workers | batch_rows | chunk_rows | thread_concurrency | ETA | why |",

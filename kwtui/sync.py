@@ -88,7 +88,9 @@ async def _source_columns(src: ConnectionService, table: str) -> tuple[str, str,
     detail = await _table_detail(src, schema, name)
     if detail is None:
         raise UsageError(f"source table {schema}.{name} does not exist")
-    return schema, name, detail, [c.name for c in detail.columns]
+    # a generated column (GENERATED ALWAYS AS (expr) STORED) is computed by the target: never written
+    return schema, name, detail, [c.name for c in detail.columns
+                                  if not (c.default or "").startswith("GENERATED ALWAYS AS (")]
 
 
 async def _scalar(conn: psycopg.AsyncConnection[Any], query: sql.Composed, params: Sequence[Any] = ()) -> Any:

@@ -216,7 +216,12 @@ class KwtuiApp(App[int]):
 
         if isinstance(self.screen, JobsScreen):
             return
-        self.push_screen(JobsScreen(self.journal))
+        try:
+            journal = self.journal
+        except KwtuiError as exc:  # a damaged journal file: said, never a crash
+            self.show_error("Cannot open the jobs", exc)
+            return
+        self.push_screen(JobsScreen(journal))
 
     # -- validation -------------------------------------------------------------------------
 
@@ -225,7 +230,12 @@ class KwtuiApp(App[int]):
 
         if isinstance(self.screen, ValidationScreen):
             return
-        self.push_screen(ValidationScreen(self.store, self.journal))
+        try:
+            journal = self.journal
+        except KwtuiError as exc:
+            self.show_error("Cannot open the validation", exc)
+            return
+        self.push_screen(ValidationScreen(self.store, journal))
 
     # -- doctor (preflight checks) ------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -372,10 +373,14 @@ class ConsoleScreen(KwScreen[None]):
         try:
             assert self.stream is not None
             rows = await self.stream.next_page(PAGE)
-        except Exception as exc:
+        except Exception:  # the statement ran; its later rows could not be read: "Cannot fetch more rows"
             self.loading_more = False
-            self.post_message(RunFailed(self.last_sql or "", exc if isinstance(exc, KwtuiError) else KwtuiError(str(exc))))
-            return
+            self.update_status("[red]the rest of the result could not be read[/]: the rows shown are kept")
+            with contextlib.suppress(Exception):
+                if self.stream is not None:
+                    await self.stream.close()
+            self.stream = None
+            raise
         self.post_message(PageLoaded(rows))
 
     @on(PageLoaded)
@@ -450,11 +455,11 @@ class ConsoleScreen(KwScreen[None]):
                                       timeout=self.runner.timeout if self.runner else None)
             else:
                 rows = await save_csv(self.service, g.sql, path, read_only=not self.write_mode)
-        except Exception as exc:
+        except Exception:  # the one error modal, titled "Cannot save the result" (not "the server refused")
+            self.update_status(f"not saved to {escape(path)}")
+            raise
+        finally:
             self.running = False
-            self.post_message(RunFailed(self.last_guarded.sql, exc if isinstance(exc, KwtuiError) else KwtuiError(str(exc))))
-            return
-        self.running = False
         self.post_message(CsvSaved(path, rows))
 
     @on(CsvSaved)

@@ -145,6 +145,14 @@ def notes_text(plan: MigrationPlan, t: TableEntry | None) -> Text:
             out.append(f"⚠ {w}\n", style="yellow")
         if not t.include:
             out.append("excluded from the migration (space includes it)\n", style="red")
+    inv = plan.assessment.inventory
+    if inv is not None:
+        from kwtui.inventory import unaccepted
+
+        left = len(unaccepted(inv))
+        out.append(f"inventory: {len(inv.objects)} objects, {len(inv.refused())} refused on this target"
+                   + (f", {left} not accepted (they block the run)" if left else "") + " · i shows each\n",
+                   style="bold red" if left else "dim")
     for w in plan.warnings:
         out.append(f"⚠ {w}\n", style="yellow")
     for n in plan.notes:
@@ -259,6 +267,7 @@ class PlanScreen(KwScreen[None]):
         Binding("ctrl+s", "save", "Save"),
         Binding("d", "save_ddl", "DDL"),
         Binding("f5", "run_phases", "Phases"),
+        Binding("i", "inventory", "Inventory"),
         Binding("r", "run_phases", "Run the phases", show=False),
         Binding("escape", "back", "Back"),
     ]
@@ -525,6 +534,21 @@ class PlanScreen(KwScreen[None]):
     def on_save_failed(self, message: SaveFailed) -> None:
         self.saving = False
         kwtui_app(self).show_error(message.title, message.error)
+
+    def action_inventory(self) -> None:
+        """Every object of the source and its fate (refused ones: accept their loss there)."""
+        inv = self.plan.assessment.inventory
+        if inv is None:
+            self.notify("no inventory: the source is not PostgreSQL (its tables are the whole plan)",
+                        severity="warning")
+            return
+        from kwtui.screens.inventory_screen import InventoryScreen
+
+        def changed() -> None:
+            self.unsaved = self.edited = True
+            self.show_summary()
+
+        self.app.push_screen(InventoryScreen(inv, self.plan.requirements.accept_loss, changed))
 
     # -- phases and leaving ------------------------------------------------------------------
 

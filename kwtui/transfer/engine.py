@@ -168,6 +168,9 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
             if missing:
                 raise UsageError(f"target table {tschema}.{name} lacks columns: {', '.join(missing)}")
             plan.same_types = all(tcols[c.name] == c.type for c in detail.columns)
+            # a column the target computes itself (GENERATED ALWAYS AS (expr) STORED) takes no values
+            plan.columns = [c for c in plan.columns if not any(
+                t.name == c and (t.default or "").startswith("GENERATED ALWAYS AS (") for t in tdetail.columns)]
         plan.path = choose_path(src, dst, plan, options)
         plans.append(plan)
     return plans
@@ -453,6 +456,12 @@ class Transfer:
     async def create_target(self, plan: TablePlan, *, with_key: bool = True) -> None:
         assert self.dst.info is not None
         stmt = create_table_statement(plan, self.dst.info.kind, with_key=with_key)
+        if self.dst.info.kind == "postgres" and self.src.info is not None and self.src.info.kind == "postgres" \
+                and not getattr(self, "_types_made", False):
+            from kwtui.inventory_run import make_types
+
+            await make_types(self.src, self.dst)  # the enums, domains... its columns use (once per transfer)
+            self._types_made = True
         conn = await self.dst.open_raw(autocommit=True)
         try:
             if plan.target_schema != "public" and self.dst.info.kind == "postgres":

@@ -52,10 +52,11 @@ def text_everything(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]
 
 
 def split_name(name: str, default_schema: str = "public") -> tuple[str, str]:
-    if "." in name:
-        schema, _, table = name.partition(".")
-        return schema.strip('"'), table.strip('"')
-    return default_schema, name.strip('"')
+    """(schema, table) of ``schema.table`` / ``"a.b"."c"`` / ``table``: :meth:`kwtui.names.TableName.parse`."""
+    from kwtui.names import TableName
+
+    t = TableName.parse(name, default_schema)
+    return t.schema, t.name
 
 
 def qualified(schema: str, table: str) -> sql.Composed:

@@ -40,8 +40,8 @@ TARGET_KINDS = ("kwdb", "kwdb-ts", "postgres")
 
 #: a table's method when KWDB's IMPORT pulls the rows kwtui serves over HTTP (kwtui.transfer.pull)
 VIA_IMPORT = "via-import"
-#: from this many rows a PostgreSQL -> KWDB table goes by KWDB's IMPORT (bench/bench_kwdb.py: about 3x the
-#: streamed rows/s on 1,000,000 rows; below this the IMPORT job's start-up outweighs the gain)
+#: from this many rows a relational PostgreSQL -> KWDB table goes by KWDB's IMPORT (bench/bench_kwdb.py,
+#: 1,000,000 rows: 165,000 rows/s pulled vs 29,000 streamed; below this the IMPORT job's start-up outweighs it)
 VIA_IMPORT_MIN_ROWS = 100_000
 VIA_IMPORT_MODES = ("auto", "always", "never")
 
@@ -1067,8 +1067,8 @@ def _choose_via_import(choice: TablePlanChoice, ta: TableAssessment, target_kind
     choice.method = VIA_IMPORT
     choice.thread_concurrency = 1 if ts else max(1, min(choice.workers, 4))
     choice.reason = (f"{rows:,} rows: KWDB's IMPORT pulls them from kwtui over HTTP "
-                     + ("(asked for)" if mode == "always" else f"(from {VIA_IMPORT_MIN_ROWS:,} rows: about 3x the "
-                        "streamed rows/s, measured by bench/bench_kwdb.py)")
+                     + ("(asked for)" if mode == "always" else f"(from {VIA_IMPORT_MIN_ROWS:,} rows: bench/bench_kwdb.py "
+                        "measured it several times the streamed rows/s)")
                      + "; the target table must be empty (a relational IMPORT loads all or nothing; a re-run "
                      "skips tables already loaded and refuses a table holding rows)"
                      + ("; TS: rows sorted by time, one IMPORT thread" if ts

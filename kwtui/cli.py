@@ -240,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--table", action="append", metavar="T", help="only these schema.table (repeat for more)")
     pl.add_argument("--ts-suggest", action="store_true",
                     help="measure device-id columns and propose time-series tables")
+    pl.add_argument("--ts-database", metavar="NAME",
+                    help="KWDB target: the TS database the time-series tables go to (default <target db>_ts; "
+                         "the schema phase creates it)")
+    pl.add_argument("--via-import", choices=["auto", "always", "never"], default="auto",
+                    help="PostgreSQL -> KWDB: let KWDB's IMPORT pull the rows kwtui serves (auto: tables from "
+                         "100,000 rows; default auto)")
+    pl.add_argument("--serve-host", metavar="HOST", default="",
+                    help="with via-import: the address of this host the KWDB node reaches (default 127.0.0.1)")
     pl.add_argument("--exact", action="store_true", help="count rows exactly (count(*)) instead of estimates")
     pl.add_argument("--ddl", metavar="FILE", help="write the translated DDL to FILE")
     pl.add_argument("--report", metavar="FILE", help="write the plan as a Markdown report")
@@ -1319,9 +1327,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     async def run() -> Any:
         async with _service(source) as src:
             kind = args.target_kind
+            ts_db = args.ts_database or ""
             if target is not None:
                 async with _service(target) as dst:
                     kind = "kwdb" if dst.info.kind == "kwdb" else "postgres"
+                    if kind == "kwdb" and (args.ts_suggest or ts_db):
+                        ts_db = ts_db or f"{dst.info.database or 'defaultdb'}_ts"
             if kind is None:
                 kind = "postgres" if src.info.kind == "kwdb" else "kwdb"
             assessment = await plan.assess(src, tables=args.table, exact=args.exact)
@@ -1329,16 +1340,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 raise UsageError("the source has no tables to plan")
             if args.ts_suggest:
                 await plan.suggest_ts(assessment, src)
-            return kind, assessment
+            if ts_db and kind == "kwdb" and assessment.ts_suggestions:
+                kind = "kwdb-ts"
+            return kind, assessment, ts_db if kind == "kwdb-ts" else ""
 
-    kind, assessment = asyncio.run(run())
-    translation = plan.translate_ddl(assessment, kind)
+    kind, assessment, ts_db = asyncio.run(run())
+    translation = plan.translate_ddl(assessment, kind, suggested_only=bool(ts_db))
     if assessment.inventory is not None:
         from kwtui.inventory import accept_loss
 
         accept_loss(assessment.inventory, _accepted(args))
     choices, order_warnings = plan.strategy(assessment, kind, cores=os.cpu_count() or 2,
-                                            deployment=args.deployment)
+                                            deployment=args.deployment,
+                                            via_import=args.via_import if assessment.server_kind == "postgres"
+                                            else "never")
     translation.warnings += order_warnings
     if args.ddl:
         Path(args.ddl).write_text(translation.script(), encoding="utf-8")
@@ -1371,6 +1386,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for i, c in enumerate(choices, 1):
         print(f"  {i}. {c.table}: {c.method}, workers {c.workers}, chunk_rows {c.chunk_rows:,}, "
               f"batch_rows {c.batch_rows} ({c.reason})")
+    if ts_db:
+        ts_tables = [t.table for t in translation.tables if t.ts]
+        print(f"\nTS database: {ts_db} (CREATE TS DATABASE {ts_db}) holds {', '.join(ts_tables) or 'no table'}; "
+              "the other tables go to the target's relational database")
     print(f"\nDDL ({kind}):\n")
     print(translation.script())
     return 0
@@ -1409,7 +1428,8 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
         target_kind=args.target_kind or "kwdb", deployment=args.deployment or "single node",
         downtime=args.downtime, source_writes=not args.no_source_writes, tables=list(args.table or []),
         ts_suggest=args.ts_suggest or args.target_kind == "kwdb-ts", if_exists=args.if_exists,
-        accept_loss=_accepted(args))
+        accept_loss=_accepted(args), ts_database=args.ts_database or "", via_import=args.via_import,
+        serve_host=args.serve_host)
     if source_kind == "csv":
         req.source = str(Path(args.source).expanduser().resolve())
     req.check()
@@ -1452,8 +1472,11 @@ def _cmd_plan_save(args: argparse.Namespace, source_kind: str | None) -> int:
     r = p.requirements
     print(f"Migration plan {p.id}: {r.source} ({r.source_kind}) -> {r.target or r.target_kind} ({r.target_kind}, "
           f"{r.deployment}); downtime {r.downtime}; source writes: {'yes' if r.source_writes else 'no'}\n")
+    if r.ts_database:
+        print(f"Databases: TS tables in the TS database {r.ts_database} (the schema phase creates it), the rest in "
+              f"{p.target_database()}\n")
     print(format_table(["#", "table", "target", "rows", "MB", "method", "workers", "batch", "watermark", "ETA"],
-                       [[i, t.table, t.target + (" (TS)" if t.ts else ""), f"{t.rows:,}", f"{t.bytes / 1e6:.2f}",
+                       [[i, t.table, (f"{t.database}." if t.database else "") + t.target + (" (TS)" if t.ts else ""), f"{t.rows:,}", f"{t.bytes / 1e6:.2f}",
                          t.method, t.workers, t.batch_rows, t.watermark or "-",
                          "-" if t.eta_s is None else f"{t.eta_s:.1f} s"] for i, t in enumerate(p.included, 1)]))
     print("\nStrategy:")

@@ -467,7 +467,17 @@ class Doctor:
                        "rows with the same timestamp and primary tags overwrite each other silently: make the keys "
                        "unique in the source, or SET CLUSTER SETTING ts.dedup.rule = 'reject' to see them"
                        if rule == "override" and ts_planned else "", side="target"))
-        if ts_planned:
+        ts_db = str(getattr(getattr(self.plan, "requirements", None), "ts_database", "") or "")
+        if ts_planned and ts_db:  # a mixed plan: its schema phase creates (or keeps) its own TS database
+            engines = {str(r[0]): str(r[1]) for r in await _q(self.dst, "SHOW DATABASES")}
+            engine = engines.get(ts_db)
+            ok = engine is None or "TIME" in engine.upper()
+            self.add(Check("kwdb.ts-database", "a TS database for the TS tables", OK if ok else BLOCKER,
+                           f"the plan's TS database {ts_db} " + ("is created by the schema phase" if engine is None
+                                                                 else f"exists ({engine.lower()})"),
+                           "" if ok else f"{ts_db} is a relational database: name another TS database in the "
+                           "plan (plan --ts-database NAME)", side="target"))
+        elif ts_planned:
             engines = {str(r[0]): str(r[1]) for r in await _q(self.dst, "SHOW DATABASES")}
             engine = engines.get(self.dst.info.database, "?")
             is_ts = "TIME" in engine.upper()
@@ -491,9 +501,10 @@ class Doctor:
                            "(or give --extern-dir when it is mounted here)", side="target"))
         else:
             p = Path(extern)
-            if not p.exists():
-                verdict, evidence = WARNING, f"{extern} does not exist yet"
-                fix = f"create it (mkdir -p {extern}) before staging files for native IMPORT"
+            if not p.exists():  # only files staged for a native IMPORT need it: said, not a warning
+                verdict, evidence = OK, (f"{extern} does not exist yet; before staging files for a native IMPORT: "
+                                         f"mkdir -p {extern}")
+                fix = ""
             elif not os.access(p, os.W_OK | os.X_OK):
                 verdict, evidence = BLOCKER, f"{extern} is not writable by this user"
                 fix = f"make {extern} writable (chown/chmod) or stage files over the wire (--stage)"

@@ -18,6 +18,7 @@ kind (:func:`unaccepted`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -680,6 +681,7 @@ def assign_fates(inv: Inventory, target_kind: str, tables: Sequence[Any] = (), c
     inv.target_kind = target_kind
     accept = list(accept)
     ts_tables = {t.table for t in tables if getattr(t, "ts", False)}
+    ts_keys = {t.table: _ts_key(t.create) for t in tables if getattr(t, "ts", False)}
     notes = columns or {}
     for o in inv.objects:
         o.fate, o.note = CREATED, ""
@@ -694,6 +696,13 @@ def assign_fates(inv: Inventory, target_kind: str, tables: Sequence[Any] = (), c
                 o.fate, o.note = REFUSED, "a C function needs its library on the target server: install it there"
         elif o.table in ts_tables:
             _ts_fate(o, notes)
+            key = ts_keys.get(o.table)
+            if o.kind == "primary key" and key and _names(o.detail) == key:
+                o.fate, o.note = TRANSLATED, ("carried as the TS table's deduplication key (timestamp, primary "
+                                              "tags): a repeated key overwrites its row instead of failing")
+            elif o.kind == "index" and key and _covered_index(o.detail, key):
+                o.fate, o.note = TRANSLATED, ("covered: a TS table is indexed by its timestamp and primary tags "
+                                              "(no index to create)")
         else:
             _kwdb_fate(o, notes)
         o.accepted = o.fate == REFUSED and is_accepted(o, accept)
@@ -740,6 +749,31 @@ def _kwdb_fate(o: DbObject, notes: dict[str, str]) -> None:
         if not plain:
             o.fate, o.note = REFUSED, ("no KWDB counterpart for this index (" + o.detail.split(":")[0] + "): "
                                        "create a plain index by hand, or search outside the database")
+
+
+def _names(definition: str) -> frozenset[str] | None:
+    """The column names of ``PRIMARY KEY (a, "b")`` (unquoted), or None."""
+    m = re.search(r"PRIMARY KEY \((.*)\)", definition)
+    return frozenset(n.strip().strip('"').replace('""', '"') for n in m.group(1).split(",")) if m else None
+
+
+def _covered_index(detail: str, key: frozenset[str]) -> bool:
+    """A plain, non-unique btree index on some of (timestamp, primary tags): a TS table has it already."""
+    m = re.search(r"USING btree \(([^()]*)\)$", detail)
+    if not m or "UNIQUE" in detail.upper() or " WHERE " in detail.upper():
+        return False
+    cols = {n.strip().strip('"') for n in m.group(1).split(",")}
+    return bool(cols) and cols <= key
+
+
+def _ts_key(create: str) -> frozenset[str] | None:
+    """(timestamp, primary tags) of a TS table's CREATE TABLE text (kwtui.plan's), unquoted."""
+    first = re.search(r"\(\n\s+(\"(?:[^\"]|\"\")+\"|\S+)\s", create)
+    tags = re.search(r"PRIMARY TAGS \(([^)]*)\)", create)
+    if not first or not tags:
+        return None
+    names = [first.group(1), *tags.group(1).split(",")]
+    return frozenset(n.strip().strip('"').replace('""', '"') for n in names)
 
 
 _TS_REFUSES = {

@@ -10,12 +10,17 @@ The plan is saved as TOML (no password is ever in it: sources and targets are pr
 or URIs without one). ``kwtui run PLANFILE`` and the phases screen execute it through
 :class:`MigrationRunner`, phase by phase:
 
-1. schema: the plan's CREATE TABLE statements on the target (existing tables are kept);
-2. historical data: a journaled transfer job (resumable) or, from files, an import; then the
-   indexes and foreign keys (a failed one fails the phase, naming the offending rows);
+1. schema: the plan's CREATE TABLE statements on the target (existing tables are kept); a mixed
+   KWDB plan (``Requirements.ts_database``) first creates its TS database and puts the TS tables
+   there, the others in the target's relational database (each phase works on both);
+2. historical data: a journaled transfer job per target database (resumable), all reading one
+   source snapshot, tables planned ``via-import`` loaded by KWDB's IMPORT pulling from kwtui
+   (:mod:`kwtui.transfer.pull`), or, from files, an import; then the indexes and foreign keys (a
+   failed one fails the phase, naming the offending rows);
 3. change capture set-up: the copy's snapshot (and its watermarks) become the sync state;
-4. catch-up sync: every change since that snapshot (PostgreSQL: :func:`kwtui.changes.catch_up`;
-   KWDB: :func:`kwtui.sync.sync_table` by watermark); repeatable, 0 rows when equal;
+4. catch-up sync: every change since that snapshot (PostgreSQL: :func:`kwtui.changes.catch_up`,
+   per target database, all reading one snapshot; KWDB: :func:`kwtui.sync.sync_table` by
+   watermark); repeatable, 0 rows when equal;
 5. cutover: after the user stopped writes, a final sync (with delete detection), the
    validation, and what to change in the application's connection string;
 6. validation and monitoring: a full validation with a saved report, and row counts
@@ -68,6 +73,8 @@ PHASE_KEYS = tuple(p[0] for p in PHASES)
 #: a full reconciliation repairs at most this many differing rows by key; more: the table is re-read whole
 REPAIR_MAX_KEYS = 100_000
 PENDING, RUNNING, DONE, FAILED, SKIPPED = "pending", "running", "done", "failed", "skipped"
+#: a table's method when KWDB's IMPORT pulls the rows kwtui serves (:mod:`kwtui.transfer.pull`)
+VIA_IMPORT = planmod.VIA_IMPORT
 
 
 def phase_number(key: str) -> int:
@@ -103,6 +110,12 @@ class Requirements:
     if_exists: str = "fail"
     #: refused objects whose loss the user accepts: kinds (view, function, ...), families or object names
     accept_loss: list[str] = field(default_factory=list)
+    #: KWDB target: the TS database the time-series tables go to ("" = all in the target's database)
+    ts_database: str = ""
+    #: PostgreSQL -> KWDB: when KWDB's IMPORT pulls the rows (auto: big tables | always | never)
+    via_import: str = "auto"
+    #: with via-import: the address of this host the KWDB node reaches ("" = 127.0.0.1)
+    serve_host: str = ""
 
     def check(self) -> None:
         if self.source_kind not in SOURCE_KINDS:
@@ -111,6 +124,8 @@ class Requirements:
             raise UsageError(f"target kind {self.target_kind!r}: one of {', '.join(planmod.TARGET_KINDS)}")
         if self.deployment not in planmod.DEPLOYMENTS:
             raise UsageError(f"deployment {self.deployment!r}: one of {', '.join(planmod.DEPLOYMENTS)}")
+        if self.via_import not in planmod.VIA_IMPORT_MODES:
+            raise UsageError(f"via-import {self.via_import!r}: one of {', '.join(planmod.VIA_IMPORT_MODES)}")
         if self.downtime not in DOWNTIMES:
             raise UsageError(f"downtime {self.downtime!r}: one of {', '.join(DOWNTIMES)}")
         if not self.source:
@@ -148,6 +163,7 @@ class TableEntry:
     sees_updates: bool = False  # the watermark moves on updates too (updated_at), not only on inserts
     eta_s: float | None = None
     files: list[str] = field(default_factory=list)  # CSV source: the data files
+    database: str = ""  # "" = the target's database; else the TS database this table goes to
 
 
 @dataclass
@@ -192,7 +208,10 @@ class MigrationPlan:
         return [t for t in self.tables if t.include]
 
     def mapping(self, table: str) -> list[planmod.ColumnMap]:
-        return planmod.column_mapping(self.assessment, self.target_kind, table, self.overrides)
+        kind = self.target_kind
+        if self.requirements.ts_database and self.assessment.suggestion(table) is None:
+            kind = "kwdb"  # a mixed plan: a table without a TS suggestion stays relational
+        return planmod.column_mapping(self.assessment, kind, table, self.overrides)
 
     # -- edits (the plan screen); each one re-renders the DDL ---------------------------------
 
@@ -246,8 +265,22 @@ class MigrationPlan:
         self.pre_data, self.post_data, self.cutover_data = fresh.pre_data, fresh.post_data, fresh.cutover_data
 
     def ddl_script(self) -> str:
+        from types import SimpleNamespace
+
+        tables: list[Any] = list(self.included)
+        dbs = list(dict.fromkeys(t.database for t in tables if t.database))
+        if dbs:  # a mixed plan: say where each TS table goes
+            tables = [SimpleNamespace(create=f"CREATE TS DATABASE {planmod._q(db)};", post_load=[]) for db in dbs] + [
+                SimpleNamespace(create=f"-- in the TS database {t.database}:\n{t.create}", post_load=t.post_load)
+                if t.database else t for t in tables]
         return planmod.ddl_script(f"-- kwtui migration plan {self.name or self.id}: target kind {self.target_kind}",
-                                  self.warnings, self.included, self.pre_data, self.post_data)
+                                  self.warnings, tables, self.pre_data, self.post_data)
+
+    def target_database(self) -> str:
+        """The target's (relational) database name, as far as the plan's reference says."""
+        with contextlib.suppress(Exception):
+            return str(connect_target(self.requirements.target).params.get("dbname") or "defaultdb")
+        return "the target's database"
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -344,8 +377,9 @@ def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str
     overrides = {k: dict(v) for k, v in (overrides or {}).items()}
     cores = cores or os.cpu_count() or 2
     kind = req.target_kind
-    translation = planmod.translate_ddl(assessment, kind, overrides)
-    choices, order_warnings = planmod.strategy(assessment, kind, cores=cores, deployment=req.deployment)
+    translation = planmod.translate_ddl(assessment, kind, overrides, suggested_only=bool(req.ts_database))
+    choices, order_warnings = planmod.strategy(assessment, kind, cores=cores, deployment=req.deployment,
+                                               via_import=req.via_import if req.source_kind == "postgres" else "never")
     by_table = {c.table: c for c in choices}
     out = MigrationPlan(req, assessment, overrides=overrides, pre_data=list(translation.pre),
                         post_data=list(translation.post), cutover_data=list(translation.cutover))
@@ -377,7 +411,7 @@ def build_plan(assessment: Assessment, req: Requirements, *, overrides: dict[str
             key=key, ts=ddl.ts, create=ddl_create, post_load=post, warnings=list(ddl.warnings), method=ch.method,
             workers=ch.workers, chunk_rows=ch.chunk_rows, batch_rows=ch.batch_rows,
             thread_concurrency=ch.thread_concurrency, reason=ch.reason, watermark=wm, watermark_reason=why,
-            sees_updates=sees))
+            sees_updates=sees, database=req.ts_database if ddl.ts and kind == "kwdb-ts" else ""))
     out.notes = strategy_notes(out)
     return out
 
@@ -427,12 +461,20 @@ def strategy_notes(p: MigrationPlan) -> list[str]:
                      "IMPORT concurrency kept at most 4 per node")
     elif r.deployment == "single-replica":
         notes.append("single-replica cluster: no redundancy during the load; take a backup before cutover")
+    ts_in = [t.table for t in p.included if t.database]
+    if ts_in:
+        notes.append(f"{', '.join(ts_in)} go to the TS database {r.ts_database} (the schema phase creates it: "
+                     f"CREATE TS DATABASE); the other tables to the target's relational database")
     if any(t.ts for t in p.included):
         notes.append("time-series tables are loaded in timestamp order (KWDB writes time-ordered rows fastest) "
                      "with multi-row INSERT, since TS tables have no COPY")
     fks = [t.table for t in p.included if any(s.startswith("ALTER TABLE") for s in t.post_load)]
     if fks:
         notes.append(f"parents before children; foreign keys of {', '.join(fks)} are added after the load")
+    pulled = [t.table for t in p.included if t.method == VIA_IMPORT]
+    if pulled:
+        notes.append(f"{', '.join(pulled)}: KWDB's IMPORT pulls the rows kwtui serves over HTTP (the node must reach "
+                     f"{r.serve_host or '127.0.0.1'}); each target table must be empty")
     big = [t for t in p.included if t.method == "native IMPORT"]
     if big:
         notes.append(f"native IMPORT for {', '.join(t.table for t in big)}: export to files, place them in the "
@@ -507,6 +549,7 @@ async def plan_migration(req: Requirements, src: Any | None, dst: Any | None, *,
             req.target_kind = "postgres"
         elif req.target_kind == "postgres":
             req.target_kind = "kwdb"
+    choose_ts_database(req, assessment, dst)
     p = build_plan(assessment, req)
     for t in p.tables:
         t.files = files.get(t.table, [])
@@ -516,6 +559,25 @@ async def plan_migration(req: Requirements, src: Any | None, dst: Any | None, *,
     elif eta:
         await measure_eta(p, None, None)
     return p
+
+
+def choose_ts_database(req: Requirements, assessment: Assessment, dst: Any | None) -> None:
+    """KWDB keeps TS tables in TS databases and relational tables out of them: with a KWDB target
+    and accepted TS suggestions (or a TS target kind, or ``--ts-database``) the plan becomes mixed:
+    the TS tables go to ``req.ts_database`` (default ``<target database>_ts``), the rest stay."""
+    if req.target_kind == "postgres" or req.source_kind == "csv":
+        req.ts_database = ""
+        return
+    kwdb = dst is not None and dst.info is not None and dst.info.kind == "kwdb"
+    if kwdb and req.target_kind == "kwdb" and req.ts_suggest and assessment.ts_suggestions:
+        req.target_kind = "kwdb-ts"
+    if req.target_kind == "kwdb-ts" and not req.ts_database and kwdb:
+        assert dst is not None
+        req.ts_database = f"{dst.info.database or 'defaultdb'}_ts"
+    if req.ts_database and not re.fullmatch(r"[A-Za-z_][\w$]*", req.ts_database):
+        raise UsageError(f"TS database name {req.ts_database!r}: letters, digits and _ only")
+    if req.ts_database and req.target_kind == "kwdb":
+        req.target_kind = "kwdb-ts"
 
 
 # -- assessment of files (a CSV source) -------------------------------------------------------
@@ -891,6 +953,12 @@ def connection_advice(p: MigrationPlan, source: Any, target: Any) -> list[str]:
              f"  URI: {strings['uri']}",
              f"  key=value: {strings['keyvalue']}",
              f"  JDBC: {strings['jdbc']}"]
+    ts_db = p.requirements.ts_database
+    if ts_db:
+        ts_tables = ", ".join(t.target for t in p.included if t.database == ts_db) or "none"
+        lines.append(f"  time-series tables ({ts_tables}) are in the TS database {ts_db}: "
+                     f"{connection_strings({**params, 'dbname': ts_db}, 26257)['uri']} "
+                     f"(or name them {ts_db}.public.<table>)")
     if kwdb:
         lines += ["  KWDB speaks the PostgreSQL protocol: keep the PostgreSQL driver; check SQL the application "
                   "uses that KWDB lacks (see the plan's warnings)",
@@ -922,6 +990,38 @@ class MigrationRunner:
         self.cancelled = False
         #: the preflight's warnings are accepted (--accept-warnings; A on the phases screen): never its blockers
         self.accept_warnings = accept_warnings
+        #: a mixed plan's TS database(s): opened when a phase first needs one, closed when the phase ends
+        self._ts_services: dict[str, Any] = {}
+
+    async def target_of(self, t: TableEntry) -> Any:
+        """The connected service of the database ``t`` goes to (the TS database of a mixed plan)."""
+        if not t.database or self.dst is None:
+            return self.dst
+        svc = self._ts_services.get(t.database)
+        if svc is None:
+            from dataclasses import replace
+
+            from kwtui.connection import ConnectionService
+
+            target = replace(self.dst.target.with_database(t.database),
+                             password=getattr(self.dst, "_password", None) or self.dst.target.password)
+            svc = ConnectionService(target, password_prompt=self.dst.password_prompt)
+            await svc.connect()
+            self._ts_services[t.database] = svc
+        return svc
+
+    async def groups(self) -> list[tuple[Any, list[TableEntry]]]:
+        """The included tables by target database (the relational one first), each with its service."""
+        out: dict[str, list[TableEntry]] = {}
+        for t in self.plan.included:
+            out.setdefault(t.database, []).append(t)
+        return [(await self.target_of(ts[0]), ts) for _db, ts in sorted(out.items())]
+
+    async def close_ts(self) -> None:
+        services, self._ts_services = list(self._ts_services.values()), {}
+        for svc in services:
+            with contextlib.suppress(Exception):
+                await svc.close()
 
     def say(self, key: str, message: str) -> None:
         if self.listener is not None:
@@ -988,6 +1088,7 @@ class MigrationRunner:
             if rec.state == RUNNING:
                 rec.state = DONE
         finally:
+            await self.close_ts()
             rec.seconds = time.perf_counter() - t0
             rec.finished = _now()
             self.state.save()
@@ -1008,18 +1109,20 @@ class MigrationRunner:
 
     # -- the phases -----------------------------------------------------------------------
 
-    async def _execute(self, rec: PhaseRecord, statement: str) -> None:
-        rec.statements.append(statement)
-        conn = await self.dst.open_raw(autocommit=True)
+    async def _execute(self, rec: PhaseRecord, statement: str, svc: Any = None) -> None:
+        rec.statements.append(statement if svc is None or svc is self.dst
+                              else f"-- in {svc.target.params.get('dbname')}:\n{statement}")
+        conn = await (svc or self.dst).open_raw(autocommit=True)
         try:
             await conn.execute(statement.rstrip().rstrip(";"))  # type: ignore[arg-type]
         finally:
             await conn.close()
 
-    async def _existing(self, target: str) -> bool:
+    async def _existing(self, target: str, svc: Any = None) -> bool:
         schema, _, name = target.partition(".")
+        svc = svc or self.dst
         try:
-            tables = await self.dst.dialect.list_tables(self.dst, schema)
+            tables = await svc.dialect.list_tables(svc, schema)
         except KwtuiError:
             return False
         return any(t.name == name for t in tables)
@@ -1031,6 +1134,8 @@ class MigrationRunner:
         await run_statements(self, rec, "schema", self.plan.pre_data)
         created, kept = [], []
         on_pg = self.dst.info is not None and self.dst.info.kind == "postgres"
+        for db in dict.fromkeys(t.database for t in self.plan.included if t.database):
+            await self._create_ts_database(rec, db)
         for t in self.plan.included:
             schema = t.target.partition(".")[0]
             if on_pg and schema != "public":
@@ -1038,7 +1143,8 @@ class MigrationRunner:
                 if stmt not in rec.statements:
                     await self._execute(rec, stmt)
             obj = self.state.obj(t.target)
-            if await self._existing(t.target):
+            svc = await self.target_of(t)
+            if await self._existing(t.target, svc):
                 if obj.get("created"):  # made by an earlier (failed) run of this migration: still ours
                     created.append(t.target)
                     rec.details.append(f"{t.target}: created by this migration's run of {obj['created']}")
@@ -1047,13 +1153,29 @@ class MigrationRunner:
                 rec.details.append(f"{t.target}: exists, kept as it is (its columns are checked by the copy)")
                 continue
             self.say("schema", f"creating {t.target}")
-            await self._execute(rec, t.create)
+            await self._execute(rec, t.create, svc)
             obj.update(created=rec.started, rows=None, post_load={})
             self.state.save()  # at once: a failure later in this phase must not lose it
             created.append(t.target)
-            rec.details.append(f"{t.target}: created")
+            rec.details.append(f"{t.target}: created" + (f" in the TS database {t.database}" if t.database else ""))
         rec.data = {"created": created, "kept": kept}
         rec.summary = f"{len(created)} table(s) created, {len(kept)} kept"
+
+    async def _create_ts_database(self, rec: PhaseRecord, db: str) -> None:
+        """``CREATE TS DATABASE`` for a mixed plan; a relational database of that name is refused."""
+        if self.dst.info is None or self.dst.info.kind != "kwdb":
+            raise PhaseError(f"the plan puts TS tables in the TS database {db}, but the target is not KWDB")
+        rows = (await self.dst.query(sql.SQL("SHOW DATABASES"))).rows
+        engine = next((str(r[1]) for r in rows if r[0] == db), None)
+        if engine is not None and engine.upper() != "TIME SERIES":
+            raise PhaseError(f"{db} exists as a {engine.lower()} database: KWDB keeps TS tables in a TS database; "
+                             "set another TS database name in the plan (ts_database)")
+        if engine is None:
+            self.say("schema", f"creating the TS database {db}")
+            await self._execute(rec, f"CREATE TS DATABASE {planmod._q(db)};")
+            rec.details.append(f"{db}: TS database created")
+        else:
+            rec.details.append(f"{db}: TS database exists, kept")
 
     async def _watermarks(self, holder: Any = None) -> dict[str, str | None]:
         """Each table's watermark; with a PostgreSQL ``holder``, read in its snapshot (the copy's)."""
@@ -1083,14 +1205,15 @@ class MigrationRunner:
             return self.if_exists
         created = self.state.phase("schema").data.setdefault("created", [])
         for t in self.plan.included:
-            if not await self._existing(t.target):
+            svc = await self.target_of(t)
+            if not await self._existing(t.target, svc):
                 continue
             schema, _, name = t.target.partition(".")
 
-            async def recreate(t: TableEntry = t) -> None:
-                await self._execute(rec, t.create)
+            async def recreate(t: TableEntry = t, svc: Any = svc) -> None:
+                await self._execute(rec, t.create, svc)
 
-            done = await handle_existing(self.dst, schema, name, REPLACE, is_ts=t.ts, recreate=recreate)
+            done = await handle_existing(svc, schema, name, REPLACE, is_ts=t.ts, recreate=recreate)
             rec.details.append(done)
             self.state.obj(t.target).update(created=rec.started, rows=None, post_load={})
             if t.target not in created:
@@ -1125,8 +1248,9 @@ class MigrationRunner:
                 if obj["post_load"].get(stmt) == DONE:
                     continue
                 self.say("historical", f"{t.target}: {stmt.split('(')[0].strip()}")
+                svc = await self.target_of(t)
                 try:
-                    await self._execute(rec, stmt)
+                    await self._execute(rec, stmt, svc)
                 except Exception as exc:
                     state = getattr(exc, "sqlstate", None) or ""
                     if state in ("42P07", "42710"):  # made by a run that died before it could say so
@@ -1137,7 +1261,7 @@ class MigrationRunner:
                     fk = parse_foreign_key(stmt)
                     if fk is not None and state == "23503":
                         with contextlib.suppress(Exception):
-                            keys, total = await orphan_keys(self.dst, fk)
+                            keys, total = await orphan_keys(svc, fk)
                             cause += "; " + orphan_text(fk, keys, total)
                     obj["post_load"][stmt] = f"failed: {cause}"
                     rec.details.append(f"{t.target}: {stmt} failed: {cause}")
@@ -1151,31 +1275,26 @@ class MigrationRunner:
                              + " | ".join(failed))
 
     async def _copy(self, rec: PhaseRecord) -> None:
-        """The history as of ONE source snapshot (kwtui.snapshot): every batch of every table reads it,
-        and the watermarks and the change-capture baseline come from it. A resumed job cannot get
-        the old snapshot back: its remaining batches read a new one, and then every change since
-        the old one is applied as of the new one (kwtui.changes), so the target is one snapshot again."""
+        """The history as of ONE source snapshot (kwtui.snapshot): every batch of every table, in every
+        target database of the plan, reads it, and the watermarks and the change-capture baseline come
+        from it. A resumed job cannot get the old snapshot back: its remaining batches read a new one,
+        and then every change since the old one is applied as of the new one (kwtui.changes), so the
+        target is one snapshot again. Tables planned ``via-import`` are read by KWDB's IMPORT from
+        kwtui's spool, which PostgreSQL's COPY writes outside that snapshot: said in the record; the
+        catch-up (by xmin, from the snapshot) then carries what changed meanwhile."""
         from kwtui.snapshot import SnapshotHolder, SnapshotIdentity
-        from kwtui.transfer.engine import TransferOptions
-        from kwtui.transfer.resumable import JobRunner, create_transfer_job
 
-        workers = max((t.workers for t in self.plan.included), default=1)
-        batch = min((t.batch_rows for t in self.plan.included), default=500)
-        chunk = max((t.chunk_rows for t in self.plan.included), default=100_000)
-        options = TransferOptions(workers=workers, batch_rows=batch, create_missing=False, if_exists=self.if_exists)
-        job_id = rec.data.get("job")
-        if job_id is not None and self.journal is not None:
-            job = self.journal.get(int(job_id))
-            if job.status == "completed":
-                rec.summary = f"job {job_id} already completed: {job.rows:,} rows"
-                return
+        started = any(k == "job" or k.startswith("job ") for k in rec.data)
         earlier = SnapshotIdentity.from_dict(rec.data.get("snapshot"))
-        if earlier is not None and job_id is not None and earlier.kind == "kwdb":
+        if earlier is not None and started and earlier.kind == "kwdb":
             holder = SnapshotHolder(None, "kwdb", earlier.ident, earlier)  # a timestamp outlives the process
         else:
             holder = await SnapshotHolder.open(self.src)
+        tables: list[dict[str, Any]] = []
+        errors: list[str] = []
+        summary: list[str] = []
         try:
-            if earlier is None or job_id is None:
+            if earlier is None or not started:
                 # the snapshot point for change capture: the copy's own snapshot, so no change is missed
                 rec.data["snapshot"] = holder.identity.as_dict()
                 rec.data["watermarks"] = await self._watermarks(holder)
@@ -1187,31 +1306,77 @@ class MigrationRunner:
                 rec.details.append(f"resumed: the copy's snapshot {earlier.ident} ended with the process that held "
                                    f"it; the remaining batches read {holder.identity.ident}, then the changes "
                                    "since the first are applied as of it")
+            if "copy_mode" not in rec.data:
+                # the table handling happens once, before any job exists; a resumed job keeps its own rows
+                rec.data["copy_mode"] = await self._replace_targets(rec)
             self.state.save()
-            if job_id is None or self.journal is None:
-                # the table handling happens once, before the job exists; a resumed job keeps its own rows
-                options.if_exists = await self._replace_targets(rec)
-                job_id = await create_transfer_job(self.journal, self.src, self.dst,
-                                                   [t.table for t in self.plan.included], options, batch_rows=chunk)
-                rec.data["job"] = job_id
-                self.state.save()
-            self.say("historical", f"transfer job {job_id}")
-
-            def listen(ev: Any) -> None:
-                if self.listener is not None and ev.phase in ("copy", "create", "index", "failed"):
-                    self.listener("historical", f"{ev.table or ''}: {ev.rows:,} rows, {ev.rows_per_s:,.0f} rows/s"
-                                  if ev.phase == "copy" else f"{ev.table or ''}: {ev.message}")
-
-            outcome = await JobRunner(self.journal, job_id, self.src, self.dst, listen,
-                                      snapshot=holder.exported).run()
-            if outcome.status == "completed" and earlier is not None and rec.data.get("snapshot") != \
+            for svc, entries in await self.groups():
+                streamed = [t for t in entries if t.method != VIA_IMPORT]
+                if streamed:
+                    try:
+                        summary.append(await self._copy_job(rec, svc, streamed, tables, holder))
+                    except PhaseError as exc:
+                        errors.append(exc.message)
+                for t in entries:
+                    if t.method == VIA_IMPORT:
+                        try:
+                            tables.append(await self._pull(rec, svc, t))
+                        except KwtuiError as exc:
+                            errors.append(f"{t.table}: {exc.one_line()}")
+                            rec.details.append(f"{t.table} -> {t.target} (via IMPORT): FAILED: {exc.one_line()}")
+                            tables.append({"table": t.table, "target": t.target, "rows": 0, "path": VIA_IMPORT,
+                                           "error": exc.one_line()})
+            if not errors and started and earlier is not None and rec.data.get("snapshot") != \
                     holder.identity.as_dict():
                 await self._repair_to(rec, earlier, holder)
         finally:
             await holder.close()
-        rec.data["rows"] = outcome.rows
-        rec.data["tables"] = [{"table": t["name"], "target": t["target"], "rows": t["rows"], "path": t["path"],
-                               "error": t["error"]} for t in outcome.tables]
+        rec.data["rows"] = sum(t["rows"] for t in tables)
+        rec.data["tables"] = tables
+        if errors:
+            raise PhaseError("; ".join(errors))
+        pulled = [t for t in tables if t["path"] == VIA_IMPORT]
+        if pulled:
+            summary.append(f"{sum(t['rows'] for t in pulled):,} rows in {len(pulled)} table(s) by KWDB's IMPORT")
+            rec.details.append("tables loaded by KWDB's IMPORT were read outside the copy's snapshot: the catch-up "
+                               "carries what changed since it")
+        rec.summary = "; ".join(summary)
+
+    async def _copy_job(self, rec: PhaseRecord, svc: Any, entries: list[TableEntry],
+                        tables: list[dict[str, Any]], holder: Any) -> str:
+        """One journaled transfer job per target database (resumable), reading ``holder``'s snapshot."""
+        from kwtui.transfer.engine import TransferOptions
+        from kwtui.transfer.resumable import JobRunner, create_transfer_job
+
+        db = entries[0].database
+        key = "job" if not db else f"job {db}"
+        workers = max((t.workers for t in entries), default=1)
+        batch = min((t.batch_rows for t in entries), default=500)
+        chunk = max((t.chunk_rows for t in entries), default=100_000)
+        options = TransferOptions(workers=workers, batch_rows=batch, create_missing=False,
+                                  if_exists=rec.data.get("copy_mode") or self.if_exists)
+        job_id = rec.data.get(key)
+        if job_id is not None and self.journal is not None:
+            job = self.journal.get(int(job_id))
+            if job.status == "completed":
+                tables += [{"table": t.name, "target": t.target, "rows": t.rows, "path": t.path, "error": None}
+                           for t in job.tables]
+                return f"job {job_id} already completed: {job.rows:,} rows"
+        if job_id is None or self.journal is None:
+            job_id = await create_transfer_job(self.journal, self.src, svc, [t.table for t in entries], options,
+                                               batch_rows=chunk)
+            rec.data[key] = job_id
+            self.state.save()
+        self.say("historical", f"transfer job {job_id}" + (f" into the TS database {db}" if db else ""))
+
+        def listen(ev: Any) -> None:
+            if self.listener is not None and ev.phase in ("copy", "create", "index", "failed"):
+                self.listener("historical", f"{ev.table or ''}: {ev.rows:,} rows, {ev.rows_per_s:,.0f} rows/s"
+                              if ev.phase == "copy" else f"{ev.table or ''}: {ev.message}")
+
+        outcome = await JobRunner(self.journal, job_id, self.src, svc, listen, snapshot=holder.exported).run()
+        tables += [{"table": t["name"], "target": t["target"], "rows": t["rows"], "path": t["path"],
+                    "error": t["error"]} for t in outcome.tables]
         for t in outcome.tables:
             rec.details.append(f"{t['name']} -> {t['target']} ({t['path']}): {t['rows']:,} rows"
                                + (f", FAILED: {t['error']}" if t["error"] else ""))
@@ -1219,7 +1384,38 @@ class MigrationRunner:
         if outcome.status != "completed":
             raise PhaseError(f"transfer job {job_id} {outcome.status}: {outcome.error or 'see kwtui jobs show'}"
                              f" (run the phase again: the job resumes)")
-        rec.summary = f"job {job_id}: {outcome.rows:,} rows in {len(outcome.tables)} table(s)"
+        return f"job {job_id}: {outcome.rows:,} rows in {len(outcome.tables)} table(s)"
+
+    async def _pull(self, rec: PhaseRecord, svc: Any, t: TableEntry) -> dict[str, Any]:
+        """One table by ``--via-import`` (KWDB's IMPORT pulls what kwtui serves): whole or nothing for a
+        relational table; done tables are kept in the record, so a re-run skips them; a target that holds
+        rows is refused (a failed TS IMPORT keeps what it wrote: empty it first)."""
+        from kwtui.transfer.engine import TransferOptions, plan_transfer
+        from kwtui.transfer.pull import PATH_LABEL, pull_table
+        from kwtui.transfer.tables import TableLock
+
+        done = rec.data.setdefault("pulled", {})
+        if t.table in done:
+            rec.details.append(f"{t.table} -> {t.target} ({PATH_LABEL}): {done[t.table]:,} rows, loaded by an "
+                               "earlier run")
+            return {"table": t.table, "target": t.target, "rows": done[t.table], "path": VIA_IMPORT, "error": None}
+        plans = await plan_transfer(self.src, svc, [t.table], TransferOptions(create_missing=False))
+        schema, _, name = t.target.partition(".")
+        self.say("historical", f"{t.table}: KWDB's IMPORT pulls the rows kwtui serves")
+        lock = TableLock(svc, [(schema, name)], f"migration {self.plan.id}")
+        await lock.acquire()
+        try:
+            res = await pull_table(self.src, svc, plans[0], host=self.plan.requirements.serve_host or "127.0.0.1",
+                                   thread_concurrency=None if t.ts else t.thread_concurrency)
+        finally:
+            await lock.release()
+        done[t.table] = res.rows
+        self.state.save()
+        rate = res.rows / res.elapsed if res.elapsed else 0.0
+        rec.details.append(f"{t.table} -> {t.target} ({PATH_LABEL}): {res.rows:,} rows in {res.elapsed:.2f} s "
+                           f"({rate:,.0f} rows/s)" + "".join(f"; {n}" for n in res.notices))
+        return {"table": t.table, "target": t.target, "rows": res.rows, "path": VIA_IMPORT, "error": None,
+                "rows_per_s": round(rate)}
 
     async def _repair_to(self, rec: PhaseRecord, earlier: Any, holder: Any) -> None:
         """A resumed copy read two snapshots: bring every table to the newer one."""
@@ -1230,15 +1426,18 @@ class MigrationRunner:
             return
         from kwtui.changes import catch_up
 
-        res = await catch_up(self.src, self.dst, self._change_tables(), earlier, snapshot=holder.exported,
-                             listener=lambda m: self.say("historical", m))
-        rec.details.append(f"changes between the two snapshots applied: {rows_text(res.rows_moved)}")
-        rec.data["snapshot"] = res.snapshot.as_dict()
+        results = [await catch_up(self.src, svc, self._change_tables(entries), earlier, snapshot=holder.exported,
+                                  listener=lambda m: self.say("historical", m))
+                   for svc, entries in await self.groups()]
+        rec.details.append(f"changes between the two snapshots applied: "
+                           f"{rows_text(sum(r.rows_moved for r in results))}")
+        rec.data["snapshot"] = results[0].snapshot.as_dict()
 
-    def _change_tables(self) -> list[Any]:
+    def _change_tables(self, entries: list[TableEntry] | None = None) -> list[Any]:
         from kwtui.changes import ChangeTable
 
-        return [ChangeTable(t.table, t.target, list(t.key), t.ts) for t in self.plan.included]
+        return [ChangeTable(t.table, t.target, list(t.key), t.ts)
+                for t in (self.plan.included if entries is None else entries)]
 
     async def _import_files(self, rec: PhaseRecord) -> None:
         from kwtui.transfer.csvdialect import CsvDialect
@@ -1276,7 +1475,7 @@ class MigrationRunner:
                 rec.details.append(f"{t.table}: no watermark column ({t.watermark_reason})")
                 continue
             value = marks.get(t.table)
-            ident = (self.src.target.describe(), self.dst.target.describe(), t.table, t.watermark)
+            ident = (self.src.target.describe(), (await self.target_of(t)).target.describe(), t.table, t.watermark)
             self.journal.set_watermark(*ident, value, 0)
             rec.details.append(f"{t.table}: watermark {t.watermark} = {value if value is not None else '(empty)'} "
                                "as of the copy's start")
@@ -1318,7 +1517,7 @@ class MigrationRunner:
             key = None if (t.key and not t.ts) else (t.key or None)
             res = await self._reconcile(t) if full else None
             if res is None:
-                res = await sync_table(self.src, self.dst, t.table, column, key=key, journal=self.journal,
+                res = await sync_table(self.src, await self.target_of(t), t.table, column, key=key, journal=self.journal,
                                        delete_detection=final and bool(t.key) and not t.ts, full=full)
             moved += res.rows_moved
             results.append({**res.as_dict(), "full": full})
@@ -1334,18 +1533,35 @@ class MigrationRunner:
     async def _catch_up(self, rec: PhaseRecord, phase: str, base: Any) -> int:
         """Every change since the recorded snapshot (kwtui.changes), then that snapshot moves on."""
         from kwtui.changes import catch_up
+        from kwtui.snapshot import SnapshotHolder
 
         self.say(phase, f"changes since {base.ident}")
-        res = await catch_up(self.src, self.dst, self._change_tables(), base, listener=lambda m: self.say(phase, m))
+        groups = await self.groups()
+        # a mixed plan's target databases are caught up one after the other, all reading ONE new
+        # snapshot (so the next catch-up starts from one point for every table)
+        holder = await SnapshotHolder.open(self.src) if len(groups) > 1 else None
+        try:
+            results = [await catch_up(self.src, svc, self._change_tables(entries), base,
+                                      snapshot=holder.exported if holder is not None else None,
+                                      listener=lambda m: self.say(phase, m))
+                       for svc, entries in groups]
+        finally:
+            if holder is not None:
+                await holder.close()
+        res = results[0]
+        moved = sum(r.rows_moved for r in results)
         self.state.snapshot = res.snapshot.as_dict()  # the target committed: the next run starts here
-        for c in res.tables:
-            rec.details.append(f"{c.table}: {rows_text(c.rows_moved)} upserted of {c.rows_read:,} changed since "
-                               f"the snapshot, {c.deleted:,} deleted ({c.method}) in {c.elapsed:.2f} s")
+        for r in results:
+            for c in r.tables:
+                rec.details.append(f"{c.table}: {rows_text(c.rows_moved)} upserted of {c.rows_read:,} changed since "
+                                   f"the snapshot, {c.deleted:,} deleted ({c.method}) in {c.elapsed:.2f} s")
         rec.details.append(f"next catch-up starts from snapshot {res.snapshot.ident}")
-        rec.data.setdefault("syncs", []).append({"at": _now(), **res.as_dict()})
-        rec.data["rows_moved"] = res.rows_moved
+        rec.data.setdefault("syncs", []).append({"at": _now(), **{**res.as_dict(), "rows_moved": moved,
+                                                                   "tables": [t for r in results
+                                                                              for t in r.as_dict()["tables"]]}})
+        rec.data["rows_moved"] = moved
         rec.data["snapshot"] = res.snapshot.as_dict()
-        return res.rows_moved
+        return moved
 
     async def _reconcile(self, t: TableEntry) -> Any:
         """Find the differing rows with a validation (checksums of key ranges) and repair just
@@ -1354,7 +1570,8 @@ class MigrationRunner:
         from kwtui.validate import CHANGED, EQUAL, EXTRA_IN_TARGET, TableSpec, ValidateOptions, Validation
 
         started = time.perf_counter()
-        v = await Validation(self.src, self.dst, [TableSpec(t.table, t.target, tuple(t.key))],
+        dst = await self.target_of(t)
+        v = await Validation(self.src, dst, [TableSpec(t.table, t.target, tuple(t.key))],
                              ValidateOptions(max_diffs=REPAIR_MAX_KEYS, check_references=False)).run()
         tv = v.tables[0]
         if tv.error is not None or tv.verdict not in (EQUAL, "differs"):
@@ -1368,7 +1585,7 @@ class MigrationRunner:
             return None
         upsert = [[d.key[k] for k in t.key] for d in tv.differences if d.kind != EXTRA_IN_TARGET]
         delete = [[d.key[k] for k in t.key] for d in tv.differences if d.kind == EXTRA_IN_TARGET]
-        res = await repair_rows(self.src, self.dst, t.table, t.key, upsert, delete)
+        res = await repair_rows(self.src, dst, t.table, t.key, upsert, delete)
         res.method = (f"validation found {tv.diff_counts.get(CHANGED, 0)} changed, "
                       f"{len(upsert) - tv.diff_counts.get(CHANGED, 0)} missing, {len(delete)} extra rows; repaired")
         res.rows_read = tv.source_rows or 0
@@ -1383,10 +1600,18 @@ class MigrationRunner:
     async def _validate(self, rec: PhaseRecord, name: str) -> Any:
         from kwtui.validate import TableSpec, ValidateOptions, Validation, write_report
 
-        specs = [TableSpec(t.table, t.target, tuple(t.key) if t.key else None) for t in self.plan.included]
         if self.plan.requirements.source_kind == "csv":
             return await self._count_files(rec)
-        result = await Validation(self.src, self.dst, specs, ValidateOptions()).run()
+        result = None
+        for svc, entries in await self.groups():  # one validation per target database (a mixed plan has two)
+            specs = [TableSpec(t.table, t.target, tuple(t.key) if t.key else None) for t in entries]
+            part = await Validation(self.src, svc, specs, ValidateOptions()).run()
+            if result is None:
+                result = part
+            else:
+                result.tables += part.tables
+                result.elapsed += part.elapsed
+        assert result is not None
         verdicts = {t.table: t.verdict for t in result.tables}
         rec.data["validation"] = {"ok": result.ok, "verdicts": verdicts,
                                   "counts": {t.table: [t.source_rows, t.target_rows] for t in result.tables},
@@ -1441,7 +1666,7 @@ class MigrationRunner:
         counts = {}
         for t in self.plan.included:
             schema, _, name = t.target.partition(".")
-            res = await self.dst.query(sql.SQL("SELECT count(*) FROM {}.{}").format(
+            res = await (await self.target_of(t)).query(sql.SQL("SELECT count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(name)))
             counts[t.target] = int(res.rows[0][0])
         rec.data["counts_at_cutover"] = counts
@@ -1505,7 +1730,7 @@ class MigrationRunner:
         grown = []
         for t in self.plan.included:
             schema, _, name = t.target.partition(".")
-            res = await self.dst.query(sql.SQL("SELECT count(*) FROM {}.{}").format(
+            res = await (await self.target_of(t)).query(sql.SQL("SELECT count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(name)))
             n = int(res.rows[0][0])
             if t.target in before:

@@ -38,6 +38,13 @@ from kwtui.transfer.native import quote_ident
 
 TARGET_KINDS = ("kwdb", "kwdb-ts", "postgres")
 
+#: a table's method when KWDB's IMPORT pulls the rows kwtui serves over HTTP (kwtui.transfer.pull)
+VIA_IMPORT = "via-import"
+#: from this many rows a relational PostgreSQL -> KWDB table goes by KWDB's IMPORT (bench/bench_kwdb.py,
+#: 1,000,000 rows: 165,000 rows/s pulled vs 29,000 streamed; below this the IMPORT job's start-up outweighs it)
+VIA_IMPORT_MIN_ROWS = 100_000
+VIA_IMPORT_MODES = ("auto", "always", "never")
+
 #: KWDB TS limits (REFERENCE.md)
 MAX_PRIMARY_TAGS = 4
 MAX_TAGS = 128
@@ -541,6 +548,8 @@ def primary_tag_type(c: ColumnInfo, typ: str, note: str | None) -> tuple[str, st
     return typ, note
 
 
+_ROW_TIME = re.compile(r"^(updated|modified|changed|created|inserted|deleted|last_)|"
+                       r"_(updated|modified|changed|created|inserted)(_at|_on|_time)?$", re.IGNORECASE)
 _TIMESTAMP_TYPES = ("timestamp with time zone", "timestamp without time zone", "timestamptz", "timestamp")
 _ID_NAME = re.compile(r"(device|meter|sensor|station|machine|vehicle|asset|node|host|(^|_)id$)", re.IGNORECASE)
 
@@ -553,10 +562,13 @@ def is_timestamp(type_text: str) -> bool:
 TypeOverrides = dict[str, dict[str, str]]
 
 
-def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverrides | None = None) -> Translation:
+def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverrides | None = None, *,
+                  suggested_only: bool = False) -> Translation:
     """CREATE TABLE text per table for ``kwdb`` (relational), ``kwdb-ts`` or ``postgres``, plus warnings.
 
     ``overrides`` replaces the mapped type of a column (the user's edit); each one is noted.
+    ``suggested_only`` (a mixed plan: TS database + relational one): only the tables with a TS
+    suggestion become TS tables, the others stay relational.
     """
     if target_kind not in TARGET_KINDS:
         raise ValueError(f"target kind {target_kind!r}: one of {', '.join(TARGET_KINDS)}")
@@ -573,7 +585,7 @@ def translate_ddl(assessment: Assessment, target_kind: str, overrides: TypeOverr
             ddl = _from_inventory(ta, inv)
         elif target_kind == "postgres":
             ddl = _to_postgres(ta, edits)
-        elif target_kind == "kwdb-ts":
+        elif target_kind == "kwdb-ts" and (not suggested_only or assessment.suggestion(ta.qualified)):
             ddl = _to_kwdb_ts(ta, assessment.suggestion(ta.qualified), edits)
         else:
             ddl = _to_kwdb(ta, edits)
@@ -707,6 +719,8 @@ def _to_kwdb_ts(ta: TableAssessment, suggestion: TsSuggestion | None,
         typ, warning = kwdb_ts_type(c)
         if name in primary:
             typ, warning = primary_tag_type(c, typ, warning)
+        elif typ == "NVARCHAR":  # KWDB V3.2.1: "unsupported tag type nvarchar in timeseries table"
+            typ, warning = "VARCHAR", f"{name}: tag {c.type} -> VARCHAR (KWDB tags take no NVARCHAR)"
         if name in edits:
             typ, warning = edits[name], None
         null = " NOT NULL" if name in primary or not c.nullable else ""
@@ -783,6 +797,8 @@ def column_mapping(assessment: Assessment, target_kind: str, table: str,
                 typ, note = kwdb_ts_type(c)
                 if name in primary:
                     typ, note = primary_tag_type(c, typ, note)
+                elif typ == "NVARCHAR":
+                    typ, note = "VARCHAR", "KWDB tags take no NVARCHAR"
                 out.append(ColumnMap(name, c.type, typ, "primary tag" if name in primary else "tag", note or ""))
         else:
             target_kind = "kwdb"
@@ -907,7 +923,8 @@ async def suggest_ts(assessment: Assessment, svc: Any) -> list[TsSuggestion]:
     for ta in assessment.tables:
         if ta.is_ts:
             continue
-        ts_cols = [c for c in ta.columns if is_timestamp(c.type) and not c.nullable]
+        # a row-version time (updated_at, created_at) says when a row was written, not when it was measured
+        ts_cols = [c for c in ta.columns if is_timestamp(c.type) and not c.nullable and not _ROW_TIME.search(c.name)]
         if not ts_cols:
             continue
         ts_col = ts_cols[0]
@@ -937,14 +954,19 @@ async def suggest_ts(assessment: Assessment, svc: Any) -> list[TsSuggestion]:
             continue
         scored.sort(key=lambda s: (s[0], s[1]))
         _, _, idc, devices = scored[0]
+        # KWDB tags take no TIMESTAMP ("unsupported tag type timestamp"): those stay data columns
         others = [c for c in ta.columns if c.name not in (ts_col.name, idc.name)
-                  and c.kind in ("base", "enum", "domain")]
+                  and c.kind in ("base", "enum", "domain") and not is_timestamp(c.type)]
         attrs: list[str] = []
-        if others:
-            dep = [sql.SQL("count(DISTINCT ({id}::text, {c}::text))").format(
-                id=sql.Identifier(idc.name), c=sql.Identifier(c.name)) for c in others]
-            drow = (await svc.query(sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(dep), table))).rows[0]
-            attrs = [c.name for c, n in zip(others, drow, strict=True) if int(n) == devices]
+        # KWDB keeps one row per (timestamp, primary tag): a table where that pair repeats would lose rows
+        dep = [sql.SQL("count(DISTINCT ({ts}::text, {id}::text))").format(
+            ts=sql.Identifier(ts_col.name), id=sql.Identifier(idc.name))]
+        dep += [sql.SQL("count(DISTINCT ({id}::text, {c}::text))").format(
+            id=sql.Identifier(idc.name), c=sql.Identifier(c.name)) for c in others]
+        drow = (await svc.query(sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(dep), table))).rows[0]
+        if int(drow[0]) != total:
+            continue
+        attrs = [c.name for c, n in zip(others, drow[1:], strict=True) if int(n) == devices]
         if total / devices < 2:
             attrs = []  # one row per device: every column looks dependent; measure again with more data
         tags = [idc.name, *attrs][:MAX_TAGS]
@@ -985,8 +1007,8 @@ def order_tables(assessment: Assessment) -> tuple[list[TableAssessment], list[st
 DEPLOYMENTS = ("single node", "single-replica", "multi-replica")
 
 
-def strategy(assessment: Assessment, target_kind: str, *, cores: int = 4,
-             deployment: str | None = None) -> tuple[list[TablePlanChoice], list[str]]:
+def strategy(assessment: Assessment, target_kind: str, *, cores: int = 4, deployment: str | None = None,
+             via_import: str = "never") -> tuple[list[TablePlanChoice], list[str]]:
     """Per table: streamed or native IMPORT, workers, chunk_rows, batch_rows and thread_concurrency, with reasons.
 
     ``cores`` are the cores of the machine kwtui runs on (streamed workers); ``deployment`` is the
@@ -1024,8 +1046,34 @@ def strategy(assessment: Assessment, target_kind: str, *, cores: int = 4,
                         " (TS clamps to 2 x CPU)" if ts else "") if method == "native IMPORT" else "")
                   + ("; batches halved for a multi-replica cluster" if multi else "")
                   + ("; indexes and foreign keys after the load" if ta.foreign_keys or len(ta.indexes) > 1 else ""))
-        out.append(TablePlanChoice(ta.qualified, method, workers, chunk_rows, batch_rows, reason, thread_concurrency))
+        choice = TablePlanChoice(ta.qualified, method, workers, chunk_rows, batch_rows, reason, thread_concurrency)
+        ts_table = ta.is_ts or target_kind == "kwdb-ts" and (
+            assessment.suggestion(ta.qualified) is not None or not assessment.ts_suggestions)
+        _choose_via_import(choice, ta, target_kind, via_import, multi, ts_table)
+        out.append(choice)
     return out, warnings
+
+
+def _choose_via_import(choice: TablePlanChoice, ta: TableAssessment, target_kind: str, mode: str,
+                       multi: bool, ts: bool) -> None:
+    """PostgreSQL -> KWDB: let KWDB's IMPORT pull the rows (``mode`` auto: from VIA_IMPORT_MIN_ROWS rows)."""
+    if mode == "never" or not target_kind.startswith("kwdb") or choice.method != "streamed":
+        return
+    rows = ta.rows
+    if mode == "auto" and (rows < VIA_IMPORT_MIN_ROWS or ts):
+        # under VIA_IMPORT_MIN_ROWS rows the IMPORT job's start-up outweighs its speed; a TS table measured no
+        # gain (the demo's 1,000,000 readings, 1,000 meters: 72 s pulled vs 75 s streamed): asked for only
+        return
+    choice.method = VIA_IMPORT
+    choice.thread_concurrency = 1 if ts else max(1, min(choice.workers, 4))
+    choice.reason = (f"{rows:,} rows: KWDB's IMPORT pulls them from kwtui over HTTP "
+                     + ("(asked for)" if mode == "always" else f"(from {VIA_IMPORT_MIN_ROWS:,} rows: bench/bench_kwdb.py "
+                        "measured it several times the streamed rows/s)")
+                     + "; the target table must be empty (a relational IMPORT loads all or nothing; a re-run "
+                     "skips tables already loaded and refuses a table holding rows)"
+                     + ("; TS: rows sorted by time, one IMPORT thread" if ts
+                        else f"; thread_concurrency {choice.thread_concurrency}")
+                     + ("; multi-replica target" if multi else ""))
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -1076,5 +1124,5 @@ __all__ = [
     "Finding", "ColumnInfo", "ForeignKey", "TableAssessment", "TsSuggestion", "Assessment", "Translation",
     "TableDdl", "TablePlanChoice", "assess", "translate_ddl", "suggest_ts", "order_tables", "strategy",
     "render_markdown", "complexity", "TARGET_KINDS", "ColumnMap", "column_mapping", "set_ts_role", "ts_roles",
-    "assessment_from_dict", "DEPLOYMENTS", "ROLES",
+    "assessment_from_dict", "DEPLOYMENTS", "ROLES", "VIA_IMPORT", "VIA_IMPORT_MIN_ROWS",
 ]

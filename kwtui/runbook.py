@@ -56,7 +56,9 @@ def render_runbook(plan: MigrationPlan, state: MigrationState, *, title: str | N
              f"State: {progress_text(state)}.", ""]
     lines += ["## Requirements", "",
               f"- Source: {r.source} ({r.source_kind})",
-              f"- Target: {r.target or '(not connected when planned)'} ({r.target_kind}, {r.deployment})",
+              f"- Target: {r.target or '(not connected when planned)'} ({r.target_kind}, {r.deployment})"
+              + (f"; time-series tables in the TS database `{r.ts_database}` (created by the schema phase: "
+                 f"CREATE TS DATABASE), the others in {plan.target_database()}" if r.ts_database else ""),
               f"- Downtime the business accepts: {DOWNTIME_TEXT.get(r.downtime, r.downtime)}",
               f"- The source keeps taking writes during the move: {'yes' if r.source_writes else 'no'}",
               f"- Tables: {', '.join(r.tables) if r.tables else 'all'}", ""]
@@ -67,7 +69,7 @@ def render_runbook(plan: MigrationPlan, state: MigrationState, *, title: str | N
               f"{len(inc)} table(s), {rows:,} rows, {size / 1e6:,.1f} MB.", "",
               "| table | target | rows | MB | complexity | key | watermark |", "|---|---|---:|---:|---:|---|---|"]
     for t in inc:
-        lines.append(f"| {t.table} | {t.target}{' (TS)' if t.ts else ''} | {t.rows:,} | {t.bytes / 1e6:.2f} | "
+        lines.append(f"| {t.table} | {t.database + '.' if t.database else ''}{t.target}{' (TS)' if t.ts else ''} | {t.rows:,} | {t.bytes / 1e6:.2f} | "
                      f"{t.complexity} | {', '.join(t.key) or '-'} | {t.watermark or '-'} |")
     skipped = [t.table for t in plan.tables if not t.include]
     if skipped:

@@ -454,6 +454,9 @@ class _Side:
     def ident(self) -> sql.Composed:
         return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.table))
 
+    def cls_is_decimal(self, i: int) -> bool:
+        return self.classes[i] == "num"
+
 
 def _collated(col: str, collate: bool) -> sql.Composable:
     ident = sql.Identifier(col)
@@ -516,9 +519,28 @@ def _float_text(x: sql.Composable, text: sql.Composable) -> sql.Composable:
 def _field_sql(side: _Side, i: int, p: ColumnPair) -> sql.Composable:
     expr = canonical_sql(side.columns[i], side.classes[i], p.mode, ms=p.ms, plain=p.plain,
                          trim_scale=side.trim_scale)
+    own_type = p.source_type if side.name == "source" else p.target_type
+    if not p.plain and own_type.lower().split("(")[0].strip() == "inet":
+        # PostgreSQL prints a host address without its /32 (/128), KWDB too, but not always alike: text() has it
+        expr = sql.SQL("text({})").format(sql.Identifier(side.columns[i]))
+    if p.mode == "num" and side.cls_is_decimal(i) and side.kind == "kwdb" and not p.plain:
+        expr = _kwdb_plain_decimal(sql.Identifier(side.columns[i]), expr)
+    if p.mode == "ts" and side.kind == "kwdb" and not (p.plain and not p.ms):
+        # KWDB V3.2.1 prints every timestamp (and tstz AT TIME ZONE 'UTC') with '+00:00' in a UTC session
+        expr = sql.SQL("regexp_replace({}, '\\+00:00$', '')").format(expr)
     if p.not_null:
         return expr
     return sql.SQL("coalesce('v' || {}, 'n')").format(expr)
+
+
+def _kwdb_plain_decimal(x: sql.Composable, expr: sql.Composable) -> sql.Composable:
+    """KWDB prints a decimal below 1e-6 in scientific form ('-1E-10', '1.000E-7'); PostgreSQL never does.
+    Such a text is rewritten as the plain decimal with trailing zeros trimmed (the canonical form)."""
+    t = sql.SQL("{}::text").format(x)
+    return sql.SQL(
+        "CASE WHEN strpos({t}, 'E-') > 0 THEN rtrim(rtrim((CASE WHEN left({t}, 1) = '-' THEN '-' ELSE '' END) "
+        "|| '0.' || repeat('0', (-(split_part({t}, 'E', 2)::INT8) - 1)::INT8) "
+        "|| replace(ltrim(split_part({t}, 'E', 1), '-'), '.', ''), '0'), '.') ELSE {e} END").format(t=t, e=expr)
 
 
 def row_text_sql(side: _Side, pairs: Sequence[ColumnPair]) -> sql.Composable:

@@ -188,9 +188,13 @@ def _plan_lines(plan: MigrationPlan, key: str) -> list[str]:
                 "rollback plan, connection strings, monitoring queries: the runbook",
                 "t runs it"]
     if key == "schema":
-        return [f"create {t.target}" + (" (time-series)" if t.ts else "") for t in tables]
+        dbs = list(dict.fromkeys(t.database for t in tables if t.database))
+        return [f"create TS database {db}" for db in dbs] + [
+            f"create {t.database + '.' if t.database else ''}{t.target}" + (" (time-series)" if t.ts else "")
+            for t in tables]
     if key == "historical":
-        lines = [f"{t.table} -> {t.target}: {t.rows:,} rows, {t.method}, {t.workers} worker(s)" for t in tables]
+        lines = [f"{t.table} -> {t.database + '.' if t.database else ''}{t.target}: {t.rows:,} rows, {t.method}, "
+                 f"{t.workers} worker(s)" for t in tables]
         post = sum(len(t.post_load) for t in tables)
         if post:
             lines.append(f"then {post} index/key statement(s)")

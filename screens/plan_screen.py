@@ -68,7 +68,11 @@ def summary_text(plan: MigrationPlan, *, saved: Path | None = None) -> Text:
     line = Text.assemble((source, "bold"), f" ({r.source_kind}) → ")
     if r.target:
         line.append(short_reference(r.target), style="bold")
-        line.append(f" ({r.target_kind}, {r.deployment}, detected)")
+        if r.ts_database:  # a mixed plan: the TS database instead of the kind (80 columns)
+            line.append(" + TS db ")
+            line.append(r.ts_database, style="bold magenta")
+        else:
+            line.append(f" ({r.target_kind}, {r.deployment}, detected)")
     else:
         line.append(r.target_kind, style="bold")
         line.append(f" ({r.deployment}, not connected)")
@@ -156,7 +160,8 @@ def notes_text(plan: MigrationPlan, t: TableEntry | None) -> Text:
     if plan.eta is not None:
         out.append(f"ETA: {plan.eta.rows_per_s:,.0f} rows/s measured by {plan.eta.method}\n", style="dim")
     r = plan.requirements
-    out.append(f"source: {r.source}\ntarget: {r.target or '(not connected: kind ' + r.target_kind + ')'}\n",
+    out.append(f"source: {r.source}\ntarget: {r.target or '(not connected: kind ' + r.target_kind + ')'}\n"
+               + (f"TS database: {r.ts_database} (TS tables; the schema phase creates it)\n" if r.ts_database else ""),
                style="dim")
     out.rstrip()
     return out

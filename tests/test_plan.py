@@ -118,7 +118,7 @@ def test_ts_suggestion_and_ts_ddl(capsys: pytest.CaptureFixture[str], two_dbs: t
     ddl = {t["table"]: t for t in doc["ddl"]}
     create = ddl["public.readings"]["create"]
     assert create.startswith("CREATE TABLE public.readings (\n    ts TIMESTAMPTZ NOT NULL,\n    value FLOAT8")
-    assert "TAGS (\n    device_id INT4 NOT NULL,\n    site NVARCHAR NOT NULL\n) PRIMARY TAGS (device_id);" in create
+    assert "TAGS (\n    device_id INT4 NOT NULL,\n    site VARCHAR NOT NULL\n) PRIMARY TAGS (device_id);" in create  # KWDB: no NVARCHAR tags
     assert "TAGS" not in ddl["public.plain"]["create"]  # no timestamp: stays relational, with a warning
     assert any("public.plain" in w and "kept relational" in w for w in doc["warnings"])
     # a connected PostgreSQL target: PostgreSQL DDL

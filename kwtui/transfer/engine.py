@@ -246,6 +246,8 @@ def add_key_statement(plan: TablePlan) -> sql.Composed:
 def kwdb_to_pg_type(type_text: str) -> str:
     """KWDB-only type names to PostgreSQL (NCHAR/NVARCHAR -> char/varchar, VARBYTES -> bytea, ...)."""
     upper = type_text.upper()
+    if upper.endswith("[]"):  # KWDB arrays: STRING[] -> text[] (the element mapped like a column)
+        return kwdb_to_pg_type(type_text[:-2]) + "[]"
     base = upper.split("(")[0].strip()
     if base in _KWDB_TYPES:
         return _KWDB_TYPES[base]

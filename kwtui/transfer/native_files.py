@@ -184,6 +184,30 @@ async def reject_files(svc: Any, urls: list[str]) -> list[str]:
     return out
 
 
+async def refuse_kwtui_arrays(svc: Any, meta_url: str) -> None:
+    """KWDB's IMPORT reads an array only as its own EXPORT writes it (``ARRAY[1:::INT8,NULL]``); kwtui's export
+    writes PostgreSQL's ``{1,NULL}`` (which kwtui's own import reads exact). Refused before the IMPORT fails on
+    its first row (checked on V3.2.1: ``parse "a" as INT4[]: at or near "{": syntax error``)."""
+    from kwtui.transfer.manifest import MANIFEST
+
+    where = split_nodelocal(meta_url)
+    if where is None:
+        return
+    extern = await node_extern_dir(svc, where[0])
+    if extern is None:
+        return
+    meta = extern / where[1]
+    if not meta.is_file() or not (meta.parent / MANIFEST).is_file():
+        return  # not kwtui's export (KWDB's own writes ARRAY[...], which its IMPORT reads)
+    arrays = re.findall(r"^\s*\"?([\w ]+?)\"?\s+[\w()., ]+\[\]", meta.read_text(encoding="utf-8", errors="replace"),
+                        re.MULTILINE)
+    if arrays:
+        raise UsageError(f"{meta_url.rsplit('/', 1)[0]}: array column(s) {', '.join(arrays)}: KWDB's IMPORT reads "
+                         "arrays only in its own ARRAY[...] form, and kwtui's export writes PostgreSQL's {...}",
+                         hint="import these files with kwtui's streamed import (without --native): it carries "
+                              "arrays exact")
+
+
 async def import_statement(svc: Any | None, url: str, *, into: str | None = None, create: bool = False,
                            database: bool = False, columns: Sequence[str] | None = None,
                            options: Any = None, staged: Sequence[str] = ()) -> Any:
@@ -201,6 +225,8 @@ async def import_statement(svc: Any | None, url: str, *, into: str | None = None
     if not into and not create:
         raise UsageError("say what to import into: a table, a new table from meta.sql, or a database")
     meta = (url.rsplit("/", 1)[0] if is_file_url(url) else url.rstrip("/")) + "/meta.sql"
+    if svc is not None and getattr(svc.info, "kind", None) == "kwdb":
+        await refuse_kwtui_arrays(svc, meta)
     if svc is None or getattr(svc.info, "kind", None) != "kwdb":
         files = [url]  # offline, or not KWDB: the statement as written
     elif into and await table_is_time_series(svc, into):

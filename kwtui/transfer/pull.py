@@ -136,9 +136,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._head(404, {"Content-Length": "0"})
             return
         start, end = self._range()
-        if start == 0 and not self.spool.done.is_set():
-            # KWDB probes with 'bytes=0-0' before it reads: while the file grows, a 1-byte answer
-            # was taken for the whole file (checked): answer with the whole (growing) file instead
+        if start == 0 and (end == 0 or not self.spool.done.is_set()):
+            # KWDB probes with 'bytes=0-0' before it reads: a 1-byte answer was taken for the whole
+            # file (checked while it grew; and once written: "expected 3 fields, got 1 (row: "1")"
+            # when the spool was done before the probe): answer with the whole file instead
             end = None
         try:
             fh = self.spool.open()

@@ -1306,8 +1306,9 @@ class MigrationRunner:
                 rec.details.append(f"resumed: the copy's snapshot {earlier.ident} ended with the process that held "
                                    f"it; the remaining batches read {holder.identity.ident}, then the changes "
                                    "since the first are applied as of it")
-            if "copy_mode" not in rec.data:
-                # the table handling happens once, before any job exists; a resumed job keeps its own rows
+            if not started or "copy_mode" not in rec.data:
+                # the table handling (this run's --if-exists) happens before any job exists; a resumed job
+                # keeps its own rows
                 rec.data["copy_mode"] = await self._replace_targets(rec)
             self.state.save()
             for svc, entries in await self.groups():

@@ -1,4 +1,4 @@
-"""Three guards around Textual 8.2 that the monkey test (tests/test_tui_monkey.py) crashed:
+"""Four guards around Textual 8.2 that the monkey test (tests/test_tui_monkey.py) crashed:
 
 - ``Screen.dismiss`` pops whatever screen is on top. A second key queued behind the one that
   dismissed a screen (Esc Esc typed ahead in the command palette or a modal) dismissed it again and
@@ -8,6 +8,9 @@
   screen popped while the app's or the screen's title changed): ``NoMatches`` took the app down.
 - ``OptionList`` (the command palette's list): PageUp/PageDown before its lines were laid out
   looked up a line that did not exist yet: ``KeyError``.
+- ``CommandPalette``: its search worker queried its ``CommandList`` after the palette had been
+  closed (Ctrl+P, a key, Esc typed fast; seed 23 of the monkey): ``NoMatches`` in a worker that
+  exits the app on error. The search of a closed palette now ends quietly.
 
 Both are applied once, when the first KwtuiApp is made; nothing else of Textual is touched.
 """
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import work
 from textual.await_complete import AwaitComplete
+from textual.command import CommandPalette
 from textual.css.query import NoMatches
 from textual.dom import NoScreen
 from textual.events import Mount
@@ -63,3 +68,13 @@ def apply() -> None:
         return dismiss(self, result)
 
     Screen.dismiss = _dismiss  # type: ignore[method-assign]
+    gather = CommandPalette._gather_commands.__wrapped__  # type: ignore[attr-defined]
+
+    async def _gather_commands(self: CommandPalette, search_value: str) -> None:
+        try:
+            await gather(self, search_value)
+        except (NoMatches, NoScreen):  # the palette was closed while it searched
+            pass
+
+    CommandPalette._gather_commands = work(  # type: ignore[method-assign]
+        exclusive=True, group=CommandPalette._GATHER_COMMANDS_GROUP)(_gather_commands)

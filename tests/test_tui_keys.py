@@ -93,3 +93,29 @@ async def test_history_keeps_what_was_typed_and_refusals(snapdb: str, profiles_p
     sqls = [sql for sql, _ in entries]
     assert "select id from items order by id" in sqls and not any("LIMIT" in s.upper() for s in sqls)
     assert ("delete from items", "refused") in entries
+
+
+async def test_a_palette_search_that_ends_after_the_palette_closed_does_not_crash(profiles_path: Path) -> None:
+    """Monkey seed 23 (ctrl+p, a key, Esc typed fast): the palette's search worker ran after the palette
+    had closed, queried its list and took the app down (NoMatches in a worker that exits on error). The
+    search is run here on purpose after the close: the app lives."""
+    from textual.command import CommandPalette
+
+    from kwtui.screens.welcome import WelcomeScreen
+
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        worker = palette._gather_commands("jobs")
+        await pilot.pause(0.3)
+        assert worker.is_finished
+        assert isinstance(app.screen, WelcomeScreen)
+        await pilot.press("j")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+    assert app.return_code in (None, 0)

@@ -7,7 +7,7 @@ import sys
 # freezing what exists) before any data moves.
 gc.disable()
 
-from kwtui import cli  # noqa: E402
+from kwtui.cli import entry as cli  # noqa: E402
 
 code = cli.main()
 if cli.fast_exit:

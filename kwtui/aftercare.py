@@ -17,6 +17,7 @@ from typing import Any
 from psycopg import sql
 
 from kwtui.errors import KwtuiError
+from kwtui.names import TableName
 
 DONE, OK, WARNING, FAILED = "done", "ok", "warning", "failed"
 
@@ -63,7 +64,7 @@ class AftercareReport:
 
 
 def _split(qualified: str) -> tuple[str, str]:
-    schema, _, name = qualified.partition(".")
+    schema, name = TableName.parse(qualified)
     return (schema, name) if name else ("public", schema)
 
 
@@ -166,7 +167,7 @@ async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool =
                                               f"AS IDENTITY (START WITH {int(top or 0) + 1})"]))
                     continue
                 last = (await _rows(dst, sql.SQL("SELECT last_value, is_called FROM {}").format(
-                    sql.Identifier(*seq.replace('"', "").split(".")))))[0]
+                    sql.Identifier(*TableName.parse(seq)))))[0]
                 nxt = int(last[0]) + (1 if last[1] else 0)
                 behind = top is not None and nxt <= int(top)
                 report.tasks.append(Task(f"sequence.{te.target}.{c.name}", f"sequence of {te.target}.{c.name}",

@@ -26,6 +26,7 @@ from typing import Any
 from psycopg import sql
 
 from kwtui.errors import KwtuiError
+from kwtui.names import TableName
 from kwtui.troubleshoot import diagnose
 
 OK, WARNING, BLOCKER = "ok", "warning", "blocker"
@@ -424,7 +425,7 @@ class Doctor:
 
     async def check_create(self) -> None:
         assert self.dst is not None
-        schemas = sorted({t.target.split(".", 1)[0] for t in self.plan.tables if "." in t.target}) \
+        schemas = sorted({TableName.parse(t.target).schema for t in self.plan.tables}) \
             if self.plan is not None else ["public"]
         missing: list[str] = []  # GRANT targets: "DATABASE d" / "SCHEMA s"
         evidence: list[str] = []

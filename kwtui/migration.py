@@ -52,7 +52,7 @@ from psycopg import sql
 
 from kwtui import plan as planmod
 from kwtui.errors import KwtuiError, UsageError
-from kwtui.names import pg_ident
+from kwtui.names import TableName, pg_ident
 from kwtui.plan import Assessment, ColumnInfo, TableAssessment
 
 PLAN_VERSION = 1
@@ -645,7 +645,7 @@ async def measure_eta(p: MigrationPlan, src: Any, dst: Any | None, *, sample_row
     if src is not None:
         for t in p.included:  # never analysed: no estimate; count what is there (small, or it would have stats)
             if t.rows <= 0 and t.bytes > 0:
-                schema, _, name = t.table.partition(".")
+                schema, name = TableName.parse(t.table)
                 res = await src.query(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
                                                                                   sql.Identifier(name)))
                 t.rows = int(res.rows[0][0])
@@ -660,7 +660,7 @@ async def measure_eta(p: MigrationPlan, src: Any, dst: Any | None, *, sample_row
         e = cands[0]
         eta.sample_table = e.table
         n = min(sample_rows, max(1, e.rows))
-        schema, _, name = e.table.partition(".")
+        schema, name = TableName.parse(e.table)
         started = time.perf_counter()
         if dst is None:
             q = sql.SQL("SELECT * FROM {}.{} LIMIT {}").format(sql.Identifier(schema), sql.Identifier(name),
@@ -1119,7 +1119,7 @@ class MigrationRunner:
             await conn.close()
 
     async def _existing(self, target: str, svc: Any = None) -> bool:
-        schema, _, name = target.partition(".")
+        schema, name = TableName.parse(target)
         svc = svc or self.dst
         try:
             tables = await svc.dialect.list_tables(svc, schema)
@@ -1137,7 +1137,7 @@ class MigrationRunner:
         for db in dict.fromkeys(t.database for t in self.plan.included if t.database):
             await self._create_ts_database(rec, db)
         for t in self.plan.included:
-            schema = t.target.partition(".")[0]
+            schema = TableName.parse(t.target).schema
             if on_pg and schema != "public":
                 stmt = f"CREATE SCHEMA IF NOT EXISTS {pg_ident(schema)};"
                 if stmt not in rec.statements:
@@ -1183,7 +1183,7 @@ class MigrationRunner:
         for t in self.plan.included:
             if not t.watermark:
                 continue
-            schema, _, name = t.table.partition(".")
+            schema, name = TableName.parse(t.table)
             q = sql.SQL("SELECT max({})::text FROM {}.{}").format(
                 sql.Identifier(t.watermark), sql.Identifier(schema), sql.Identifier(name))
             if holder is not None and holder.conn is not None:
@@ -1208,7 +1208,7 @@ class MigrationRunner:
             svc = await self.target_of(t)
             if not await self._existing(t.target, svc):
                 continue
-            schema, _, name = t.target.partition(".")
+            schema, name = TableName.parse(t.target)
 
             async def recreate(t: TableEntry = t, svc: Any = svc) -> None:
                 await self._execute(rec, t.create, svc)
@@ -1401,7 +1401,7 @@ class MigrationRunner:
                                "earlier run")
             return {"table": t.table, "target": t.target, "rows": done[t.table], "path": VIA_IMPORT, "error": None}
         plans = await plan_transfer(self.src, svc, [t.table], TransferOptions(create_missing=False))
-        schema, _, name = t.target.partition(".")
+        schema, name = TableName.parse(t.target)
         self.say("historical", f"{t.table}: KWDB's IMPORT pulls the rows kwtui serves")
         lock = TableLock(svc, [(schema, name)], f"migration {self.plan.id}")
         await lock.acquire()
@@ -1632,7 +1632,7 @@ class MigrationRunner:
         ok = True
         counts = {}
         for t in self.plan.included:
-            schema, _, name = t.target.partition(".")
+            schema, name = TableName.parse(t.target)
             res = await self.dst.query(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
                                                                                   sql.Identifier(name)))
             n = int(res.rows[0][0])
@@ -1666,7 +1666,7 @@ class MigrationRunner:
         await run_statements(self, rec, "cutover", self.plan.cutover_data)  # triggers and rules on, views refreshed
         counts = {}
         for t in self.plan.included:
-            schema, _, name = t.target.partition(".")
+            schema, name = TableName.parse(t.target)
             res = await (await self.target_of(t)).query(sql.SQL("SELECT count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(name)))
             counts[t.target] = int(res.rows[0][0])
@@ -1730,7 +1730,7 @@ class MigrationRunner:
         before = self.state.phase("cutover").data.get("counts_at_cutover", {})
         grown = []
         for t in self.plan.included:
-            schema, _, name = t.target.partition(".")
+            schema, name = TableName.parse(t.target)
             res = await (await self.target_of(t)).query(sql.SQL("SELECT count(*) FROM {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(name)))
             n = int(res.rows[0][0])

@@ -13,6 +13,7 @@ list (``pg_get_keywords()``, categories R and T, which cannot be a bare column o
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -96,6 +97,11 @@ class TableName:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    def __iter__(self) -> Iterator[str]:
+        """``schema, name = TableName.parse(text)``."""
+        yield self.schema
+        yield self.name
 
 
 __all__ = ["TableName", "pg_ident", "PG_RESERVED"]

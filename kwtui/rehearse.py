@@ -19,6 +19,7 @@ from typing import Any
 from psycopg import sql
 
 from kwtui.errors import KwtuiError, UsageError
+from kwtui.names import TableName
 
 #: rows of one table at most in a rehearsal, whatever the percentage
 MAX_SAMPLE_ROWS = 100_000
@@ -197,7 +198,7 @@ async def _one_table(plan: Any, planmod: Any, src: Any, dst: Any, ta: Any, rt: R
     for fk in ta.foreign_keys:
         if len(fk.columns) != 1 or fk.ref_table not in kept or fk.ref_table == ta.qualified:
             continue
-        pschema, _, pname = fk.ref_table.partition(".")
+        pschema, pname = TableName.parse(fk.ref_table)
         n = (await dst.query(sql.SQL(
             "SELECT count(*) FROM {c} x WHERE x.{fc} IS NOT NULL AND NOT EXISTS "
             "(SELECT 1 FROM {p} y WHERE y.{pc}::text = x.{fc}::text)").format(

@@ -274,6 +274,8 @@ def test_postgres_reserved_words_are_quoted_by_postgres_rules(two_dbs: tuple[str
     assert (t.schema, t.name, str(t)) == ("my schema", "a.b", "my schema.a.b")
     assert TableName.parse("film") == TableName("public", "film")
     assert t.pg() == '"my schema"."a.b"'
+    schema, name = TableName.parse("sales.orders")  # unpacks where "schema.table" strings were split by hand
+    assert (schema, name) == ("sales", "orders")
     # a KWDB-shaped source (plan.py's own translation to PostgreSQL) quotes by PostgreSQL's rules too
     from kwtui.plan import Assessment, ColumnInfo, TableAssessment, translate_ddl
 

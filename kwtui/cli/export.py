@@ -58,7 +58,9 @@ async def _bytes_tables_left_out(svc: Any, database: str, exported: Sequence[str
         "SELECT DISTINCT table_schema, table_name FROM {}.information_schema.columns "
         "WHERE data_type ILIKE {} AND table_schema NOT IN ('information_schema', 'pg_catalog', 'kwdb_internal') "
         "ORDER BY 1, 2").format(sql.Identifier(database), sql.Literal("%byte%")))
-    done = {t.split(".", 1)[-1] for t in exported}
+    from kwtui.names import TableName
+
+    done = {TableName.parse(t).name for t in exported}
     return [f"{database}.{schema}.{table}" for schema, table in res.rows if f"{schema}.{table}" not in done]
 
 

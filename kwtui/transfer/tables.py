@@ -39,6 +39,7 @@ import psycopg
 from psycopg import sql
 
 from kwtui.errors import KwtuiError, UsageError
+from kwtui.names import TableName
 
 FAIL, APPEND, TRUNCATE, REPLACE = "fail", "append", "truncate", "replace"
 IF_EXISTS = (FAIL, APPEND, TRUNCATE, REPLACE)
@@ -199,7 +200,7 @@ class TableLock:
         return f"{row[0]}, since {row[1]:%Y-%m-%d %H:%M:%S %Z}".rstrip()
 
     def _refuse(self, key: str, owner: str) -> TableLocked:
-        table = key.split(".", 1)[1] if "." in key else key
+        table = TableName.parse(key).name
         return TableLocked(f"target table {table} is being written by {owner}: refused",
                            hint="two jobs never write one table at once; wait for it to finish or cancel it")
 

@@ -239,6 +239,29 @@ class TransferRequest:
                                if_exists=self.if_exists)
 
 
+async def run_transfer(src: ConnectionService, dst: ConnectionService, req: TransferRequest, *, journal: Journal,
+                       listener: Listener | None = None, on_job: Any = None) -> Any:
+    """The one run of a :class:`TransferRequest`: the journaled job is made (``on_job(job_id)`` is told
+    its number before a row moves), every table is read as of ONE source snapshot where the source
+    can export one (PostgreSQL), and the job runs; its outcome (rows per table, status, error)."""
+    from kwtui.snapshot import hold_if_possible
+    from kwtui.transfer.resumable import JobRunner, create_transfer_job
+
+    req.check()
+    plans: list[Any] = []
+    job_id = await create_transfer_job(journal, src, dst, list(req.tables) if req.tables is not None else None,
+                                       req.options(), batch_rows=req.chunk_rows, plans_out=plans)
+    if on_job is not None:
+        on_job(job_id)
+    holder = await hold_if_possible(src)  # every table of the job read as of one moment
+    try:
+        return await JobRunner(journal, job_id, src, dst, listener, plans=plans,
+                               snapshot=holder.exported if holder else None).run()
+    finally:
+        if holder is not None:
+            await holder.close()
+
+
 @dataclass(frozen=True)
 class ValidateRequest:
     """Prove that tables match between two connected servers (kwtui.validate)."""

@@ -118,8 +118,7 @@ def cmd_transfer_pull(args: argparse.Namespace) -> int:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     from kwtui.jobs import Journal
-    from kwtui.requests import TransferRequest
-    from kwtui.transfer.resumable import JobRunner, create_transfer_job
+    from kwtui.requests import TransferRequest, run_transfer
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -132,32 +131,23 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     source = target_from_arg(args.source)
     target = target_from_arg(args.target)
     printer = ProgressPrinter(args.json)
-    # the request model's check and options (kwtui.requests); the run below stays here
-    options = TransferRequest(None if args.all else tuple(args.table), workers=args.workers,
+    # the request model (kwtui.requests): checked and run by the core, as a screen would
+    request = TransferRequest(None if args.all else tuple(args.table), workers=args.workers,
                               batch_rows=args.batch_rows, chunk_rows=args.chunk_rows, create_missing=not args.no_create,
-                              if_exists=args.if_exists).check().options()
+                              if_exists=args.if_exists).check()
     journal = Journal()
     _collector_on()
 
+    def told(job_id: int) -> None:
+        if args.json:
+            print(json.dumps({"event": "job", "job": job_id}), flush=True)
+        elif sys.stderr.isatty():
+            print(f"job {job_id} (kwtui jobs show {job_id}; resume after a crash: kwtui jobs resume {job_id})",
+                  file=sys.stderr)
+
     async def run() -> Any:
         async with _services(source, target) as (src, dst):
-            plans: list[Any] = []
-            job_id = await create_transfer_job(journal, src, dst, None if args.all else args.table, options,
-                                               batch_rows=args.chunk_rows, plans_out=plans)
-            if args.json:
-                print(json.dumps({"event": "job", "job": job_id}), flush=True)
-            elif sys.stderr.isatty():
-                print(f"job {job_id} (kwtui jobs show {job_id}; resume after a crash: kwtui jobs resume {job_id})",
-                      file=sys.stderr)
-            from kwtui.snapshot import hold_if_possible
-
-            holder = await hold_if_possible(src)  # every table of the job read as of one moment
-            try:
-                return await JobRunner(journal, job_id, src, dst, printer, plans=plans,
-                                       snapshot=holder.exported if holder else None).run()
-            finally:
-                if holder is not None:
-                    await holder.close()
+            return await run_transfer(src, dst, request, journal=journal, listener=printer, on_job=told)
 
     try:
         outcome = asyncio.run(run())

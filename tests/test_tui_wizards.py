@@ -654,7 +654,11 @@ def test_snapshot_import_wizard_source_step(snap_compare, empty_people: str, pro
     monkeypatch.chdir(work)
 
     async def run_before(pilot: Pilot) -> None:
+        from textual.widgets import DirectoryTree
+
         await opened(pilot, ImportWizard)
+        tree = pilot.app.screen.query_one("#source-tree", DirectoryTree)
+        await wait_for(pilot, lambda: len(tree.root.children) == 2)  # the directory is read in a worker
         set_input(pilot.app, "f-source", "people.csv")  # type: ignore[arg-type]
         await pilot.pause(0.3)
 

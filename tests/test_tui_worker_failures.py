@@ -848,6 +848,7 @@ async def test_kwdb_native_export_and_import_refused_by_the_server(kwdb: str, pr
         await go(pilot, "target")
         select = app.screen.query_one("#f-table", Select)
         await wait_for(pilot, lambda: "public.people" in [v for _, v in select._options])
+        await wait_for(pilot, lambda: "✓" in _static(app, "#columns-check"), timeout=30)  # Next waits for it
         await go(pilot, "options")
         app.screen.query_one("#import-native", RadioButton).value = True
         await pilot.pause()

@@ -7,15 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
 
 from kwtui.doctor import BLOCKER, OK, WARNING, DoctorOptions, DoctorReport, doctor_for
 from kwtui.errors import KwtuiError
+from kwtui.screens.workers import guarded
 
 VERDICT_TEXT = {OK: Text("ok", style="bold green"), WARNING: Text("warn", style="bold yellow"),
                 BLOCKER: Text("BLOCK", style="bold red")}
@@ -102,7 +104,7 @@ class DoctorScreen(Screen[None]):
                           Text(" ".join(c.evidence.split()), no_wrap=True, overflow="ellipsis"), key=f"{i}:{c.id}")
         self.query_one("#d-summary", Static).update(summary_text(report))
         if report.checks:
-            table.move_cursor(row=0)
+            table.cursor_coordinate = Coordinate(0, 0)
             table.focus()
             self._detail(0)
 
@@ -142,7 +144,7 @@ class DoctorScreen(Screen[None]):
         self.query_one("#d-summary", Static).update(Text("checking…", style="dim"))
         self._run(source, target)
 
-    @work(exclusive=True, group="doctor", exit_on_error=False)
+    @guarded("The checks could not run", exclusive=True, group="doctor")
     async def _run(self, source: str, target: str) -> None:
         try:
             report = await doctor_for(source, target, self.options,

@@ -66,6 +66,7 @@ COVERED: dict[str, str] = {
     "migration_wizard.make_plan":
         "tests/test_tui_migration.py::test_wizard_shows_a_connection_error_in_the_error_modal",
     "phases.run_rehearsal": "tests/test_tui_worker_failures.py::test_rehearsal_on_a_target_that_is_gone",
+    "doctor._run": "tests/test_tui_worker_failures.py::test_doctor_checks_against_a_server_that_is_not_there",
     "phases.run_phases": "tests/test_tui_phases.py::test_an_unreachable_target_is_an_error_modal_not_a_traceback",
     "export_wizard.run_streamed_export":
         "tests/test_tui_failures.py::test_export_refused_by_the_server_shows_the_error_and_the_wizard_lives",
@@ -947,4 +948,29 @@ async def test_run_all_reads_stops_at_the_statement_the_server_refuses(db: TestD
         await console_run(pilot, "select 42 as answer")
         grid = app.screen.query_one("#result-grid", DataTable)
         await wait_for(pilot, lambda: grid.row_count == 1 and str(grid.get_row_at(0)[0]) == "42")
+    assert app.return_code in (None, 0)
+
+
+async def test_doctor_checks_against_a_server_that_is_not_there(profiles_path: Path) -> None:
+    """F5 on the doctor screen with a source on a port nobody listens on: the refusal is said in the
+    screen's summary line (or the error modal), never a dead worker; the screen runs again after."""
+    from kwtui.screens.doctor import DoctorScreen
+
+    app = KwtuiApp(store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(DoctorScreen("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"))
+        await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen) and bool(app.screen.query("#d-summary")))
+        doctor = app.screen
+        assert isinstance(doctor, DoctorScreen)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: not doctor.running and (isinstance(app.screen, ErrorModal)
+                                                               or doctor.report is not None), timeout=30)
+        if isinstance(app.screen, ErrorModal):
+            assert "Traceback" not in modal_text(app)
+            await close_modal(pilot, DoctorScreen)
+        else:  # the unreachable source is the checklist's blocker, with its evidence
+            assert doctor.report is not None
+            blockers = [c for c in doctor.report.checks if c.verdict == "blocker"]
+            assert any("127.0.0.1" in c.evidence or "reach" in c.title for c in blockers), doctor.report.checks
+        assert not doctor.running
     assert app.return_code in (None, 0)

@@ -37,7 +37,6 @@ from kwtui.snapshot import SnapshotIdentity, begin_in_snapshot, changed_since
 from kwtui.transfer.source import column_list, keyset_rows, qualified, split_name, text_everything
 
 #: target keys checked against the source per query
-KEY_CHUNK = 5000
 #: target keys compared with the source per statement (as arrays, one per key column)
 ARRAY_CHUNK = 50_000
 WRITE_ROWS = 2000
@@ -190,10 +189,8 @@ async def _delete_gone(src_conn: psycopg.AsyncConnection[Any], dst_conn: psycopg
                        types: dict[str, str]) -> int:
     """Key anti-join: the target's keys in key-ordered chunks; those the source no longer holds
     are deleted (in the caller's target transaction)."""
-    from kwtui.sync import _key_in
+    from kwtui.sync import delete_by_key
 
-    per = max(1, min(KEY_CHUNK, 60_000 // (len(key) + 1)))
-    deleted = 0
     src_t = qualified(*src_name)
     keys = [sql.Identifier(k) for k in key]
     # the chunk's keys travel as one text array per key column, cast to the column's type on the
@@ -213,13 +210,7 @@ async def _delete_gone(src_conn: psycopg.AsyncConnection[Any], dst_conn: psycopg
             await cur.execute(q, params)
             missing = {int(r[0]) - 1 for r in await cur.fetchall()}
         gone.extend(tuple(r) for i, r in enumerate(rows) if i in missing)
-    for i in range(0, len(gone), per):
-        chunk = gone[i:i + per]
-        async with dst_conn.cursor() as cur:
-            await cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(qualified(*dst_name), _key_in(key, len(chunk))),
-                              [v for k in chunk for v in k])
-            deleted += max(0, cur.rowcount)
-    return deleted
+    return await delete_by_key(dst_conn, qualified(*dst_name), key, gone)
 
 
 __all__ = ["ChangeTable", "TableChanges", "CatchUp", "catch_up", "method_for", "METHOD_PG"]

@@ -369,18 +369,28 @@ async def repair_rows(src: ConnectionService, dst: ConnectionService, table: str
                 result.rows_read += len(rows)
                 result.rows_moved += await _write_rows(dst_conn, dst, target_ts, tschema, name, columns, key, rows,
                                                        ttypes)
-            for i in range(0, len(delete_keys), per):
-                chunk = [tuple(k) for k in delete_keys[i:i + per]]
-                async with dst_conn.cursor() as cur:
-                    await cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(dst_table, _key_in(key, len(chunk))),
-                                      [v for k in chunk for v in k])
-                    result.deleted += max(0, cur.rowcount)
+            result.deleted += await delete_by_key(dst_conn, dst_table, key, delete_keys)
         await src_conn.rollback()
     finally:
         await src_conn.close()
         await dst_conn.close()
     result.elapsed = time.perf_counter() - started
     return result
+
+
+async def delete_by_key(dst_conn: psycopg.AsyncConnection[Any], dst_table: sql.Composed, key: Sequence[str],
+                      keys: Sequence[Sequence[Any]]) -> int:
+    """DELETE the target rows of ``keys`` (in the caller's transaction), as many a statement as the
+    protocol's parameter limit allows; the rows deleted."""
+    deleted = 0
+    per = max(1, MAX_PARAMS // max(1, len(key)))
+    for i in range(0, len(keys), per):
+        chunk = [tuple(k) for k in keys[i:i + per]]
+        async with dst_conn.cursor() as cur:
+            await cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(dst_table, _key_in(key, len(chunk))),
+                              [v for k in chunk for v in k])
+            deleted += max(0, cur.rowcount)
+    return deleted
 
 
 async def _delete_missing(src_conn: psycopg.AsyncConnection[Any], dst_conn: psycopg.AsyncConnection[Any],
@@ -392,15 +402,7 @@ async def _delete_missing(src_conn: psycopg.AsyncConnection[Any], dst_conn: psyc
         source_keys = {tuple(r) async for r in cur.stream(q.format(keys, src_table))}
     async with dst_conn.cursor() as cur:
         gone = [tuple(r) async for r in cur.stream(q.format(keys, dst_table)) if tuple(r) not in source_keys]
-    deleted = 0
-    per = max(1, MAX_PARAMS // max(1, len(key)))
-    for i in range(0, len(gone), per):
-        chunk = gone[i:i + per]
-        async with dst_conn.cursor() as cur:
-            await cur.execute(sql.SQL("DELETE FROM {} WHERE {}").format(dst_table, _key_in(key, len(chunk))),
-                              [v for k in chunk for v in k])
-            deleted += max(0, cur.rowcount)
-    return deleted
+    return await delete_by_key(dst_conn, dst_table, key, gone)
 
 
 __all__ = ["SyncResult", "sync_table", "repair_rows", "upsert_statement", "overlap_lower_bound"]

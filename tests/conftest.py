@@ -113,12 +113,17 @@ class TestDb:
             return cur.fetchall() if cur.description else []
 
 
+#: copy the template's files (PostgreSQL 15+): 8 ms a database against 37 ms for the default
+#: WAL_LOG on this machine (fsync is off), over about 900 databases a run
+CREATE_STRATEGY = "STRATEGY FILE_COPY"
+
+
 @pytest.fixture
 def db(pg_server: PgServer) -> Iterator[TestDb]:
     """A fresh, empty database for one test, dropped afterwards."""
     name = "t_" + uuid.uuid4().hex[:12]
     with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {} " + CREATE_STRATEGY).format(sql.Identifier(name)))
         conn.execute(sql.SQL("GRANT ALL ON DATABASE {} TO {}").format(sql.Identifier(name), sql.Identifier(PW_USER)))
     try:
         yield TestDb(name, pg_server)
@@ -141,7 +146,7 @@ def two_dbs(pg_server: PgServer) -> Iterator[tuple[str, str]]:
     names = ["s_" + uuid.uuid4().hex[:10], "d_" + uuid.uuid4().hex[:10]]
     with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
         for n in names:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(n)))
+            conn.execute(sql.SQL("CREATE DATABASE {} " + CREATE_STRATEGY).format(sql.Identifier(n)))
     yield pg_server.uri(names[0]), pg_server.uri(names[1])
     with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
         for n in names:
@@ -194,8 +199,29 @@ def kwdb_node() -> Iterator[KwdbNode]:
     try:
         yield KwdbNode(started.stdout.strip().splitlines()[-1], store)
     finally:
-        subprocess.run([str(KWDB_NODE), "stop", str(store)], capture_output=True, timeout=120, env=_kwdb_env())
+        if not _kill_node(store):  # its store is thrown away: no need for kwdb-node stop's drain (3-10 s)
+            subprocess.run([str(KWDB_NODE), "stop", str(store)], capture_output=True, timeout=120, env=_kwdb_env())
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _kill_node(store: Path) -> bool:
+    """SIGKILL the node of ``store`` (its pid file) and wait for it to exit; False if that failed."""
+    import signal
+    import time
+
+    try:
+        pid = int((store / "kwbase.pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        return False
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.fixture

@@ -243,7 +243,10 @@ class SpoolServer:
         handler = type("_SpoolHandler", (_Handler,), {"prefix": f"/kwtui-{self.token}/", "spool": spool,
                                                        "sized_head": sized_head})
         self.httpd = _Server((host, 0), handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="kwtui-spool", daemon=True)
+        # shutdown() waits for the serving loop's next poll: 0.5 s by default, a visible share of a
+        # table's load (measured: 0.15 s of 4.2 s for 1,000,000 rows)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
+                                       name="kwtui-spool", daemon=True)
 
     def url(self, relative: str = "") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host

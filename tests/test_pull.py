@@ -155,13 +155,20 @@ def test_kill_9_during_via_import_leaves_all_or_nothing(db, kwdb: str) -> None: 
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
-    deadline = time.monotonic() + 60  # KWDB's job fails (or ends) once its source is gone
+    # KWDB's job fails (or ends) once its source is gone; a kill before KWDB had connected leaves it
+    # retrying 'connection refused' for about 62 s (seed 877515980: 0.46 s), the table offline meanwhile
+    query = ("SELECT count(*) FROM [SHOW JOBS] WHERE job_type = 'IMPORT' "  # this test's own
+             "AND status IN ('running', 'pending', 'reverting') "
+             "AND description LIKE '%' || current_database() || '.public.k%'")
     with psycopg.connect(kwdb, autocommit=True) as conn:
+        if conn.execute(query).fetchone() != (0,):  # a run now is refused, naming the job
+            again = subprocess.run([sys.executable, "-m", "kwtui", "transfer", "--source", db.uri, "--target", kwdb,
+                                    "--table", "public.k", "--via-import"], capture_output=True, text=True)
+            if conn.execute(query).fetchone() != (0,):  # (unless the job ended meanwhile)
+                assert again.returncode == 1 and "still holds this table" in again.stderr, f"seed {seed}: {again}"
+        deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
-            running = conn.execute("SELECT count(*) FROM [SHOW JOBS] WHERE job_type = 'IMPORT' "  # this test's own
-                                   "AND status IN ('running', 'pending', 'reverting') "
-                                   "AND description LIKE '%' || current_database() || '.public.k%'").fetchone()
-            if running == (0,):
+            if conn.execute(query).fetchone() == (0,):
                 break
             time.sleep(0.2)
         exists = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'k'").fetchone()
@@ -174,3 +181,83 @@ def test_kill_9_during_via_import_leaves_all_or_nothing(db, kwdb: str) -> None: 
     assert code == (0 if count == 0 else 1), f"seed {seed}"
     with psycopg.connect(kwdb) as conn:
         assert conn.execute("SELECT count(*) FROM public.k").fetchone() == (n,)
+
+
+@pytest.mark.kwdb
+def test_a_table_an_import_job_still_holds_is_refused_with_the_job_named(db, kwdb: str) -> None:  # type: ignore[no-untyped-def]
+    """An IMPORT job of an earlier, killed run still retrying its vanished source (the table is
+    offline meanwhile): a new run is refused with the job, the cause and the fix, then loads the
+    table once the job has ended. The orphan is made on purpose: a source that holds KWDB's
+    request open, then answers 404."""
+    import http.server
+    import subprocess
+    import sys
+
+    with psycopg.connect(db.conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE h (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO h SELECT g, 'n' || g FROM generate_series(1, 1000) g")
+    with psycopg.connect(kwdb, autocommit=True) as conn:
+        conn.execute("CREATE TABLE h (id INT8 PRIMARY KEY, note STRING)")
+    release = threading.Event()
+
+    class Held(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            release.wait(120)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Held)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/kwtui-0123456789abcdef/n1.0.csv"
+    failed: list[str] = []
+
+    def orphan() -> None:
+        with psycopg.connect(kwdb, autocommit=True) as conn:
+            try:
+                conn.execute(f"IMPORT INTO h CSV DATA ('{url}')")  # type: ignore[arg-type]
+            except psycopg.Error as exc:
+                failed.append(str(exc))
+
+    worker = threading.Thread(target=orphan, daemon=True)
+    worker.start()
+    try:
+        with psycopg.connect(kwdb, autocommit=True) as conn:
+            job = None
+            for _ in range(200):
+                row = conn.execute("SELECT job_id FROM [SHOW JOBS] WHERE job_type = 'IMPORT' AND status = 'running' "
+                                   "AND description LIKE '%' || current_database() || '.public.h%'").fetchone()
+                if row:
+                    job = row[0]
+                    break
+                time.sleep(0.05)
+        assert job is not None, "the held IMPORT never showed as running"
+        r = subprocess.run([sys.executable, "-m", "kwtui", "transfer", "--source", db.uri, "--target", kwdb,
+                            "--table", "public.h", "--via-import"], capture_output=True, text=True)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert f"KWDB's IMPORT job {job} (running) still holds this table" in r.stderr
+        assert "spool server of an earlier kwtui run" in r.stderr and f"kwtui jobs native-cancel {job}" in r.stderr
+        assert "Traceback" not in r.stderr
+    finally:
+        release.set()
+        worker.join(120)
+        server.shutdown()
+    assert failed, "the orphan IMPORT should have failed on the 404"
+    code, out, err = run_cli_pull(db.uri, kwdb, "public.h")
+    assert code == 0, out + err
+    with psycopg.connect(kwdb) as conn:
+        assert conn.execute("SELECT count(*) FROM h").fetchone() == (1000,)
+
+
+def run_cli_pull(src: str, dst: str, table: str) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "kwtui", "transfer", "--source", src, "--target", dst, "--table", table,
+                        "--via-import"], capture_output=True, text=True)
+    return r.returncode, r.stdout, r.stderr

@@ -285,6 +285,41 @@ async def _count(svc: ConnectionService, schema: str, name: str) -> int:
     return int(row[0]) if row else 0
 
 
+#: a job in one of these states still holds its table (offline while it imports or rolls back)
+_UNSETTLED = ("succeeded", "failed", "canceled", "cancelled")
+
+
+async def refuse_busy_target(dst: ConnectionService, schema: str, name: str) -> None:
+    """Refuse a table that a KWDB IMPORT job still holds (the table is offline until it ends).
+
+    Seen after kill -9 of a ``--via-import`` run (seeded attack, test_pull): KWDB's job kept
+    retrying its vanished ``http://`` source (``connection refused``) for about 62 s, then
+    failed and rolled back; meanwhile the table did not exist for SELECT and a new run would
+    only have said so. Named here with the job, its cause and what to do.
+    """
+    import re
+
+    from kwtui.transfer.native import parse_show_jobs
+
+    db = await dst.query("SELECT current_database()")
+    database = str(db.rows[0][0]) if db.rows else ""
+    res = await dst.query("SELECT * FROM [SHOW JOBS] WHERE job_type = 'IMPORT' AND status NOT IN "
+                          "('succeeded', 'failed', 'canceled')")
+    wanted = re.compile(r"(?<![\w$])" + re.escape(f"{database}.{schema}.{name}") + r"(?![\w$])", re.IGNORECASE)
+    for job in parse_show_jobs(res.columns, res.rows):
+        text = f"{job.description or ''} {job.statement or ''}"
+        if (job.status or "").lower() in _UNSETTLED or not wanted.search(text):
+            continue
+        ours = "/kwtui-" in text and "http" in text
+        why = ("it pulls from the spool server of an earlier kwtui run that was stopped (its source is gone: "
+               "KWDB retries it for about a minute, then fails the job and rolls the table back)") if ours else \
+            "another import is loading it"
+        fix = (f"wait until kwtui jobs native-list shows job {job.job_id} ended, or cancel it "
+               f"(kwtui jobs native-cancel {job.job_id}), then run again")
+        raise UsageError(f"{schema}.{name}: KWDB's IMPORT job {job.job_id} ({job.status}) still holds this table; "
+                         f"{why}; {fix}", hint=fix)
+
+
 def check_pull(src: ConnectionService, dst: ConnectionService) -> None:
     """The pull path needs a PostgreSQL source (COPY TO) and a KWDB target (IMPORT)."""
     if src.info is None or dst.info is None or src.dialect is None:
@@ -310,9 +345,11 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
 
     check_pull(src, dst)
     res = PullResult(plan.label, f"{plan.target_schema}.{plan.target_name}")
-    if plan.create and create is not None:
-        await create(plan)
     target = (plan.target_schema, plan.target_name)
+    if plan.create:  # not listed: it may be missing, or offline under an IMPORT (hidden from the catalog)
+        await refuse_busy_target(dst, *target)
+        if create is not None:
+            await create(plan)
     if (await _ask(dst, "SELECT 1 FROM {} LIMIT 1", *target))[1] is not None:
         held = await _count(dst, *target)
         source_rows = await _count(src, plan.source.table.schema, plan.source.table.name)

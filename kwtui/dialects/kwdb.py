@@ -83,10 +83,13 @@ class _KwdbCatalog:
             return estimates, sizes
         return estimates, sizes
 
-    async def table_detail(self, svc: Any, table: Table) -> TableDetail:
+    async def table_detail(self, svc: Any, table: Table, *, with_ddl: bool = True) -> TableDetail:
         name = sql.Identifier(table.schema, table.name)
-        cols, rows = await _show(svc, sql.SQL("SHOW CREATE TABLE {}").format(name))
-        ddl = parse_create_statement(cols, rows)
+        ddl = ""
+        if with_ddl or table.is_ts:  # a TS table's primary tags are read from it
+            # about 95 ms on V3.2.1 (SHOW COLUMNS: 11 ms, SHOW INDEXES: 1 ms)
+            cols, rows = await _show(svc, sql.SQL("SHOW CREATE TABLE {}").format(name))
+            ddl = parse_create_statement(cols, rows)
         cols, rows = await _show(svc, sql.SQL("SHOW COLUMNS FROM {} WITH COMMENT").format(name))
         columns = parse_kwdb_columns(cols, rows, ddl)
         indexes: list[Index] = []

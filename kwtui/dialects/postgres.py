@@ -119,7 +119,7 @@ class PostgresDialect:
         res = await svc.query(_TABLES, (schema,))
         return [Table(schema, r[0], _KINDS.get(r[1], BASE), r[2], r[3], r[4]) for r in res.rows]
 
-    async def table_detail(self, svc: Any, table: Table) -> TableDetail:
+    async def table_detail(self, svc: Any, table: Table, *, with_ddl: bool = True) -> TableDetail:
         rc = regclass(table)
         cols = await svc.query(_COLUMNS, (rc,))
         columns = []

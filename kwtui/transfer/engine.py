@@ -157,7 +157,7 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
             plan.create = True
             plan.same_types = True
         else:
-            tdetail = await dst.dialect.table_detail(dst, existing)
+            tdetail = await dst.dialect.table_detail(dst, existing, with_ddl=existing.is_ts)
             plan.target_ts = existing.is_ts
             if existing.is_ts:
                 plan.target_ddl = tdetail.ddl

@@ -120,12 +120,13 @@ def main() -> int:
                             raise SystemExit(f"{label} {kind}: {got} rows, expected {args.rows}")
                     k.execute(f"DROP DATABASE IF EXISTS {db} CASCADE")  # type: ignore[arg-type]
             native = args.rows / statistics.median(results["native"])
-            print(f"{kind:>3}  native IMPORT   {native:>10,.0f} rows/s  ({statistics.median(results['native']):.2f} s)")
+            print(f"{kind:>3}  native IMPORT   {native:>10,.0f} rows/s  ({statistics.median(results['native']):.2f} s)"
+                  f"  runs: {' '.join(f'{x:.2f}' for x in results['native'])}")
             for label in ("pull", "streamed"):
                 if results[label]:
                     rate = args.rows / statistics.median(results[label])
                     print(f"{kind:>3}  kwtui {label:<9} {rate:>10,.0f} rows/s  ({statistics.median(results[label]):.2f} s)"
-                          f"  ratio {rate / native:.2f}")
+                          f"  ratio {rate / native:.2f}  runs: {' '.join(f'{x:.2f}' for x in results[label])}")
     finally:
         subprocess.run([str(NODE), "stop", str(store)], capture_output=True, env=kw_env())
         pg.destroy()

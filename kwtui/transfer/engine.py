@@ -161,8 +161,12 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
             plan.target_ts = existing.is_ts
             if existing.is_ts:
                 plan.target_ddl = tdetail.ddl
-            if existing.is_ts and tdetail.columns and tdetail.columns[0].name in columns and key:
-                plan.order_by = [tdetail.columns[0].name, *[k for k in key if k != tdetail.columns[0].name]]
+            if existing.is_ts and tdetail.columns and tdetail.columns[0].name in columns:
+                # loaded sorted by time, then by the source's key, or (a keyless source) the target's
+                # primary tags (before: a keyless source was read unsorted)
+                first = tdetail.columns[0].name
+                then = key or [c.name for c in tdetail.columns if c.primary_tag and c.name in columns]
+                plan.order_by = [first, *[k for k in then if k != first]]
             tcols = {c.name: c.type for c in tdetail.columns}
             missing = [c for c in columns if c not in tcols]
             if missing:

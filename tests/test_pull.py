@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -106,25 +108,32 @@ def test_via_import_loads_relational_and_ts_tables_exactly(db, kwdb: str, capsys
 
 @pytest.mark.kwdb
 def test_via_import_into_a_ts_table(db, kwdb: str, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
-    tsdb = "ts_" + os.urandom(4).hex()
-    with psycopg.connect(db.conninfo, autocommit=True) as conn:
-        conn.execute("CREATE TABLE readings (ts timestamptz NOT NULL, kwh float8, meter int NOT NULL)")
-        conn.execute("""INSERT INTO readings SELECT '2024-01-01'::timestamptz + (g / 10) * interval '1 minute',
-                        g * 0.5, g % 10 FROM generate_series(0, 19999) g""")
-    kw_ts = kwdb.replace(kwdb.rsplit("/", 1)[1].split("?")[0], tsdb)
-    with psycopg.connect(kwdb, autocommit=True) as conn:
-        conn.execute(f"CREATE TS DATABASE {tsdb}")
-        conn.execute(f"CREATE TABLE {tsdb}.readings (ts TIMESTAMPTZ NOT NULL, kwh FLOAT8) TAGS (meter INT NOT NULL) "
-                     "PRIMARY TAGS (meter)")
-    try:
+    with readings_into_ts(db, kwdb, """INSERT INTO readings SELECT '2024-01-01'::timestamptz
+                          + (g / 10) * interval '1 minute', g * 0.5, g % 10 FROM generate_series(0, 19999) g""") as kw_ts:
         code, out, err = run(capsys, "transfer", "--source", db.uri, "--target", kw_ts, "--table", "public.readings",
                              "--via-import")
         assert code == 0, out + err
         with psycopg.connect(kw_ts) as conn:
             assert conn.execute("SELECT count(*), sum(kwh) FROM readings").fetchone() == (20000, sum(g * 0.5 for g in range(20000)))
+
+
+@contextlib.contextmanager
+def readings_into_ts(db, kwdb: str, insert: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A PostgreSQL ``readings`` table filled by ``insert`` and an empty TS table of that name in a
+    new KWDB TS database (dropped afterwards); yields that database's URI."""
+    tsdb = "ts_" + os.urandom(4).hex()
+    with psycopg.connect(db.conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE readings (ts timestamptz NOT NULL, kwh float8, meter int NOT NULL)")
+        conn.execute(insert)  # type: ignore[arg-type]
+    with psycopg.connect(kwdb, autocommit=True) as conn:
+        conn.execute(f"CREATE TS DATABASE {tsdb}")  # type: ignore[arg-type]
+        conn.execute(f"CREATE TABLE {tsdb}.readings (ts TIMESTAMPTZ NOT NULL, kwh FLOAT8) "  # type: ignore[arg-type]
+                     "TAGS (meter INT NOT NULL) PRIMARY TAGS (meter)")
+    try:
+        yield kwdb.replace(kwdb.rsplit("/", 1)[1].split("?")[0], tsdb)
     finally:
         with psycopg.connect(kwdb, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {tsdb} CASCADE")
+            conn.execute(f"DROP DATABASE IF EXISTS {tsdb} CASCADE")  # type: ignore[arg-type]
 
 
 def test_via_import_needs_postgres_to_kwdb(two_dbs: tuple[str, str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -282,24 +291,13 @@ def test_a_keyless_source_is_spooled_sorted_by_time_then_primary_tags(  # type: 
         return got
 
     monkeypatch.setattr(files, "_copy_to_chunks", spy)  # pull_table imports it when it runs
-    tsdb = "ts_" + os.urandom(4).hex()
-    with psycopg.connect(db.conninfo, autocommit=True) as conn:
-        conn.execute("CREATE TABLE readings (ts timestamptz NOT NULL, kwh float8, meter int NOT NULL)")
-        # written newest first, meters descending: a plain read returns them in that order
-        conn.execute("""INSERT INTO readings SELECT '2024-01-01'::timestamptz + (g / 3) * interval '1 minute',
-                        g * 0.5, 2 - g % 3 FROM generate_series(29, 0, -1) g""")
-    kw_ts = kwdb.replace(kwdb.rsplit("/", 1)[1].split("?")[0], tsdb)
-    with psycopg.connect(kwdb, autocommit=True) as conn:
-        conn.execute(f"CREATE TS DATABASE {tsdb}")
-        conn.execute(f"CREATE TABLE {tsdb}.readings (ts TIMESTAMPTZ NOT NULL, kwh FLOAT8) TAGS (meter INT NOT NULL) "
-                     "PRIMARY TAGS (meter)")
-    try:
+    # written newest first, meters descending: a plain read returns them in that order
+    with readings_into_ts(db, kwdb, """INSERT INTO readings SELECT '2024-01-01'::timestamptz
+                          + (g / 3) * interval '1 minute', g * 0.5, 2 - g % 3
+                          FROM generate_series(29, 0, -1) g""") as kw_ts:
         code, out, err = run(capsys, "transfer", "--source", db.uri, "--target", kw_ts, "--table", "public.readings",
                              "--via-import")
         assert code == 0, out + err
         lines = spooled[0].decode().splitlines()
         keys = [(line.split(",")[0], int(line.split(",")[-1])) for line in lines]
         assert len(keys) == 30 and keys == sorted(keys), keys[:5]
-    finally:
-        with psycopg.connect(kwdb, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {tsdb} CASCADE")

@@ -163,20 +163,26 @@ async def table_is_time_series(svc: Any, table: str) -> bool:
                      re.IGNORECASE) is not None
 
 
+async def local_path(svc: Any, url: str) -> Path | None:
+    """Where a ``nodelocal://N/...`` URL is on this machine (the node's extern dir visible here), else None."""
+    where = split_nodelocal(url)
+    if where is None:
+        return None
+    extern = await node_extern_dir(svc, where[0])
+    if extern is None:
+        return None
+    return extern / where[1] if where[1] else extern
+
+
 async def reject_files(svc: Any, urls: list[str]) -> list[str]:
     """The reject.n<node>.<idx>.txt files KWDB wrote beside the data, when the node's extern dir is visible."""
     out: list[str] = []
     for url in urls:
-        where = split_nodelocal(url)
-        if where is None:
-            continue
-        extern = await node_extern_dir(svc, where[0])
-        if extern is None:
+        if await local_path(svc, url) is None:
             continue
         base = url.rstrip("/").rsplit("/", 1)[0] if is_file_url(url) else url.rstrip("/")
-        rel = split_nodelocal(base)
-        directory = extern / rel[1] if rel and rel[1] else extern
-        if directory.is_dir():
+        directory = await local_path(svc, base)
+        if directory is not None and directory.is_dir():
             for p in sorted(directory.glob("reject.n*.txt")):
                 name = f"{base}/{p.name}"
                 if name not in out:
@@ -190,14 +196,8 @@ async def refuse_kwtui_arrays(svc: Any, meta_url: str) -> None:
     its first row (checked on V3.2.1: ``parse "a" as INT4[]: at or near "{": syntax error``)."""
     from kwtui.transfer.manifest import MANIFEST
 
-    where = split_nodelocal(meta_url)
-    if where is None:
-        return
-    extern = await node_extern_dir(svc, where[0])
-    if extern is None:
-        return
-    meta = extern / where[1]
-    if not meta.is_file() or not (meta.parent / MANIFEST).is_file():
+    meta = await local_path(svc, meta_url)
+    if meta is None or not meta.is_file() or not (meta.parent / MANIFEST).is_file():
         return  # not kwtui's export (KWDB's own writes ARRAY[...], which its IMPORT reads)
     arrays = re.findall(r"^\s*\"?([\w ]+?)\"?\s+[\w()., ]+\[\]", meta.read_text(encoding="utf-8", errors="replace"),
                         re.MULTILINE)

@@ -232,8 +232,18 @@ def parse_primary_key(ddl: str) -> list[str]:
     return _ident_list(ddl, m.end()) if m else []
 
 
-def parse_kwdb_columns(columns: Sequence[str], rows: Sequence[Sequence[Any]], ddl: str = "") -> list[Column]:
-    """SHOW COLUMNS FROM t [WITH COMMENT], completed with primary tags / key from SHOW CREATE TABLE."""
+def parse_kwdb_primary_tags(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> set[str]:
+    """SHOW TAGS FROM t: tag | type | is_primary | nullable (V3.2.1): the primary tags' names."""
+    idx = _index(columns)
+    name_i = idx.get("tag", 0)
+    primary_i = idx.get("is_primary", 2)
+    return {str(r[name_i]) for r in rows if _bool(r[primary_i])}
+
+
+def parse_kwdb_columns(columns: Sequence[str], rows: Sequence[Sequence[Any]], ddl: str = "", *,
+                       primary_tags: set[str] | None = None) -> list[Column]:
+    """SHOW COLUMNS FROM t [WITH COMMENT], completed with primary tags / key from SHOW CREATE TABLE
+    (``ddl``) or with the primary tags SHOW TAGS named (``primary_tags``)."""
     idx = _index(columns)
     name_i = idx.get("column_name", 0)
     type_i = idx.get("data_type", 1)
@@ -243,7 +253,8 @@ def parse_kwdb_columns(columns: Sequence[str], rows: Sequence[Sequence[Any]], dd
     hidden_i = idx.get("is_hidden")
     tag_i = idx.get("is_tag")
     comment_i = idx.get("comment")
-    primary_tags = set(parse_primary_tags(ddl)) if ddl else set()
+    if primary_tags is None:
+        primary_tags = set(parse_primary_tags(ddl)) if ddl else set()
     pk_from_ddl = set(parse_primary_key(ddl)) if ddl else set()
     out = []
     for r in rows:

@@ -80,6 +80,42 @@ def test_a_failed_spool_breaks_the_download_off(tmp_path: Path) -> None:
     assert out, "a download of a failed spool must not look complete"
 
 
+def test_a_ts_spool_answers_head_at_once_and_is_read_to_its_end(tmp_path: Path) -> None:
+    """KWDB's TS IMPORT asks the size first and reads nothing of a file without one: a HEAD of
+    a growing TS spool answers OPEN_SIZE at once, and KWDB's 'bytes=0-<that size>' gets the
+    whole file, however it ends; once written, HEAD says the true size."""
+    from kwtui.transfer.pull import OPEN_SIZE
+
+    spool = Spool(tmp_path)
+    got: dict[str, bytes] = {}
+    with SpoolServer(spool, open_head=True) as server:
+        url = server.url("n1.0.csv")
+        head = urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=5)
+        assert head.headers["Content-Length"] == str(OPEN_SIZE)  # at once: nothing is written yet
+
+        def fetch() -> None:
+            request = urllib.request.Request(url, headers={"Range": f"bytes=0-{OPEN_SIZE}"})
+            got["body"] = urllib.request.urlopen(request).read()
+
+        reader = threading.Thread(target=fetch)
+        reader.start()
+        with spool.part.open("wb") as fh:
+            for i in range(20):
+                fh.write(b"%04d,\n" % i)
+                fh.flush()
+                time.sleep(0.01)
+        spool.part.rename(spool.final)
+        spool.finish()
+        reader.join(10)
+        whole = b"".join(b"%04d,\n" % i for i in range(20))
+        assert got["body"] == whole
+        head = urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=5)
+        assert head.headers["Content-Length"] == str(len(whole))
+        # a range past the end of a written file gets what there is, not a wait for more
+        request = urllib.request.Request(url, headers={"Range": f"bytes=100-{OPEN_SIZE}"})
+        assert urllib.request.urlopen(request, timeout=5).read() == whole[100:]
+
+
 @pytest.mark.kwdb
 def test_via_import_loads_relational_and_ts_tables_exactly(db, kwdb: str, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     with psycopg.connect(db.conninfo, autocommit=True) as conn:
@@ -301,3 +337,88 @@ def test_a_keyless_source_is_spooled_sorted_by_time_then_primary_tags(  # type: 
         lines = spooled[0].decode().splitlines()
         keys = [(line.split(",")[0], int(line.split(",")[-1])) for line in lines]
         assert len(keys) == 30 and keys == sorted(keys), keys[:5]
+
+
+@pytest.mark.kwdb
+def test_a_ts_load_broken_off_mid_copy_says_what_the_table_kept(db, kwdb: str) -> None:  # type: ignore[no-untyped-def]
+    """KWDB's TS IMPORT reads the spool while PostgreSQL still writes it, and it is not atomic:
+    when the copy breaks off (its backend killed here), KWDB keeps the rows it read and says
+    the IMPORT succeeded. kwtui fails the table and says how many rows it now holds."""
+    import subprocess
+    import sys
+
+    n = 400_000
+    with readings_into_ts(db, kwdb, f"""INSERT INTO readings SELECT '2024-01-01'::timestamptz
+                          + (g / 10) * interval '1 second', g * 0.5, g % 10 FROM generate_series(0, {n - 1}) g""") \
+            as kw_ts, psycopg.connect(db.conninfo, autocommit=True) as watcher:
+        proc = subprocess.Popen([sys.executable, "-m", "kwtui", "transfer", "--source", db.uri, "--target", kw_ts,
+                                 "--table", "public.readings", "--via-import"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        copying = "SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY%readings%' AND pid <> pg_backend_pid()"
+        deadline = time.monotonic() + 30
+        pid = None
+        while pid is None and time.monotonic() < deadline and proc.poll() is None:
+            row = watcher.execute(copying).fetchone()  # type: ignore[arg-type]
+            pid = row[0] if row else None
+            time.sleep(0.01)
+        assert pid is not None, "the copy was not seen"
+        time.sleep(0.1)
+        watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1, out + err
+        with psycopg.connect(kw_ts) as conn:
+            held = conn.execute("SELECT count(*) FROM readings").fetchone()[0]  # type: ignore[index]
+        print(f"the table kept {held:,} of {n:,} rows")
+        assert held < n
+        if held:
+            assert f"kept the {held:,} rows it had read" in err, err
+            assert "empty public.readings before you load it again" in err
+
+
+@pytest.mark.kwdb
+def test_an_import_that_fails_stops_the_copy(db, kwdb: str) -> None:  # type: ignore[no-untyped-def]
+    """KWDB's IMPORT fails on an early row while PostgreSQL still copies: the copy stops at
+    once (it went on to the end of the table before, in a thread, into a removed directory)."""
+    import asyncio
+
+    from kwtui.connection import ConnectionService, ConnectTarget
+    from kwtui.transfer.engine import TransferOptions, plan_transfer
+    from kwtui.transfer.pull import pull_table
+
+    n = 2_000_000
+    with psycopg.connect(db.conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE f (id int PRIMARY KEY, small int, note text)")
+        conn.execute(f"INSERT INTO f SELECT g, CASE WHEN g = 10 THEN 100000 ELSE g % 100 END, md5(g::text) "
+                     f"FROM generate_series(1, {n}) g")
+    with psycopg.connect(kwdb, autocommit=True) as conn:
+        conn.execute("CREATE TABLE f (id INT4 PRIMARY KEY, small INT2, note STRING)")  # row 10 does not fit
+
+    spooled: list[int] = []
+
+    async def go() -> tuple[BaseException | None, float]:
+        src = ConnectionService(ConnectTarget.resolve(dsn=db.uri))
+        dst = ConnectionService(ConnectTarget.resolve(dsn=kwdb))
+        await src.connect()
+        await dst.connect()
+        try:
+            plans = await plan_transfer(src, dst, ["public.f"], TransferOptions())
+            started = time.perf_counter()
+            try:
+                await pull_table(src, dst, plans[0], on_progress=lambda rows, _bytes: spooled.append(rows))
+            except Exception as exc:  # noqa: BLE001 (KWDB's own error, as psycopg raised it)
+                return exc, time.perf_counter() - started
+            return None, time.perf_counter() - started
+        finally:
+            await src.close()
+            await dst.close()
+
+    error, took = asyncio.run(go())
+    assert error is not None and "out of range for type int2" in str(error), error
+    with psycopg.connect(db.conninfo, autocommit=True) as conn:  # nobody copies f any more
+        copying = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY%f%' "
+                               "AND pid <> pg_backend_pid()").fetchone()
+    assert copying == (0,), f"the copy still runs {took:.2f} s after the IMPORT failed"
+    print(f"the IMPORT failed after {took:.2f} s; {sum(spooled):,} of {n:,} rows had been copied")
+    assert sum(spooled) < n, "the copy went on to the end of the table"
+    with psycopg.connect(kwdb) as conn:
+        assert conn.execute("SELECT count(*) FROM f").fetchone() == (0,)  # relational: all or nothing

@@ -41,8 +41,9 @@ class Dialect(Protocol):
     async def list_tables(self, svc: Any, schema: str) -> list[Table]: ...
 
     async def table_detail(self, svc: Any, table: Table, *, with_ddl: bool = True) -> TableDetail:
-        """Columns, indexes and (``with_ddl``) the CREATE statement; without it a relational
-        table's ``ddl`` may be empty (KWDB's SHOW CREATE TABLE costs about 95 ms)."""
+        """Columns, indexes and (``with_ddl``) the CREATE statement; without it ``ddl`` may be
+        empty (KWDB's SHOW CREATE TABLE costs about 95 ms; a TS table's primary tags are then
+        read from SHOW TAGS)."""
         ...
 
     def preview_query(self, table: Table, limit: int = 100) -> sql.Composed: ...

@@ -18,10 +18,12 @@ from kwtui.catalog import (
     parse_create_statement,
     parse_kwdb_columns,
     parse_kwdb_indexes,
+    parse_kwdb_primary_tags,
     parse_kwdb_schemas,
     parse_kwdb_tables,
 )
 from kwtui.dialects.base import Capabilities
+from kwtui.errors import KwtuiError
 
 _TABLE_KEY = re.compile(r"^/Table/(\d+)(?:/|$)")
 
@@ -86,12 +88,19 @@ class _KwdbCatalog:
     async def table_detail(self, svc: Any, table: Table, *, with_ddl: bool = True) -> TableDetail:
         name = sql.Identifier(table.schema, table.name)
         ddl = ""
-        if with_ddl or table.is_ts:  # a TS table's primary tags are read from it
+        primary_tags: set[str] | None = None
+        if not with_ddl and table.is_ts:  # the primary tags without the DDL: SHOW TAGS (1 ms)
+            try:
+                cols, rows = await _show(svc, sql.SQL("SHOW TAGS FROM {}").format(name))
+                primary_tags = parse_kwdb_primary_tags(cols, rows)
+            except KwtuiError:
+                primary_tags = None  # a server without it: read them from the DDL
+        if with_ddl or (table.is_ts and primary_tags is None):
             # about 95 ms on V3.2.1 (SHOW COLUMNS: 11 ms, SHOW INDEXES: 1 ms)
             cols, rows = await _show(svc, sql.SQL("SHOW CREATE TABLE {}").format(name))
             ddl = parse_create_statement(cols, rows)
         cols, rows = await _show(svc, sql.SQL("SHOW COLUMNS FROM {} WITH COMMENT").format(name))
-        columns = parse_kwdb_columns(cols, rows, ddl)
+        columns = parse_kwdb_columns(cols, rows, ddl, primary_tags=primary_tags)
         indexes: list[Index] = []
         if not table.is_ts:
             cols, rows = await _show(svc, sql.SQL("SHOW INDEXES FROM {}").format(name))

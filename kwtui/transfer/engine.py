@@ -157,10 +157,9 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
             plan.create = True
             plan.same_types = True
         else:
-            tdetail = await dst.dialect.table_detail(dst, existing, with_ddl=existing.is_ts)
+            # no DDL (about 95 ms on KWDB): a TS table's is read if --if-exists replace drops it
+            tdetail = await dst.dialect.table_detail(dst, existing, with_ddl=False)
             plan.target_ts = existing.is_ts
-            if existing.is_ts:
-                plan.target_ddl = tdetail.ddl
             if existing.is_ts and tdetail.columns and tdetail.columns[0].name in columns:
                 # loaded sorted by time, then by the source's key, or (a keyless source) the target's
                 # primary tags (before: a keyless source was read unsorted)
@@ -443,6 +442,14 @@ class Transfer:
         if plan.create:
             return ""
         mode = check_if_exists(mode or self.options.if_exists)
+
+        if mode == REPLACE and plan.target_ts and not plan.target_ddl:  # read before the drop
+            from kwtui.catalog import TS_TABLE, Table
+
+            assert self.dst.dialect is not None
+            detail = await self.dst.dialect.table_detail(
+                self.dst, Table(plan.target_schema, plan.target_name, TS_TABLE), with_ddl=True)
+            plan.target_ddl = detail.ddl
 
         async def dropped() -> None:
             if plan.target_ts and plan.target_ddl:  # a TS table stays one: its own DDL, not the source's

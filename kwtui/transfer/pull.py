@@ -12,7 +12,9 @@ from an HTML index). So for each table:
 2. a small HTTP server on this host (``--serve-host``, loopback by default; a random path
    prefix) serves that file *while it is being written*: the response follows the growing
    file (chunked), so KWDB imports while PostgreSQL still copies; a ``Range`` request waits
-   for its bytes; if the copy fails, the download breaks off and so does the IMPORT;
+   for its bytes; if the copy fails, the download breaks off and so does the IMPORT (a TS
+   IMPORT, which asks the file's size first, is told a size no spool reaches and reads to the
+   end of the body; it keeps what it read before a break, which kwtui counts and says);
 3. ``IMPORT INTO`` runs on KWDB (autocommit) and kwtui checks the arithmetic: the rows KWDB
    says it imported must be the rows spooled, with no rejected or abandoned line (the table
    was empty and a relational IMPORT is atomic, so it holds them; a TS table is counted: it
@@ -79,6 +81,13 @@ class Spool:
         self.part = directory / (self.name + ".part")  # _copy_to_chunks' temporary name
         self.done = threading.Event()
         self.error: BaseException | None = None
+        #: the IMPORT ended first (it failed): the copy stops at its next block
+        self.aborted = threading.Event()
+
+    def check(self) -> None:
+        """Called by the writer after each block: raises once the IMPORT has ended without it."""
+        if self.aborted.is_set():
+            raise OSError("the IMPORT ended before the spool: the copy stops")
 
     def finish(self, error: BaseException | None = None) -> None:
         self.error = error
@@ -103,22 +112,33 @@ class Spool:
         raise OSError("timed out waiting for the spool file")
 
 
+#: The size a HEAD of a TS spool still being written answers: more than any spool reaches.
+#: KWDB's TS IMPORT asks the size first and reads nothing of a file without one (a chunked HEAD:
+#: 0 rows imported, checked on V3.2.1); with one thread it then asks ``bytes=0-<size>`` and reads
+#: until the body ends, so the rows flow while PostgreSQL still copies them (1,000,000 rows: the
+#: IMPORT ended 0.6 s sooner than when HEAD waited for the whole file). Its reader stops at the
+#: announced size or at the end of the body, whichever comes first.
+OPEN_SIZE = 1 << 50
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     """The spool file (streamed while it grows) and a bare index of it, under one random prefix."""
 
     protocol_version = "HTTP/1.1"
     prefix = "/"
     spool: Spool
-    #: HEAD waits for the whole file (its size): KWDB's TS IMPORT reads as many bytes as HEAD said
-    #: (0 of a growing file: it imported nothing, checked); the relational IMPORT streams without it
-    sized_head = False
+    #: HEAD of the file answers OPEN_SIZE while it grows (for KWDB's TS IMPORT, above); the
+    #: relational IMPORT streams without asking
+    open_head = False
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         pass
 
     def do_HEAD(self) -> None:
-        if self.sized_head:
-            self.spool.done.wait(3600)
+        if self.open_head and self.path.split("?")[0] == self.prefix + self.spool.name \
+                and self.spool.size() is None:
+            self._head(200, {"Content-Length": str(OPEN_SIZE)})
+            return
         self._serve(body=False)
 
     def do_GET(self) -> None:
@@ -136,6 +156,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._head(404, {"Content-Length": "0"})
             return
         start, end = self._range()
+        size = self.spool.size()
+        if end is not None and (end >= OPEN_SIZE - 1 or (size is not None and end >= size)):
+            end = None  # up to the announced open size, or past the end: to the end of the file
         if start == 0 and (end == 0 or not self.spool.done.is_set()):
             # KWDB probes with 'bytes=0-0' before it reads: a 1-byte answer was taken for the whole
             # file (checked while it grew; and once written: "expected 3 fields, got 1 (row: "1")"
@@ -236,12 +259,12 @@ class _Server(http.server.ThreadingHTTPServer):
 class SpoolServer:
     """An HTTP server for one spool, on ``host`` (a free port), in a thread of its own."""
 
-    def __init__(self, spool: Spool, host: str = "127.0.0.1", *, sized_head: bool = False) -> None:
+    def __init__(self, spool: Spool, host: str = "127.0.0.1", *, open_head: bool = False) -> None:
         self.spool = spool
         self.host = host
         self.token = secrets.token_hex(8)
         handler = type("_SpoolHandler", (_Handler,), {"prefix": f"/kwtui-{self.token}/", "spool": spool,
-                                                       "sized_head": sized_head})
+                                                       "open_head": open_head})
         self.httpd = _Server((host, 0), handler)
         # shutdown() waits for the serving loop's next poll: 0.5 s by default, a visible share of a
         # table's load (measured: 0.15 s of 4.2 s for 1,000,000 rows)
@@ -320,6 +343,19 @@ async def refuse_busy_target(dst: ConnectionService, schema: str, name: str) -> 
                          f"{why}; {fix}", hint=fix)
 
 
+async def _say_what_the_ts_table_holds(dst: ConnectionService, target: tuple[str, str], exc: BaseException) -> None:
+    """After a failed TS load: raise the failure with the rows the table now holds (KWDB's TS
+    IMPORT keeps what it read before a download broke off, and says it succeeded)."""
+    try:
+        held = await _count(dst, *target)
+    except Exception:  # noqa: BLE001 (the load's own failure is the one to report)
+        return
+    if held:
+        message = exc.message if isinstance(exc, KwtuiError) else str(exc) or type(exc).__name__
+        raise KwtuiError(f"{message}; KWDB's time-series IMPORT kept the {held:,} rows it had read (it is not "
+                         f"atomic): empty {target[0]}.{target[1]} before you load it again") from exc
+
+
 def check_pull(src: ConnectionService, dst: ConnectionService) -> None:
     """The pull path needs a PostgreSQL source (COPY TO) and a KWDB target (IMPORT)."""
     if src.info is None or dst.info is None or src.dialect is None:
@@ -369,16 +405,17 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
     stmt = sql.SQL("COPY ({}) TO STDOUT ({})").format(query, csv_copy_options(CsvDialect()))
     loop = asyncio.get_running_loop()
 
-    def on_bytes(nbytes: int, nrows: int) -> None:
-        if on_progress is not None:
-            loop.call_soon_threadsafe(on_progress, nrows, nbytes)
-
     with spool_dir(spool_root) as directory:
         spool = Spool(directory)
 
+        def on_bytes(nbytes: int, nrows: int) -> None:
+            if on_progress is not None:
+                loop.call_soon_threadsafe(on_progress, nrows, nbytes)
+            spool.check()
+
         def write_spool() -> tuple[int, int, list[str]]:
             try:
-                out = _copy_to_chunks(src.conninfo_kwargs(), stmt, directory, 0, None, on_bytes, b"")
+                out = _copy_to_chunks(src.conninfo_kwargs(), stmt, directory, 0, spool.aborted, on_bytes, b"")
             except BaseException as exc:
                 spool.finish(exc)
                 raise
@@ -386,27 +423,35 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
             return out
 
         started = time.perf_counter()
-        with SpoolServer(spool, host, sized_head=plan.target_ts) as server:
+        with SpoolServer(spool, host, open_head=plan.target_ts) as server:
             writer = asyncio.ensure_future(asyncio.to_thread(write_spool))
             opts = ImportOptions(thread_concurrency=thread_concurrency) if thread_concurrency else None
             if plan.target_ts:  # KWDB's TS IMPORT takes a directory (it reads the HTML index)
-                # with thread_concurrency above 1, KWDB V3.2.1's TS IMPORT read rows more than once
-                # (1,000 rows: 2,000 'imported' with 2 threads, 3,250 with 4; dedup hid the copies)
-                native = import_into((plan.target_schema, plan.target_name), server.url(""))
+                # one thread, said: with more, KWDB V3.2.1's TS IMPORT read rows more than once
+                # (1,000 rows: 2,000 'imported' with 2 threads, 3,250 with 4; dedup hid the copies),
+                # and it would split the file by the open size HEAD answers (OPEN_SIZE)
+                native = import_into((plan.target_schema, plan.target_name), server.url(""),
+                                     options=ImportOptions(thread_concurrency=1))
             else:
                 native = import_into((plan.target_schema, plan.target_name), [server.url(Spool.name)], options=opts)
             try:
-                async with dst.autocommit() as conn:
-                    cur = await conn.execute(native.sql)  # type: ignore[arg-type]  # built and quoted by native
-                    columns_out = [d.name for d in cur.description or []]
-                    result = parse_result(columns_out, await cur.fetchall())
-            except BaseException:
-                if spool.error is not None:  # the copy failed first: that is the cause
+                try:
+                    async with dst.autocommit() as conn:
+                        cur = await conn.execute(native.sql)  # type: ignore[arg-type]  # built and quoted by native
+                        columns_out = [d.name for d in cur.description or []]
+                        result = parse_result(columns_out, await cur.fetchall())
+                except BaseException:
+                    failed_first = spool.error
+                    spool.aborted.set()  # the copy stops at its next block, before its directory goes
                     await asyncio.gather(writer, return_exceptions=True)
-                    raise spool.error from None
-                writer.cancel()
+                    if failed_first is not None:  # the copy failed first: that is the cause
+                        raise failed_first from None
+                    raise
+                rows, size, names = await writer
+            except Exception as exc:
+                if plan.target_ts:  # a TS IMPORT is not atomic: KWDB keeps what it read before the break
+                    await _say_what_the_ts_table_holds(dst, target, exc)
                 raise
-            rows, size, names = await writer
         res.rows, res.bytes, res.files = rows, size, names
         res.import_s = time.perf_counter() - started
         res.spool_s = 0.0  # overlapped with the import

@@ -117,13 +117,13 @@ def cmd_transfer_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.via_import:  # before the request model's imports (the migration's and plan's modules: 25 ms)
+        return cmd_transfer_pull(args)
     from kwtui.jobs import Journal
     from kwtui.requests import TransferRequest, run_transfer
 
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
-    if args.via_import:
-        return cmd_transfer_pull(args)
     if args.batch_rows < 1:
         raise UsageError("--batch-rows must be at least 1")
     if args.chunk_rows < 1:

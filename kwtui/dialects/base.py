@@ -38,12 +38,15 @@ class Dialect(Protocol):
 
     async def list_schemas(self, svc: Any) -> list[Schema]: ...
 
-    async def list_tables(self, svc: Any, schema: str) -> list[Table]: ...
+    async def list_tables(self, svc: Any, schema: str, *, facts: bool = True) -> list[Table]:
+        """The schema's tables; ``facts=False`` may leave row estimates and sizes unknown (KWDB
+        reads them from three more system queries)."""
+        ...
 
     async def table_detail(self, svc: Any, table: Table, *, with_ddl: bool = True) -> TableDetail:
-        """Columns, indexes and (``with_ddl``) the CREATE statement; without it ``ddl`` may be
-        empty (KWDB's SHOW CREATE TABLE costs about 95 ms; a TS table's primary tags are then
-        read from SHOW TAGS)."""
+        """Columns, indexes and (``with_ddl``) the CREATE statement and column comments; without
+        it ``ddl`` may be empty and comments None (KWDB's SHOW CREATE TABLE costs about 95 ms,
+        its WITH COMMENT 8; a TS table's primary tags are then read from SHOW TAGS)."""
         ...
 
     def preview_query(self, table: Table, limit: int = 100) -> sql.Composed: ...

@@ -115,7 +115,7 @@ class PostgresDialect:
         res = await svc.query(_SCHEMAS)
         return [Schema(r[0], int(r[1])) for r in res.rows]
 
-    async def list_tables(self, svc: Any, schema: str) -> list[Table]:
+    async def list_tables(self, svc: Any, schema: str, *, facts: bool = True) -> list[Table]:
         res = await svc.query(_TABLES, (schema,))
         return [Table(schema, r[0], _KINDS.get(r[1], BASE), r[2], r[3], r[4]) for r in res.rows]
 

@@ -146,7 +146,7 @@ async def plan_transfer(src: ConnectionService, dst: ConnectionService, tables: 
         tschema = schema if dst.info and dst.info.kind == "postgres" else "public"
         if tschema not in target_cache:
             try:
-                target_cache[tschema] = {t.name: t for t in await dst.dialect.list_tables(dst, tschema)}
+                target_cache[tschema] = {t.name: t for t in await dst.dialect.list_tables(dst, tschema, facts=False)}
             except KwtuiError:
                 target_cache[tschema] = {}
         existing = target_cache[tschema].get(name)

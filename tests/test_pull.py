@@ -33,6 +33,18 @@ def test_the_spool_server_serves_only_its_prefix(tmp_path: Path) -> None:
                 urllib.request.urlopen(wrong)
 
 
+def write_in_pieces(spool: Spool) -> bytes:
+    """Write 20 short lines into the spool in pieces, as COPY does, then finish it; returns them."""
+    with spool.part.open("wb") as fh:
+        for i in range(20):
+            fh.write(b"%04d,\n" % i)
+            fh.flush()
+            time.sleep(0.01)
+    spool.part.rename(spool.final)
+    spool.finish()
+    return b"".join(b"%04d,\n" % i for i in range(20))
+
+
 def test_the_spool_is_served_while_it_grows_and_ranges_wait_for_their_bytes(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
     got: dict[str, bytes] = {}
@@ -46,16 +58,9 @@ def test_the_spool_is_served_while_it_grows_and_ranges_wait_for_their_bytes(tmp_
                    threading.Thread(target=fetch, args=("tail", {"Range": "bytes=10-"}))]
         for t in readers:
             t.start()
-        with spool.part.open("wb") as fh:  # written in pieces, as COPY does
-            for i in range(20):
-                fh.write(b"%04d,\n" % i)
-                fh.flush()
-                time.sleep(0.01)
-        spool.part.rename(spool.final)
-        spool.finish()
+        whole = write_in_pieces(spool)
         for t in readers:
             t.join(10)
-    whole = b"".join(b"%04d,\n" % i for i in range(20))
     # KWDB's 'bytes=0-0' probe of a growing file gets the whole file (a 1-byte answer was taken for all of it)
     assert got == {"all": whole, "range": whole[5:10], "tail": whole[10:], "probe": whole}
 
@@ -99,15 +104,8 @@ def test_a_ts_spool_answers_head_at_once_and_is_read_to_its_end(tmp_path: Path) 
 
         reader = threading.Thread(target=fetch)
         reader.start()
-        with spool.part.open("wb") as fh:
-            for i in range(20):
-                fh.write(b"%04d,\n" % i)
-                fh.flush()
-                time.sleep(0.01)
-        spool.part.rename(spool.final)
-        spool.finish()
+        whole = write_in_pieces(spool)
         reader.join(10)
-        whole = b"".join(b"%04d,\n" % i for i in range(20))
         assert got["body"] == whole
         head = urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=5)
         assert head.headers["Content-Length"] == str(len(whole))

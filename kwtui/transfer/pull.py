@@ -81,13 +81,8 @@ class Spool:
         self.part = directory / (self.name + ".part")  # _copy_to_chunks' temporary name
         self.done = threading.Event()
         self.error: BaseException | None = None
-        #: the IMPORT ended first (it failed): the copy stops at its next block
+        #: the IMPORT ended first (it failed): the copy stops at its next block (the COPY's cancel)
         self.aborted = threading.Event()
-
-    def check(self) -> None:
-        """Called by the writer after each block: raises once the IMPORT has ended without it."""
-        if self.aborted.is_set():
-            raise OSError("the IMPORT ended before the spool: the copy stops")
 
     def finish(self, error: BaseException | None = None) -> None:
         self.error = error
@@ -405,13 +400,12 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
     stmt = sql.SQL("COPY ({}) TO STDOUT ({})").format(query, csv_copy_options(CsvDialect()))
     loop = asyncio.get_running_loop()
 
+    def on_bytes(nbytes: int, nrows: int) -> None:
+        if on_progress is not None:
+            loop.call_soon_threadsafe(on_progress, nrows, nbytes)
+
     with spool_dir(spool_root) as directory:
         spool = Spool(directory)
-
-        def on_bytes(nbytes: int, nrows: int) -> None:
-            if on_progress is not None:
-                loop.call_soon_threadsafe(on_progress, nrows, nbytes)
-            spool.check()
 
         def write_spool() -> tuple[int, int, list[str]]:
             try:

@@ -119,6 +119,8 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
                     if len(buf) >= block:
                         yield bytes(buf), 0
                         buf.clear()
+                        if cancel is not None and cancel.is_set():
+                            raise Cancelled()
                 elif nbytes == 0:
                     _wait_readable(pgconn, cancel)
                 else:
@@ -136,6 +138,8 @@ def copy_out_blocks(conn: psycopg.Connection[Any], statement: sql.Composed,
                     yield bytes(buf), rows
                     buf.clear()
                     rows = 0
+                    if cancel is not None and cancel.is_set():  # also while the server streams
+                        raise Cancelled()
             elif nbytes == 0:
                 _wait_readable(pgconn, cancel)
             else:

@@ -62,7 +62,9 @@ def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Pa
     Each file is written under a temporary name and renamed when complete, so a file with its
     final name is always whole; ``on_chunk`` then gets its name, records, bytes and sha256 (the
     manifest). Returns (rows, bytes, file names). ``read_only`` (server kind, timeout, cleanup
-    statements): the COPY runs in a READ ONLY transaction that is rolled back.
+    statements): the COPY runs in a READ ONLY transaction that is rolled back. Without
+    ``on_chunk`` nothing is hashed (SHA-256 costs 0.05 s of CPU per 100 MB, a share of the
+    cores the --via-import IMPORT runs on).
     """
     from kwtui.transfer.manifest import Sha256Writer
 
@@ -99,7 +101,8 @@ def _copy_to_chunks(kwargs: dict[str, Any], statement: sql.Composed, out_dir: Pa
                     fh.write(header)
                     sha.update(header)
                 fh.write(block)
-                sha.update(block)
+                if on_chunk is not None:
+                    sha.update(block)
                 rows += n
                 size += len(block)
                 in_chunk += n

@@ -407,13 +407,13 @@ class ConnectionService:
 
     async def _run(self, query: Query, params: Any, *, max_rows: int | None, read_only: bool,
                    timeout: float | None = None, cleanup: Sequence[str] = ()) -> QueryResult:
-        from kwtui.guard import read_transaction
-
         conn = self._require()
         self._notices = []
         started = time.perf_counter()
         async with conn.cursor() as cur:
             if read_only:
+                from kwtui.guard import read_transaction  # here: the guard and sqlparse cost 10 ms to import
+
                 async with read_transaction(conn, kind=self._kind, timeout=timeout, cleanup=cleanup):
                     await cur.execute(query, params)
                     columns, rows = await _fetch(cur, max_rows)

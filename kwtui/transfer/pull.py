@@ -262,8 +262,9 @@ class SpoolServer:
                                                        "open_head": open_head})
         self.httpd = _Server((host, 0), handler)
         # shutdown() waits for the serving loop's next poll: 0.5 s by default, a visible share of a
-        # table's load (measured: 0.15 s of 4.2 s for 1,000,000 rows)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02},
+        # table's load (measured: 0.15 s of 4.2 s for 1,000,000 rows); 5 ms: 200 wake-ups a second
+        # of an idle thread cost nothing measurable
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.005},
                                        name="kwtui-spool", daemon=True)
 
     def url(self, relative: str = "") -> str:
@@ -301,6 +302,18 @@ async def _ask(svc: ConnectionService, template: str, schema: str, name: str) ->
 async def _count(svc: ConnectionService, schema: str, name: str) -> int:
     row = (await _ask(svc, "SELECT count(*) FROM {}", schema, name))[1]
     return int(row[0]) if row else 0
+
+
+async def _refuse_filled(src: ConnectionService, dst: ConnectionService, plan: TablePlan, label: str) -> None:
+    """--via-import loads an empty table only: refuse a filled one, and say what it holds and why it may."""
+    target = (plan.target_schema, plan.target_name)
+    held = await _count(dst, *target)
+    source_rows = await _count(src, plan.source.table.schema, plan.source.table.name)
+    same = (" as many as the source: a run that was stopped may have finished on the server (KWDB's "
+            "IMPORT job goes on without its client); check it with kwtui validate") if held == source_rows else \
+        f" (the source has {source_rows:,})"
+    raise UsageError(f"{label} already holds {held:,} rows,{same}; --via-import loads an empty table "
+                     "only: empty it to load it again")
 
 
 #: a job in one of these states still holds its table (offline while it imports or rolls back)
@@ -381,15 +394,13 @@ async def pull_table(src: ConnectionService, dst: ConnectionService, plan: Table
         await refuse_busy_target(dst, *target)
         if create is not None:
             await create(plan)
-    if (await _ask(dst, "SELECT 1 FROM {} LIMIT 1", *target))[1] is not None:
-        held = await _count(dst, *target)
-        source_rows = await _count(src, plan.source.table.schema, plan.source.table.name)
-        same = (" as many as the source: a run that was stopped may have finished on the server (KWDB's "
-                "IMPORT job goes on without its client); check it with kwtui validate") if held == source_rows else \
-            f" (the source has {source_rows:,})"
-        raise UsageError(f"{res.target} already holds {held:,} rows,{same}; --via-import loads an empty table "
-                         "only: empty it to load it again")
-    target_cols = (await _ask(dst, "SELECT * FROM {} LIMIT 0", *target))[0]
+    # one statement on the open connection: the target's columns, and whether it holds a row.
+    # (Starting the COPY before this and the caller's lock, for a spool ahead of KWDB's reading,
+    # saved nothing: the lock's statements then waited for the cores, 20 A/B runs each.)
+    probe = await dst.query(sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(*target)), max_rows=1)
+    target_cols = probe.columns
+    if probe.rows:
+        await _refuse_filled(src, dst, plan, res.target)
     by_lower = {c.lower(): c for c in plan.columns}
     missing = [c for c in target_cols if c.lower() not in by_lower]
     if missing:

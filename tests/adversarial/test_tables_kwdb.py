@@ -138,3 +138,42 @@ def test_kwdb_import_create_names_the_table_from_meta_sql(capsys: pytest.Capture
     assert execute(dst, "SELECT count(*) FROM orders")[0][0] == 200
     code, out, err = run(capsys, "import", "--dsn", dst, "--from", str(backup), "--create")
     assert code == 1 and "200 rows" in err, err
+
+
+@pytest.mark.parametrize("ts", [False, True], ids=["relational", "time-series"])
+def test_kwdb_via_import_makes_the_lock_tables_beside_the_plan_and_still_refuses(
+        capsys: pytest.CaptureFixture[str], kwdb: str, db: Any, ts: bool) -> None:
+    """transfer --via-import makes the lock tables while it reads the plan (TableLock.prepare):
+    the lock is still taken before the load, in the target database or, for a time-series one,
+    in defaultdb, and a held table is refused with its holder named."""
+    import asyncio
+
+    from kwtui.connection import ConnectionService, ConnectTarget
+    from kwtui.transfer.tables import TableLock
+
+    execute(db.uri, "CREATE TABLE m (ts timestamptz NOT NULL, v int, dev int NOT NULL); "
+                    "INSERT INTO m SELECT timestamptz '2025-01-01' + g * interval '1 s', g, g % 3 "
+                    "FROM generate_series(1, 300) g")
+    name = "pull_lock_ts" if ts else "pull_lock"
+    dst = fresh_db(kwdb, name, ts=ts)
+    execute(dst, "CREATE TABLE m (ts timestamptz NOT NULL, v int) TAGS (dev int NOT NULL) PRIMARY TAGS (dev)" if ts
+            else "CREATE TABLE public.m (ts timestamptz NOT NULL, v int, dev int NOT NULL)")
+
+    async def prepared() -> list[str] | None:
+        async with ConnectionService(ConnectTarget.from_dsn(dst)) as svc:
+            return await TableLock.prepare(svc)
+
+    assert asyncio.run(prepared()) == (["defaultdb"] if ts else [])
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, dst, "public", "m"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held", holder.communicate()
+        code, _out, err = run(capsys, "transfer", "-s", db.uri, "-t", dst, "--table", "public.m", "--via-import")
+        assert code == 1 and "being written by job 4242" in err, err
+        assert execute(dst, "SELECT count(*) FROM m")[0][0] == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    code, out, err = run(capsys, "transfer", "-s", db.uri, "-t", dst, "--table", "public.m", "--via-import")
+    assert code == 0, (out, err)
+    assert execute(dst, "SELECT count(*) FROM m")[0][0] == 300

@@ -10,7 +10,8 @@ and a time-series target:
   pull      kwtui transfer --via-import (PostgreSQL COPY -> spool -> KWDB IMPORT over HTTP)
   streamed  kwtui transfer (COPY / batched INSERT), with --streamed (slow: about 15 s a run)
 as rows/s, and the ratio kwtui rows/s / native rows/s (the goal: at least 0.8). Medians, after
-uncounted warm-up runs; the two paths take turns at going first.
+uncounted warm-up runs; the two paths take turns at going first. KWDB's automatic statistics
+are off on the bench's node: their job after each load would land in the next timed run.
 Timings belong here, never in the test suite.
 """
 

@@ -38,7 +38,8 @@ def check_losses(plan: Any) -> None:
     kinds = sorted({o.kind for o in left})
     names = ", ".join(o.name for o in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
     raise PhaseError(f"{len(left)} object(s) cannot be created on the target and their loss is not accepted "
-                     f"({', '.join(kinds)}: {names}); see the plan's inventory, then accept: kwtui plan ... --save "
+                     f"({', '.join(kinds)}: {names}); see the plan's inventory, then accept: in the console the plan "
+                     f"screen's inventory (i, then a for a kind), on the command line kwtui plan ... --save "
                      f"PLANFILE --accept-loss {','.join(kinds)} (or add them to accept_loss in the plan file)")
 
 

@@ -134,6 +134,19 @@ def ddl_text(t: TableEntry) -> str:
 
 def notes_text(plan: MigrationPlan, t: TableEntry | None) -> Text:
     out = Text()
+    inventory, blocking = None, False
+    inv = plan.assessment.inventory
+    if inv is not None:
+        from kwtui.inventory import unaccepted
+
+        left = len(unaccepted(inv))
+        blocking = left > 0
+        inventory = (f"{left} object(s) refused on this target block the run: i shows them, a accepts a kind "
+                     f"({len(inv.objects)} in the inventory, {len(inv.refused())} refused)\n" if left else
+                     f"inventory: {len(inv.objects)} objects, {len(inv.refused())} refused on this target · "
+                     "i shows each\n")
+        if blocking:  # first, so that the panel's first lines at 80x24 show it
+            out.append(inventory, style="bold red")
     if t is not None:
         out.append(f"{t.table}", style="bold")
         out.append(f": {t.method}, {t.workers} worker{'s' if t.workers != 1 else ''}, batch {t.batch_rows:,}")
@@ -145,14 +158,8 @@ def notes_text(plan: MigrationPlan, t: TableEntry | None) -> Text:
             out.append(f"⚠ {w}\n", style="yellow")
         if not t.include:
             out.append("excluded from the migration (space includes it)\n", style="red")
-    inv = plan.assessment.inventory
-    if inv is not None:
-        from kwtui.inventory import unaccepted
-
-        left = len(unaccepted(inv))
-        out.append(f"inventory: {len(inv.objects)} objects, {len(inv.refused())} refused on this target"
-                   + (f", {left} not accepted (they block the run)" if left else "") + " · i shows each\n",
-                   style="bold red" if left else "dim")
+    if inventory is not None and not blocking:
+        out.append(inventory, style="dim")
     for w in plan.warnings:
         out.append(f"⚠ {w}\n", style="yellow")
     for n in plan.notes:

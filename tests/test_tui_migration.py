@@ -348,7 +348,8 @@ def _snap_plan(uri: str) -> MigrationPlan:
 def test_snapshot_plan_screen(snap_compare, snap_db: str, profiles_path: Path) -> None:
     """The picture proves: a plan at 80x24 with the mapping of public.readings in focus: the tables
     list shrinks to the table being mapped so the mapping has the room, the edited type is marked ✎,
-    the DDL beside it follows the edit (TIMESTAMPTZ first, tags, primary tags)."""
+    the DDL beside it follows the edit (TIMESTAMPTZ first, tags, primary tags); the notes' first line says
+    that refused objects block the run and which keys accept them (it was below the fold at 80x24)."""
     plan = _snap_plan(snap_db)
 
     async def run_before(pilot: Pilot) -> None:

@@ -10,6 +10,7 @@ else reads, and what is missing is reported with the statement that fixes it.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,13 +78,31 @@ async def _rows(svc: Any, query: Any, params: Any = None) -> list[tuple[Any, ...
     return list((await svc.query(query, params)).rows)
 
 
-async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool = True) -> AftercareReport:
-    """Every post-migration task of ``plan`` (a MigrationPlan) on connected services."""
+def _q_in(te: Any) -> sql.Composed:
+    """A table as the runbook names it: ``db.schema.table`` when it is in a mixed plan's TS database."""
+    if not getattr(te, "database", ""):
+        return _q(te.target)
+    schema, name = _split(te.target)
+    return sql.SQL("{}.{}.{}").format(sql.Identifier(te.database), sql.Identifier(schema), sql.Identifier(name))
+
+
+async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool = True,
+                        target_of: Callable[[Any], Awaitable[Any]] | None = None) -> AftercareReport:
+    """Every post-migration task of ``plan`` (a MigrationPlan) on connected services.
+
+    ``target_of`` gives the service of a table's target database (a mixed plan's TS tables are in
+    their own database, :meth:`kwtui.migration.MigrationRunner.target_of`); without it every table
+    is looked for on ``dst``.
+    """
     from kwtui.migration import safe_reference
 
     report = AftercareReport()
     tables = [t for t in plan.tables if t.include]
     kind = dst.info.kind
+
+    async def on(te: Any) -> Any:
+        return dst if target_of is None else await target_of(te)
+
     # -- statistics --------------------------------------------------------------------------------
     analysed, failed = [], []
     for te in tables:
@@ -93,7 +112,7 @@ async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool =
         if not analyze:
             continue
         try:
-            await dst.query(stmt)
+            await (await on(te)).query(stmt)
             analysed.append(te.target)
         except KwtuiError as exc:
             failed.append(f"{te.target}: {exc.message}")
@@ -102,7 +121,7 @@ async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool =
         report.tasks.append(Task("statistics", "planner statistics", WARNING if failed else DONE,
                                  f"{verb} on {len(analysed)} table(s)" + (f"; not on {'; '.join(failed)}" if failed
                                                                           else ""),
-                                 "time-series tables keep their own statistics; the rest: run it again" if failed
+                                 "run it again once the error above is fixed" if failed
                                  else ""))
     # -- indexes and constraints the plan holds ----------------------------------------------------
     for te in tables:
@@ -110,8 +129,9 @@ async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool =
             ta = plan.assessment.table(te.table)
         except StopIteration:
             continue
+        svc = await on(te)
         schema, name = _split(te.target)
-        have_idx = {tuple(r[1:]) for r in await _rows(dst, sql.SQL(
+        have_idx = {tuple(r[1:]) for r in await _rows(svc, sql.SQL(
             "SELECT i.relname, array_to_string(array_agg(a.attname ORDER BY k.ord), ',') FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
             "JOIN pg_namespace n ON n.oid = t.relnamespace "
@@ -122,12 +142,12 @@ async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool =
         have_cols = {cols for (cols,) in have_idx}
         if kind != "postgres":
             with contextlib.suppress(KwtuiError):
-                detail_rows = await _rows(dst, sql.SQL("SHOW INDEXES FROM {}").format(_q(te.target)))
+                detail_rows = await _rows(svc, sql.SQL("SHOW INDEXES FROM {}").format(_q(te.target)))
                 by_name: dict[str, list[str]] = {}
                 for r in detail_rows:
                     by_name.setdefault(str(r[1]), []).append(str(r[4]))
                 have_cols = {",".join(v) for v in by_name.values()}
-        fks = {r[0] for r in await _rows(dst, "SELECT constraint_name FROM information_schema.table_constraints "
+        fks = {r[0] for r in await _rows(svc, "SELECT constraint_name FROM information_schema.table_constraints "
                                               "WHERE table_schema = %s AND table_name = %s "
                                               "AND constraint_type = 'FOREIGN KEY'", (schema, name))}
         missing_stmts: list[str] = []
@@ -156,7 +176,7 @@ async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool =
             for c in ta.columns:
                 if not c.identity:
                     continue
-                row = (await _rows(dst, sql.SQL("SELECT pg_get_serial_sequence(%s, %s), max({}) FROM {}").format(
+                row = (await _rows(svc, sql.SQL("SELECT pg_get_serial_sequence(%s, %s), max({}) FROM {}").format(
                     sql.Identifier(c.name), _q(te.target)), (f'"{schema}"."{name}"', c.name)))[0]
                 seq, top = row
                 if seq is None:
@@ -166,7 +186,7 @@ async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool =
                                              [f"ALTER TABLE {te.target} ALTER COLUMN {c.name} ADD GENERATED BY DEFAULT "
                                               f"AS IDENTITY (START WITH {int(top or 0) + 1})"]))
                     continue
-                last = (await _rows(dst, sql.SQL("SELECT last_value, is_called FROM {}").format(
+                last = (await _rows(svc, sql.SQL("SELECT last_value, is_called FROM {}").format(
                     sql.Identifier(*TableName.parse(seq)))))[0]
                 nxt = int(last[0]) + (1 if last[1] else 0)
                 behind = top is not None and nxt <= int(top)
@@ -190,10 +210,10 @@ async def run_aftercare(plan: Any, src: Any | None, dst: Any, *, analyze: bool =
     ]
     for te in tables:  # text for the runbook, composed with psycopg.sql (never run here)
         report.monitoring.append(sql.SQL("SELECT {} AS t, count(*) FROM {};").format(
-            sql.Literal(te.target), _q(te.target)).as_string(None))
+            sql.Literal(te.target), _q_in(te)).as_string(None))
         if te.watermark:
             report.monitoring.append(sql.SQL("SELECT max({}) FROM {};  -- compare with the source: the lag").format(
-                sql.Identifier(te.watermark), _q(te.target)).as_string(None))
+                sql.Identifier(te.watermark), _q_in(te)).as_string(None))
     return report
 
 

@@ -1775,7 +1775,7 @@ class MigrationRunner:
         from kwtui.aftercare import run_aftercare
 
         self.say("post-migration", "statistics, indexes and keys, sequences")
-        report = await run_aftercare(self.plan, self.src, self.dst)
+        report = await run_aftercare(self.plan, self.src, self.dst, target_of=self.target_of)
         rec.data = report.as_dict()
         for t in report.tasks:
             rec.details.append(f"[{t.verdict}] {t.title}: {t.evidence}" + (f" -- fix: {t.fix}" if t.fix else ""))

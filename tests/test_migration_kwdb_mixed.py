@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +85,17 @@ def test_ts_suggest_plan_runs_every_phase_across_a_ts_and_a_relational_database(
     # the checksum path held: no segment differed only in how the servers print values (no row fetch)
     report = (planfile.parent / "final-validation.md").read_text()
     assert "method: checksum" in report and "after normalisation" not in report, report
+    # post-migration looks for each table in its own database: statistics on all three (the TS table in the
+    # TS database: it once ran on the relational one, "relation public.readings does not exist")
+    tasks = {t["id"]: t for t in st.phase("post-migration").data["tasks"]}
+    assert tasks["statistics"]["verdict"] == "done", tasks["statistics"]
+    assert tasks["statistics"]["evidence"] == "CREATE STATISTICS on 3 table(s)", tasks["statistics"]
+    assert tasks["objects.public.readings"]["verdict"] == "ok", tasks["objects.public.readings"]
+    monitoring = st.phase("post-migration").data["monitoring"]
+    assert f'SELECT \'public.readings\' AS t, count(*) FROM "{kwdb_ts_name}"."public"."readings";' in monitoring
+    code, out, err = run(capsys, "post-migrate", str(planfile), "--json")  # the same from the command line
+    post = {t["id"]: t for t in json.loads(out)["tasks"]}
+    assert post["statistics"]["evidence"] == "CREATE STATISTICS on 3 table(s)", (out, err)
     runbook = (planfile.parent / (planfile.name + ".runbook.md")).read_text()
     assert f"time-series tables in the TS database `{kwdb_ts_name}`" in runbook and "CREATE TS DATABASE" in runbook
     assert f"{kwdb_ts_name}.public.readings (TS)" in runbook

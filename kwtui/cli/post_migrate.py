@@ -24,15 +24,17 @@ def register(sub: Any) -> None:
 
 def cmd_post_migrate(args: argparse.Namespace) -> int:
     from kwtui.aftercare import post_path, run_aftercare
-    from kwtui.migration import MigrationPlan, open_services
+    from kwtui.migration import MigrationPlan, MigrationRunner, MigrationState, open_services
 
     plan = MigrationPlan.load(args.plan)
 
     async def run() -> Any:
         src, dst = await open_services(plan, password_prompt=_terminal_password_prompt)
+        databases = MigrationRunner(plan, MigrationState(plan.id), src, dst)  # a mixed plan's TS database
         try:
-            return await run_aftercare(plan, src, dst, analyze=not args.no_analyze)
+            return await run_aftercare(plan, src, dst, analyze=not args.no_analyze, target_of=databases.target_of)
         finally:
+            await databases.close_ts()
             for svc in (src, dst):
                 if svc is not None:
                     with contextlib.suppress(Exception):

@@ -1604,9 +1604,27 @@ class MigrationRunner:
         if self.plan.requirements.source_kind == "csv":
             return await self._count_files(rec)
         result = None
+        key = rec.key
+        total = len(self.plan.included)
+        before = 0  # tables of the earlier target databases
+        shown = [0.0, ""]  # when and for which table the last line was said
+
+        def listen(ev: Any) -> None:
+            """A line at most every second (and at each table's start): table n/N, its step, rows."""
+            now = time.monotonic()
+            if ev.table == shown[1] and now - float(shown[0]) < 1.0 and not ev.done:
+                return
+            if ev.done or not ev.table:
+                return
+            shown[0], shown[1] = now, ev.table
+            rows = f", {ev.rows:,}" + (f"/{ev.total_rows:,}" if ev.total_rows else "") + " rows" if ev.rows else ""
+            self.say(key, f"validating {ev.table} ({before + ev.tables_done + 1}/{total}): "
+                          f"{ev.message or ev.phase}{rows}")
+
         for svc, entries in await self.groups():  # one validation per target database (a mixed plan has two)
             specs = [TableSpec(t.table, t.target, tuple(t.key) if t.key else None) for t in entries]
-            part = await Validation(self.src, svc, specs, ValidateOptions()).run()
+            part = await Validation(self.src, svc, specs, ValidateOptions(), listener=listen).run()
+            before += len(entries)
             if result is None:
                 result = part
             else:

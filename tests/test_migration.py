@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,10 @@ def test_plan_save_and_run_all_phases(capsys: pytest.CaptureFixture[str], two_db
     code, out, err = run(capsys, "run", str(planfile), "--yes")
     assert code == 0, err
     assert "Point the application at the target" in out and "phase 6 Validation and monitoring: done" in out
+    # the validations say what they are at (they were one silent "validating" line): each table, n/N
+    for key in ("cutover", "validation"):
+        assert re.search(rf"\[{key}\] validating public\.\w+ \(1/3\): ", err), err
+        assert re.search(rf"\[{key}\] validating public\.\w+ \(3/3\): ", err), err
     assert checksum(src, "orders", "id") == checksum(dst, "orders", "id")
     assert checksum(src, "readings", "ts, device_id") == checksum(dst, "readings", "ts, device_id")
     # found by xmin since the last catch-up's snapshot, not by a watermark: readings (no updated_at) too

@@ -1607,16 +1607,14 @@ class MigrationRunner:
         key = rec.key
         total = len(self.plan.included)
         before = 0  # tables of the earlier target databases
-        shown = [0.0, ""]  # when and for which table the last line was said
+        shown: dict[str, Any] = {"at": 0.0, "table": ""}  # when and for which table the last line was said
 
         def listen(ev: Any) -> None:
             """A line at most every second (and at each table's start): table n/N, its step, rows."""
             now = time.monotonic()
-            if ev.table == shown[1] and now - float(shown[0]) < 1.0 and not ev.done:
+            if ev.done or not ev.table or ev.table == shown["table"] and now - shown["at"] < 1.0:
                 return
-            if ev.done or not ev.table:
-                return
-            shown[0], shown[1] = now, ev.table
+            shown.update(at=now, table=ev.table)
             rows = f", {ev.rows:,}" + (f"/{ev.total_rows:,}" if ev.total_rows else "") + " rows" if ev.rows else ""
             self.say(key, f"validating {ev.table} ({before + ev.tables_done + 1}/{total}): "
                           f"{ev.message or ev.phase}{rows}")

@@ -525,12 +525,31 @@ def _field_sql(side: _Side, i: int, p: ColumnPair) -> sql.Composable:
         expr = sql.SQL("text({})").format(sql.Identifier(side.columns[i]))
     if p.mode == "num" and side.cls_is_decimal(i) and side.kind == "kwdb" and not p.plain:
         expr = _kwdb_plain_decimal(sql.Identifier(side.columns[i]), expr)
+    if p.mode == "float8" and side.kind == "kwdb" and not p.plain:
+        v = sql.SQL("{}::float8").format(sql.Identifier(side.columns[i]))
+        expr = _float_text(v, _kwdb_plain_float(sql.SQL("{}::text").format(v)))
     if p.mode == "ts" and side.kind == "kwdb" and not (p.plain and not p.ms):
         # KWDB V3.2.1 prints every timestamp (and tstz AT TIME ZONE 'UTC') with '+00:00' in a UTC session
         expr = sql.SQL("regexp_replace({}, '\\+00:00$', '')").format(expr)
     if p.not_null:
         return expr
     return sql.SQL("coalesce('v' || {}, 'n')").format(expr)
+
+
+def _kwdb_plain_float(t: sql.Composable) -> sql.Composable:
+    """KWDB V3.2.1 prints a FLOAT8 from 1e6 up to 1e15 in scientific form ('1.2345678e+06'); PostgreSQL
+    prints it plain ('1234567.8'). Both print the same shortest digits, and both use the scientific form
+    below 1e-4 and from 1e15, so only that band is rewritten: the digits with the point moved."""
+    # KWDB's INT8 cast refuses '+06' and '09' (a leading 0 reads as octal): DECIMAL takes both. CASE keeps
+    # the cast off texts without 'e+'
+    e = sql.SQL("split_part({t}, 'e', 2)::DECIMAL::INT8").format(t=t)
+    d = sql.SQL("replace(ltrim(split_part({t}, 'e', 1), '-'), '.', '')").format(t=t)
+    return sql.SQL(
+        "CASE WHEN strpos({t}, 'e+') = 0 THEN {t} WHEN {e} >= 15 THEN {t} "
+        "ELSE (CASE WHEN left({t}, 1) = '-' THEN '-' ELSE '' END) "
+        "|| (CASE WHEN length({d}) <= {e} + 1 THEN {d} || repeat('0', ({e} + 1 - length({d}))::INT8) "
+        "ELSE left({d}, ({e} + 1)::INT8) || '.' || substr({d}, ({e} + 2)::INT8) END) END"
+    ).format(t=t, e=e, d=d)
 
 
 def _kwdb_plain_decimal(x: sql.Composable, expr: sql.Composable) -> sql.Composable:
@@ -898,7 +917,12 @@ def _key_items(side: _Side) -> list[sql.Composable]:
 
 def range_condition(side: _Side, lower: Sequence[Any] | None,
                     upper: Sequence[Any] | None) -> tuple[sql.Composable, list[Any]]:
-    """``key > lower AND key <= upper`` (row comparison for composite keys; bounds as text)."""
+    """``key > lower AND key <= upper`` (row comparison for composite keys; bounds as text).
+
+    A composite key's leading column also gets its own (implied) bounds, ``k1 >= lower1 AND
+    k1 <= upper1``: KWDB V3.2.1 does not narrow a time-series scan by a row comparison, so a
+    20,000-row segment of a 1,000,000-row TS table keyed (ts, tag) took 1.34 s, and 0.27 s with
+    the leading bounds."""
     items = _key_items(side)
     keys = items[0] if len(items) == 1 else sql.SQL("({})").format(sql.SQL(", ").join(items))
     n = len(items)
@@ -906,9 +930,15 @@ def range_condition(side: _Side, lower: Sequence[Any] | None,
     parts: list[sql.Composable] = []
     params: list[Any] = []
     if lower is not None:
+        if n > 1:
+            parts.append(sql.SQL("{} >= {}").format(items[0], sql.Placeholder()))
+            params.append(_param(lower[0]))
         parts.append(sql.SQL("{} > {}").format(keys, ph))
         params.extend(_param(v) for v in lower)
     if upper is not None:
+        if n > 1:
+            parts.append(sql.SQL("{} <= {}").format(items[0], sql.Placeholder()))
+            params.append(_param(upper[0]))
         parts.append(sql.SQL("{} <= {}").format(keys, ph))
         params.extend(_param(v) for v in upper)
     if not parts:

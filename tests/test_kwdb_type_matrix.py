@@ -1,7 +1,7 @@
 """Every value type through every PostgreSQL <-> KWDB path, on the live KWDB (issue 17).
 
 One PostgreSQL table holds a column per type (bytea, numeric, timestamp, timestamptz, timestamptz(3),
-interval, json, jsonb, int[], text[], uuid, inet, bool, text) and rows with the edge values (NULL vs ''
+interval, json, jsonb, int[], text[], uuid, inet, bool, text, float8) and rows with the edge values (NULL vs ''
 vs 'NULL', non-ASCII text, bytes 0x00..0xff, pre-1970 times, negative intervals). Each path runs once per
 module (fixture ``paths``); each test then compares one column on one path, value by value:
 
@@ -36,24 +36,26 @@ from .conftest import KwdbNode, PgServer
 
 pytestmark = pytest.mark.kwdb
 
-COLUMNS = ["b", "n", "ts", "tz", "tz3", "iv", "j", "jb", "ai", "ta", "u", "ip", "bo", "t"]
+COLUMNS = ["b", "n", "ts", "tz", "tz3", "iv", "j", "jb", "ai", "ta", "u", "ip", "bo", "t", "f"]
 DDL = """CREATE TABLE matrix (id int PRIMARY KEY, b bytea, n numeric(30, 10), ts timestamp, tz timestamptz,
-    tz3 timestamptz(3), iv interval, j json, jb jsonb, ai int[], ta text[], u uuid, ip inet, bo boolean, t text)"""
+    tz3 timestamptz(3), iv interval, j json, jb jsonb, ai int[], ta text[], u uuid, ip inet, bo boolean, t text,
+    f float8)"""
 ROWS: list[tuple[Any, ...]] = [
     (1, bytes(range(256)), Decimal("12345678901234567890.0123456789"), "2024-02-29 23:59:59.123456",
      "2024-02-29 23:59:59.123456+05:30", "2024-01-01 00:00:00.123+00", "1 year 2 mons 3 days 04:05:06.789",
      '{"a": [1, 2.5, "é"], "b": null}', '{"z": {"y": [true, false]}, "a": "ü 漢"}', [1, None, 3],
      ["a,b", 'c"d', "é ü", ""], uuid.UUID("12345678-1234-5678-1234-567812345678"), "192.168.0.1/24", True,
-     "é ü 漢字 🎉"),
+     "é ü 漢字 🎉", 1234567.8),
     (2, b"", Decimal("-0.0000000001"), "1969-12-31 23:59:59.999999", "1900-01-01 00:00:00+00",
-     "1969-12-31 23:59:59.999+00", "-00:00:01", "[]", "{}", [], [], uuid.UUID(int=0), "::1", False, ""),
-    (3, None, None, None, None, None, None, None, None, None, None, None, None, None, None),
+     "1969-12-31 23:59:59.999+00", "-00:00:01", "[]", "{}", [], [], uuid.UUID(int=0), "::1", False, "", 1e-05),
+    (3, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None),
     (4, b"NULL", Decimal("0"), "2000-01-01 00:00:00", "2038-01-19 03:14:08+00", "2038-01-19 03:14:08+00",
      "100 days", '"text"', "[1, \"two\", 3.0]", [-2147483648, 2147483647], ["NULL-ish", "{}"],
-     uuid.UUID("ffffffff-ffff-ffff-ffff-ffffffffffff"), "10.0.0.1", True, "NULL"),
+     uuid.UUID("ffffffff-ffff-ffff-ffff-ffffffffffff"), "10.0.0.1", True, "NULL", 123456789012345.6),
     (5, b"\x00\\x41\t\n\r\"',", Decimal("99999999999999999999.9999999999"), "2024-06-01 12:00:00.5",
      "2024-06-01 12:00:00.000001+00", "2024-06-01 12:00:00+00", "00:00:00", "1.25", "null", [0], ["line\nbreak"],
-     uuid.UUID("0a0b0c0d-0e0f-1011-1213-141516171819"), "2001:db8::/32", False, 'line\nbreak, "quoted", \\ back'),
+     uuid.UUID("0a0b0c0d-0e0f-1011-1213-141516171819"), "2001:db8::/32", False, 'line\nbreak, "quoted", \\ back',
+     -2345678.25),
 ]
 PATHS = ["pg->kwdb", "kwdb->pg", "export->import", "export->native", "sync"]
 ARRAYS = ("ai", "ta")
@@ -98,6 +100,9 @@ def fetch(uri: str, table: str = "matrix", columns: list[str] = COLUMNS) -> dict
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in ["id", *columns])
     q = sql.SQL("SELECT {} FROM {} ORDER BY id").format(cols, sql.Identifier(*table.split(".")))
     with psycopg.connect(uri) as conn:
+        # KWDB's sessions print a FLOAT8 with 15 digits by default (extra_float_digits 0): 123456789012345.6
+        # read back as 123456789012346 although the stored value is exact
+        conn.execute("SET extra_float_digits = 3")
         rows = conn.execute(q).fetchall()
     return {r[0]: {c: canon(c, v) for c, v in zip(columns, r[1:], strict=True)} for r in rows}
 
@@ -119,7 +124,7 @@ def paths(pg_server: PgServer, kwdb_node: KwdbNode, tmp_path_factory: pytest.Tem
     try:
         _exec(src, DDL)
         with psycopg.connect(src, autocommit=True) as conn, conn.cursor() as cur:
-            cur.executemany("INSERT INTO matrix VALUES (" + ", ".join(["%s"] * 15) + ")", ROWS)
+            cur.executemany("INSERT INTO matrix VALUES (" + ", ".join(["%s"] * 16) + ")", ROWS)
         out["source"] = fetch(src)
 
         def step(path: str, code_text: tuple[int, str], uri: str, table: str = "matrix",

@@ -227,6 +227,11 @@ def test_text_key_in_a_non_byte_order_collation(dbs: tuple[str, str], monkeypatc
     side = v._Side("source", None, "public", "words", ["w", "n"], ["text", "int"], [True, False], [0])  # type: ignore[arg-type]
     where, params = v.range_condition(side, ("a",), ("b",))
     assert where.as_string() == '"w" COLLATE "C" > %s AND "w" COLLATE "C" <= %s' and params == ["a", "b"]
+    # a composite key: the leading column's implied bounds too (KWDB's TS scan is narrowed by them only)
+    side = v._Side("source", None, "public", "r", ["ts", "dev"], ["tstz", "int"], [False, False], [0, 1])  # type: ignore[arg-type]
+    where, params = v.range_condition(side, ("t1", 3), ("t2", 9))
+    assert where.as_string() == ('"ts" >= %s AND ("ts", "dev") > (%s, %s) AND "ts" <= %s AND ("ts", "dev") <= (%s, %s)')
+    assert params == ["t1", "t1", "3", "t2", "t2", "9"]
 
 
 def test_close_types_with_equal_values_are_equal(dbs: tuple[str, str]) -> None:

@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Label, Select, Static
+from textual.widgets import DataTable, Footer, Header, Label, OptionList, Select, Static
 from textual.worker import Worker
 
 from kwtui import migration
@@ -414,6 +414,11 @@ class PhasesScreen(KwScreen[None]):
     def action_run(self) -> None:
         if isinstance(self.focused, Select):  # Enter on the table handling opens it, it runs nothing
             self.focused.action_show_overlay()
+            return
+        if isinstance(self.focused, OptionList) and isinstance(self.focused.parent, Select):
+            # its open list: Enter picks the highlighted choice (this priority binding took Enter from the
+            # list, so the choice could not be made by keyboard and Enter ran the phase instead)
+            self.focused.action_select()
             return
         if self.phase_running():
             self.notify("a phase is running: wait, or F9 cancels it", severity="warning")

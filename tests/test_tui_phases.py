@@ -294,6 +294,33 @@ async def test_declining_the_cutover_runs_nothing(journal: Journal, profiles_pat
     assert on_disk.phase("cutover").state == PENDING and on_disk.phase("cutover").runs == 0
 
 
+async def test_the_table_handling_is_chosen_by_keyboard_and_enter_in_its_list_runs_nothing(
+        journal: Journal, profiles_path: Path, tmp_path: Path) -> None:
+    """Tab to "a target table that holds rows", Enter opens it, Down Down Enter picks truncate. The screen's
+    Enter (run the next phase) once took the Enter of the open list: the choice could not be made by keyboard
+    and each Enter ran the historical phase again (found at 80x24 in tmux)."""
+    from textual.widgets import Select
+
+    planfile = tmp_path / "shop.plan.toml"
+    p = _snapshot_plan()
+    p.save(planfile)
+    _write_state(planfile, p, {k: _ran("10:00:00", "10:00:01", 1.0, "ok") for k in ("preflight", "schema")})
+    app = PhasesApp(planfile, store=ProfileStore(profiles_path))
+    async with app.run_test(size=SIZE) as pilot:
+        choice = app.screen.query_one("#ph-if-exists", Select)
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: app.screen.focused is choice)
+        await pilot.press("enter")  # opens the list, runs nothing
+        await wait_for(pilot, lambda: choice.expanded)
+        await pilot.press("down", "down", "enter")
+        await wait_for(pilot, lambda: not choice.expanded)
+        assert choice.value == "truncate"
+        await pilot.pause(0.1)
+        assert screen(app).worker is None and screen(app).running_key is None
+    on_disk = MigrationState.load(p, planfile)
+    assert on_disk.phase("historical").state == PENDING and on_disk.phase("historical").runs == 0
+
+
 async def test_a_damaged_state_is_said_and_nothing_runs(journal: Journal, profiles_path: Path,
                                                         tmp_path: Path) -> None:
     planfile = tmp_path / "shop.plan.toml"

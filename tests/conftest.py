@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,6 +23,23 @@ from kwtui.embedded import EmbeddedServer, exit_cleanly_on_sigterm
 #: a role that must give a password (scram) over TCP; used for wrong-password tests
 PW_USER = "kwtui_pw"
 PW_PASSWORD = "s3cret-Pa55"  # test-only literal
+
+
+@pytest.fixture(autouse=True)
+def steady_cursors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text cursors do not blink in tests: a focused Input's or TextArea's cursor blinks every 0.5 s, so a
+    picture taken under load caught it hidden as often as shown (two snapshot failures on this machine).
+    With the blink off the cursor stays shown, as in the stored pictures."""
+    from textual.widgets import Input, TextArea
+
+    for cls in (Input, TextArea):
+        mount = cls.__dict__["_on_mount"]
+
+        def on_mount(self: Any, event: Any, _mount: Any = mount) -> None:
+            _mount(self, event)
+            self.cursor_blink = False
+
+        monkeypatch.setattr(cls, "_on_mount", on_mount)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -505,11 +505,7 @@ def test_snapshot_export_options(snap_compare, wizdb: str, profiles_path: Path) 
         await opened(pilot, ExportWizard)
         await go(pilot, "path")
         await go(pilot, "options")
-        field = pilot.app.screen.query_one("#f-delimiter", Input)
-        # a focused Input's cursor blinks every 0.5 s: under load the picture was taken in either phase.
-        # Without the blink it stays shown.
-        field.cursor_blink = False
-        field.value = "ab"
+        set_input(pilot.app, "f-delimiter", "ab")  # type: ignore[arg-type]
         await pilot.pause()
         await pilot.pause(0.2)  # the help turned error settles its width (under load it was caught mid-way)
 
